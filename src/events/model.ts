@@ -1,0 +1,115 @@
+/**
+ * The one typed shape of a Database Activity Stream event, whatever the engine.
+ *
+ * Every field the AWS documentation lists is kept (an auditor must be able to
+ * see what the database said); engine quirks are normalised here once so the
+ * rest of the pipeline never asks "is sessionId a number on SQL Server?".
+ * Fields the documentation does not list are kept too, under `extra`.
+ * Heartbeats are a separate type: they are liveness signals, not activity.
+ */
+
+export type Engine = 'postgresql' | 'mysql' | 'sqlserver' | 'oracle' | 'unknown';
+
+/** Where an event came from on the stream; `eventId` is stable across replays of the same record. */
+export interface EventPosition {
+  stream: string;
+  shardId: string;
+  sequenceNumber: string;
+  /** Index of the event inside the decrypted record's `databaseActivityEventList`. */
+  index: number;
+}
+
+export interface ActivityEvent {
+  type: 'record';
+  engine: Engine;
+  /** Aurora DbClusterResourceId (`cluster-…`), null for RDS instances (DAS sends ""). */
+  clusterId: string | null;
+  /** DbiResourceId (`db-…`) of the instance that produced the event. */
+  instanceId: string | null;
+
+  /** Event class as DAS sends it (PostgreSQL READ/WRITE/…, MySQL MAIN/AUX, SQL Server/Oracle their own). */
+  class: string | null;
+  command: string | null;
+  /** SQL text exactly as received (MySQL's backslash-escaped quotes included). */
+  commandText: string | null;
+  paramList: string[] | null;
+  databaseName: string | null;
+  dbUserName: string | null;
+  objectType: string | null;
+  objectName: string | null;
+
+  remoteHost: string | null;
+  remotePort: number | null;
+  serverHost: string | null;
+  clientApplication: string | null;
+  pid: number | null;
+  /** Always a string: PostgreSQL/MySQL send strings, SQL Server a number. */
+  sessionId: string | null;
+  /** Always a string: a decimal number (PostgreSQL, MySQL) or a lower-case hex id (SQL Server). */
+  statementId: string | null;
+  substatementId: number | null;
+  transactionId: string | null;
+
+  /** Times as epoch nanoseconds (UTC); `*Raw` keep the exact text DAS sent. */
+  logTimeUnixNano: bigint | null;
+  startTimeUnixNano: bigint | null;
+  endTimeUnixNano: bigint | null;
+  logTimeRaw: string | null;
+  startTimeRaw: string | null;
+  endTimeRaw: string | null;
+
+  /** null when DAS sent null or "" (MySQL AUX events send ""). */
+  exitCode: number | null;
+  /** null when DAS sent null or "". */
+  errorMessage: string | null;
+  rowCount: number | null;
+
+  serverType: string | null;
+  serverVersion: string | null;
+  serviceName: string | null;
+  dbProtocol: string | null;
+  netProtocol: string | null;
+
+  /** Oracle (1.3) and SQL Server (1.4) native audit columns, as sent. */
+  engineNativeAuditFields: Record<string, unknown> | null;
+  /** Any field this model does not know, kept verbatim. */
+  extra: Record<string, unknown>;
+
+  /** Derived once, engine rules included (see events/outcome.ts). */
+  outcome: 'success' | 'failure';
+  /** A login attempt (CONNECT-type event), successful or not. */
+  isLogin: boolean;
+  /**
+   * Aurora MySQL splits a statement into MAIN (the SQL) and AUX (the object
+   * touched) events; both carry the same key (`instanceId/sessionId/statementId`).
+   */
+  statementKey: string | null;
+  /** Set on a MAIN event when its AUX event(s) were in the same record. */
+  auxObjects: { command: string | null; objectType: string | null; objectName: string | null }[] | null;
+
+  /** Set by the source: where on the stream this event came from. */
+  position: EventPosition | null;
+  /** Stable id `stream/shard/sequence/index` (or a replay-local id), for deduplication downstream. */
+  eventId: string;
+}
+
+export interface Heartbeat {
+  type: 'heartbeat';
+  engine: Engine;
+  clusterId: string | null;
+  instanceId: string | null;
+  logTimeUnixNano: bigint | null;
+  logTimeRaw: string | null;
+  /** Any other field a heartbeat carried. */
+  extra: Record<string, unknown>;
+}
+
+/** The decrypted, decoded contents of one Kinesis record. */
+export interface DecodedRecord {
+  /** Envelope version ("1.0" … "1.4"). */
+  version: string;
+  clusterId: string | null;
+  instanceId: string | null;
+  events: ActivityEvent[];
+  heartbeats: Heartbeat[];
+}
