@@ -32,7 +32,8 @@ export interface ActivityEvent {
   command: string | null;
   /** SQL text exactly as received (MySQL's backslash-escaped quotes included). */
   commandText: string | null;
-  paramList: string[] | null;
+  /** Bind values as strings; an element DAS sent as null stays null. */
+  paramList: (string | null)[] | null;
   databaseName: string | null;
   dbUserName: string | null;
   objectType: string | null;
@@ -72,7 +73,10 @@ export interface ActivityEvent {
 
   /** Oracle (1.3) and SQL Server (1.4) native audit columns, as sent. */
   engineNativeAuditFields: Record<string, unknown> | null;
-  /** Any field this model does not know, kept verbatim. */
+  /**
+   * Any field this model does not know, kept verbatim, and the raw value of any
+   * known field whose value could not be normalised (that field then reads null).
+   */
   extra: Record<string, unknown>;
 
   /** Derived once, engine rules included (see events/outcome.ts). */
@@ -91,6 +95,26 @@ export interface ActivityEvent {
   position: EventPosition | null;
   /** Stable id `stream/shard/sequence/index` (or a replay-local id), for deduplication downstream. */
   eventId: string;
+
+  /**
+   * Filled by the enrich stage (src/enrich/) before any sink sees the event.
+   * That stage also redacts `commandText` and `paramList` in place, so no
+   * sink, log or dead letter ever holds what `--redact` hides.
+   */
+  enrichment?: Enrichment;
+}
+
+export interface Enrichment {
+  /** SQL for display: MySQL's DAS escaping undone, redacted per --redact; null when there is none or the mode is `all`. */
+  queryText: string | null;
+  /** Low-cardinality `db.query.summary`, e.g. `SELECT orders`; never holds literals. */
+  querySummary: string | null;
+  /** `db.operation.name`, e.g. `SELECT`, `CREATE TABLE`. */
+  operationName: string | null;
+  /** `db.collection.name` when the statement touches exactly one table. */
+  collectionName: string | null;
+  /** W3C trace context from a sqlcommenter comment or the client application, read before redaction. */
+  trace: { traceId: string; spanId: string; traceFlags: number } | null;
 }
 
 export interface Heartbeat {

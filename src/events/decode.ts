@@ -1,0 +1,180 @@
+/**
+ * From the gunzipped inner JSON of one DAS record to typed events.
+ *
+ * The record is `{"type":"DatabaseActivityMonitoringRecord", clusterId,
+ * instanceId, databaseActivityEventList: [...]}`. Only a record that cannot be
+ * read at all is an error (a DasError, permanent): text that is not JSON, a
+ * JSON value that is not such a record, or a list entry that is not an object.
+ * Inside an event nothing is fatal: fields are read leniently (fields.ts), the
+ * engine is recognised (engine.ts), success and login are judged once
+ * (outcome.ts), and MySQL MAIN/AUX halves are linked (mysql-statements.ts).
+ * Heartbeats are split off. Every entry keeps its list index in its id, so a
+ * replay of the same Kinesis record yields the same event ids.
+ */
+import { DasError } from '../errors.ts';
+import { engineFromFields, engineFromVersion } from './engine.ts';
+import { FieldReader, isRawObject, type RawObject } from './fields.ts';
+import type { ActivityEvent, DecodedRecord, Engine, EventPosition, Heartbeat } from './model.ts';
+import { linkAuxEvents, mysqlStatementKey } from './mysql-statements.ts';
+import { judgeOutcome } from './outcome.ts';
+import { parseDasTimestamp } from './time.ts';
+
+export interface RecordPosition {
+  stream: string;
+  shardId: string;
+  sequenceNumber: string;
+}
+
+export interface DecodeOptions {
+  /** Envelope version ("1.0" … "1.4"). */
+  version: string;
+  /** Where the Kinesis record sits; without it event ids are `local/<index>`. */
+  position?: RecordPosition;
+}
+
+const RECORD_TYPE = 'DatabaseActivityMonitoringRecord';
+
+export function decodeRecord(json: Uint8Array | string, opts: DecodeOptions): DecodedRecord {
+  const record = parseRecord(json);
+  const clusterId = typeof record.clusterId === 'string' && record.clusterId !== '' ? record.clusterId : null;
+  const instanceId = typeof record.instanceId === 'string' && record.instanceId !== '' ? record.instanceId : null;
+  const list = record.databaseActivityEventList as unknown[];
+
+  const entries = list.map((entry, index) => {
+    if (!isRawObject(entry)) {
+      throw new DasError('invalid_event', `databaseActivityEventList[${index}] is ${describeJson(entry)}, not an object`);
+    }
+    return { raw: entry, index, ownEngine: engineFromFields(entry) };
+  });
+
+  // Every entry of a record comes from one instance, so an entry that does not
+  // name its engine (a heartbeat, a sparse event) takes the record's.
+  const recordEngine =
+    entries.find((e) => e.ownEngine !== 'unknown')?.ownEngine ?? engineFromVersion(opts.version);
+
+  const context: EventContext = { clusterId, instanceId, position: opts.position ?? null };
+  const events: ActivityEvent[] = [];
+  const heartbeats: Heartbeat[] = [];
+  for (const { raw, index, ownEngine } of entries) {
+    const engine = ownEngine === 'unknown' ? recordEngine : ownEngine;
+    if (raw.type === 'heartbeat') heartbeats.push(decodeHeartbeat(raw, engine, context));
+    else events.push(decodeEvent(raw, index, engine, context));
+  }
+  linkAuxEvents(events);
+  return { version: opts.version, clusterId, instanceId, events, heartbeats };
+}
+
+interface EventContext {
+  clusterId: string | null;
+  instanceId: string | null;
+  position: RecordPosition | null;
+}
+
+function parseRecord(json: Uint8Array | string): RawObject {
+  let text: string;
+  let value: unknown;
+  try {
+    text = typeof json === 'string' ? json : new TextDecoder('utf-8', { fatal: true }).decode(json);
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new DasError('invalid_event_json', 'decrypted record is not UTF-8 JSON', { cause });
+  }
+  if (!isRawObject(value)) {
+    throw new DasError('not_das_record', `decrypted record is ${describeJson(value)}, not a ${RECORD_TYPE} object`);
+  }
+  if (value.type !== RECORD_TYPE) {
+    throw new DasError('not_das_record', `decrypted record has type ${JSON.stringify(value.type) ?? 'undefined'}, expected ${RECORD_TYPE}`);
+  }
+  if (!Array.isArray(value.databaseActivityEventList)) {
+    throw new DasError('not_das_record', 'decrypted record has no databaseActivityEventList array');
+  }
+  return value;
+}
+
+function decodeEvent(raw: RawObject, index: number, engine: Engine, context: EventContext): ActivityEvent {
+  const f = new FieldReader(raw);
+  // Oracle's documented events carry no `type`; any value but "heartbeat" is activity.
+  f.expect('type', 'record');
+
+  const logTimeRaw = f.text('logTime');
+  const startTimeRaw = f.text('startTime');
+  const endTimeRaw = f.text('endTime');
+  const sessionId = f.identifier('sessionId');
+  const statementId = f.identifier('statementId');
+  const command = f.text('command');
+  const exitCode = f.integer('exitCode');
+  const errorMessage = f.textOrNullWhenEmpty('errorMessage');
+  const position: EventPosition | null = context.position === null ? null : { ...context.position, index };
+
+  const event: ActivityEvent = {
+    type: 'record',
+    engine,
+    clusterId: context.clusterId,
+    instanceId: context.instanceId,
+    class: f.text('class'),
+    command,
+    commandText: f.text('commandText'),
+    paramList: f.stringList('paramList'),
+    databaseName: f.text('databaseName'),
+    dbUserName: f.text('dbUserName'),
+    objectType: f.text('objectType'),
+    objectName: f.text('objectName'),
+    remoteHost: f.text('remoteHost'),
+    remotePort: f.integer('remotePort'),
+    serverHost: f.text('serverHost'),
+    clientApplication: f.text('clientApplication'),
+    pid: f.integer('pid'),
+    sessionId,
+    statementId,
+    substatementId: f.integer('substatementId'),
+    transactionId: f.identifier('transactionId'),
+    logTimeUnixNano: parseTime(logTimeRaw),
+    startTimeUnixNano: parseTime(startTimeRaw),
+    endTimeUnixNano: parseTime(endTimeRaw),
+    logTimeRaw,
+    startTimeRaw,
+    endTimeRaw,
+    exitCode,
+    errorMessage,
+    rowCount: f.integer('rowCount'),
+    serverType: f.text('serverType'),
+    serverVersion: f.text('serverVersion'),
+    serviceName: f.text('serviceName'),
+    dbProtocol: f.text('dbProtocol'),
+    netProtocol: f.text('netProtocol'),
+    engineNativeAuditFields: f.object('engineNativeAuditFields'),
+    extra: {},
+    ...judgeOutcome({ engine, command, exitCode, errorMessage }),
+    statementKey: engine === 'mysql' ? mysqlStatementKey(context.instanceId, sessionId, statementId) : null,
+    auxObjects: null,
+    position,
+    eventId: position === null ? `local/${index}` : `${position.stream}/${position.shardId}/${position.sequenceNumber}/${index}`,
+  };
+  event.extra = f.extra();
+  return event;
+}
+
+function decodeHeartbeat(raw: RawObject, engine: Engine, context: EventContext): Heartbeat {
+  const f = new FieldReader(raw);
+  f.expect('type', 'heartbeat');
+  const logTimeRaw = f.text('logTime');
+  return {
+    type: 'heartbeat',
+    engine,
+    clusterId: context.clusterId,
+    instanceId: context.instanceId,
+    logTimeUnixNano: parseTime(logTimeRaw),
+    logTimeRaw,
+    extra: f.extra(),
+  };
+}
+
+function parseTime(raw: string | null): bigint | null {
+  return raw === null ? null : parseDasTimestamp(raw);
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}

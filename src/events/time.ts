@@ -1,0 +1,67 @@
+/**
+ * DAS timestamps as exact epoch nanoseconds.
+ *
+ * Engines write times differently: PostgreSQL and MySQL
+ * `2019-10-30 00:39:49.940668+00`, SQL Server seven fractional digits, Oracle
+ * no zone at all (the column is `EVENT_TIMESTAMP_UTC`, so UTC). One parser
+ * accepts all of them, plus ISO `T`, `Z`, `+0000` and `+00:00`, with 0–9
+ * fractional digits. Arithmetic is done in integers: a float would round
+ * SQL Server's 100 ns ticks. Anything else is null, never an exception; the
+ * caller keeps the raw text.
+ */
+
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+const SECONDS_PER_DAY = 86_400;
+const NANOS_PER_SECOND = 1_000_000_000n;
+
+/** Epoch nanoseconds (UTC) of a DAS timestamp, or null when the text is not one. */
+export function parseDasTimestamp(text: string): bigint | null {
+  const m = TIMESTAMP.exec(text);
+  if (m === null) return null;
+  const [, y, mo, d, h, mi, s, fraction = '', zone = ''] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const offset = zoneOffsetSeconds(zone);
+  if (offset === null) return null;
+
+  const seconds = daysFromCivil(year, month, day) * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second - offset;
+  return BigInt(seconds) * NANOS_PER_SECOND + BigInt(fraction.padEnd(9, '0'));
+}
+
+/** Seconds east of UTC; '' (Oracle) and Z are UTC. */
+function zoneOffsetSeconds(zone: string): number | null {
+  if (zone === '' || zone === 'Z' || zone === 'z') return 0;
+  const sign = zone[0] === '-' ? -1 : 1;
+  const digits = zone.slice(1).replace(':', '');
+  const hours = Number(digits.slice(0, 2));
+  const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
+  if (hours > 23 || minutes > 59) return null;
+  return sign * (hours * 3600 + minutes * 60);
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return isLeapYear(year) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
