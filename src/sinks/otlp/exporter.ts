@@ -1,0 +1,277 @@
+/**
+ * A Sink that sends each batch's events as OTLP/HTTP log records and knows,
+ * per event, what the backend did with it.
+ *
+ * The batch is encoded here (otlp-transformer's protobuf or JSON serializer)
+ * and POSTed here, so every answer is seen: nothing is buffered behind an SDK
+ * processor that reports success on a failed export. The answer decides the
+ * result, per the OTLP/HTTP spec:
+ * - 2xx: delivered. A `partial_success` naming rejected records does not say
+ *   which, so the batch is bisected (resent in halves) until each rejected
+ *   record stands alone; a rejection that does not repeat counts as delivered.
+ * - 429, 502, 503, 504, a network error or the timeout: retryable, with
+ *   `retryAfterMs` from `Retry-After` (seconds or an HTTP date).
+ * - 401, 403, 404, 405, 407: retryable too. These say the exporter is
+ *   misconfigured (token, URL), not that the data is bad; dead-lettering every
+ *   event for a wrong token would lose the stream. The pipeline waits, the
+ *   retry counter climbs, and an alert on it tells someone to fix the config.
+ * - any other 4xx/5xx: permanent. The batch is bisected to isolate the records
+ *   the backend refuses; they come back as `rejected` with its reason (status
+ *   and message excerpt) and the rest is delivered.
+ * Delivery is at least once: bisecting and retries resend records the backend
+ * may already hold (Loki drops exact repeats: same stream, timestamp and line);
+ * `log.record.uid` identifies duplicates elsewhere. Header values never appear
+ * in a reason: any text that came back holding one is masked.
+ */
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { describeError } from '../../errors.ts';
+import type { ActivityEvent } from '../../events/model.ts';
+import type { Rejection, Sink, SinkBatch, SinkResult } from '../sink.ts';
+import { redactUrl, type OtlpExporterConfig } from './config.ts';
+import type { LogRecordMapper } from './mapping.ts';
+
+const gzip = promisify(gzipCallback);
+
+export type ExportOutcome = 'delivered' | 'rejected' | 'retryable';
+
+/** What the exporter reports; the metrics layer binds das_log_records_exported_total and das_export_retries_total. */
+export interface OtlpExportObserver {
+  logRecordsExported?(outcome: ExportOutcome, n: number): void;
+  exportRetry?(): void;
+}
+
+export interface OtlpLogSinkOptions {
+  config: OtlpExporterConfig;
+  mapper: Pick<LogRecordMapper, 'map'>;
+  fetch?: typeof globalThis.fetch;
+  /** For `Retry-After` given as an HTTP date. */
+  clock?: () => Date;
+  observer?: OtlpExportObserver;
+  /** Characters of a backend's error message kept in a rejection reason (default 300). */
+  reasonLength?: number;
+}
+
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const MISCONFIGURED_STATUS = new Set([401, 403, 404, 405, 407]);
+
+/** One POST's answer, before the batch's fate is decided. */
+type Answer =
+  | { kind: 'accepted'; rejectedCount: number; message: string }
+  | { kind: 'retryable'; reason: string; retryAfterMs?: number }
+  | { kind: 'refused'; reason: string };
+
+type Slice = { records: ReadableLogRecord[]; eventIds: string[] };
+
+export class OtlpLogSink implements Sink {
+  readonly name = 'otlp';
+  readonly #config: OtlpExporterConfig;
+  readonly #mapper: Pick<LogRecordMapper, 'map'>;
+  readonly #fetch: typeof globalThis.fetch;
+  readonly #clock: () => Date;
+  readonly #observer: OtlpExportObserver | undefined;
+  readonly #reasonLength: number;
+  readonly #secrets: string[];
+  #closed = false;
+
+  constructor(options: OtlpLogSinkOptions) {
+    this.#config = options.config;
+    this.#mapper = options.mapper;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#observer = options.observer;
+    this.#reasonLength = options.reasonLength ?? 300;
+    this.#secrets = Object.values(options.config.headers).filter((v) => v.length >= 4);
+  }
+
+  /** Runs per pipeline batch; heartbeats are liveness signals, not log records, and are not sent. */
+  async write(batch: SinkBatch): Promise<SinkResult> {
+    if (this.#closed) return { status: 'retryable', reason: 'otlp sink is closed' };
+    if (batch.events.length === 0) return { status: 'delivered', rejected: [] };
+    const slice: Slice = { records: [], eventIds: [] };
+    for (const event of batch.events) {
+      slice.records.push(this.#mapper.map(event as ActivityEvent));
+      slice.eventIds.push(event.eventId);
+    }
+    const result = await this.#deliver(slice);
+    if (result.status === 'retryable') {
+      this.#observer?.exportRetry?.();
+      this.#observer?.logRecordsExported?.('retryable', slice.records.length);
+    } else {
+      const rejected = result.rejected.length;
+      if (rejected > 0) this.#observer?.logRecordsExported?.('rejected', rejected);
+      if (slice.records.length - rejected > 0) this.#observer?.logRecordsExported?.('delivered', slice.records.length - rejected);
+    }
+    return result;
+  }
+
+  /** Runs on shutdown: nothing is buffered, so only later writes are refused. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  async #deliver(slice: Slice): Promise<SinkResult> {
+    const answer = await this.#post(slice.records);
+    if (answer.kind === 'retryable') {
+      return { status: 'retryable', reason: answer.reason, ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}) };
+    }
+    if (answer.kind === 'accepted' && answer.rejectedCount === 0) return { status: 'delivered', rejected: [] };
+
+    const reason = answer.kind === 'refused' ? answer.reason : `partial success: ${answer.rejectedCount} rejected: ${answer.message}`;
+    // All refused, or only one there: no need to bisect to know which.
+    if (slice.records.length === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= slice.records.length)) {
+      return { status: 'delivered', rejected: slice.eventIds.map((eventId) => ({ eventId, reason })) };
+    }
+    const mid = Math.ceil(slice.records.length / 2);
+    const rejected: Rejection[] = [];
+    for (const half of [
+      { records: slice.records.slice(0, mid), eventIds: slice.eventIds.slice(0, mid) },
+      { records: slice.records.slice(mid), eventIds: slice.eventIds.slice(mid) },
+    ]) {
+      const result = await this.#deliver(half);
+      if (result.status === 'retryable') return result;
+      rejected.push(...result.rejected);
+    }
+    return { status: 'delivered', rejected };
+  }
+
+  async #post(records: ReadableLogRecord[]): Promise<Answer> {
+    const json = this.#config.protocol === 'http/json';
+    const serializer = json ? JsonLogsSerializer : ProtobufLogsSerializer;
+    let body: Uint8Array;
+    try {
+      const encoded = serializer.serializeRequest(records);
+      if (encoded === undefined) return { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
+      body = this.#config.compression === 'gzip' ? await gzip(encoded) : encoded;
+    } catch (error) {
+      return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}` };
+    }
+
+    const headers: Record<string, string> = {
+      ...this.#config.headers,
+      'content-type': json ? 'application/json' : 'application/x-protobuf',
+    };
+    if (this.#config.compression === 'gzip') headers['content-encoding'] = 'gzip';
+
+    const signal = AbortSignal.timeout(this.#config.timeoutMs);
+    let response: Response;
+    let text: Uint8Array;
+    try {
+      response = await this.#fetch(this.#config.endpoint, { method: 'POST', headers, body, signal });
+      text = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      if (signal.aborted) return { kind: 'retryable', reason: `no answer from the OTLP endpoint within ${this.#config.timeoutMs} ms` };
+      return { kind: 'retryable', reason: this.#mask(`cannot reach the OTLP endpoint: ${networkCause(error)}`) };
+    }
+
+    const status = response.status;
+    if (status >= 200 && status < 300) {
+      const partial = readPartialSuccess(text, json);
+      return { kind: 'accepted', rejectedCount: partial.rejected, message: this.#mask(excerpt(partial.message, this.#reasonLength)) };
+    }
+    const message = this.#mask(excerpt(errorMessage(text, response.headers.get('content-type')), this.#reasonLength));
+    const reason = message === '' ? `HTTP ${status}` : `HTTP ${status}: ${message}`;
+    if (RETRYABLE_STATUS.has(status)) {
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#clock());
+      return { kind: 'retryable', reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    }
+    if (MISCONFIGURED_STATUS.has(status)) return { kind: 'retryable', reason: `${reason} (check the endpoint and headers)` };
+    return { kind: 'refused', reason };
+  }
+
+  #mask(text: string): string {
+    let out = redactUrl(text);
+    for (const secret of this.#secrets) out = out.split(secret).join('***');
+    return out;
+  }
+}
+
+/** `Retry-After` as milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: Date): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now.getTime());
+}
+
+function readPartialSuccess(body: Uint8Array, json: boolean): { rejected: number; message: string } {
+  if (body.length === 0) return { rejected: 0, message: '' };
+  try {
+    const response = (json ? JsonLogsSerializer : ProtobufLogsSerializer).deserializeResponse(body);
+    const partial = response.partialSuccess;
+    return { rejected: Number(partial?.rejectedLogRecords ?? 0), message: partial?.errorMessage ?? '' };
+  } catch {
+    // A 2xx whose body is not an ExportLogsServiceResponse still accepted the data.
+    return { rejected: 0, message: '' };
+  }
+}
+
+/** The message of an OTLP error body: a google.rpc.Status in protobuf or JSON, else the text itself. */
+export function errorMessage(body: Uint8Array, contentType: string | null): string {
+  if (body.length === 0) return '';
+  const text = Buffer.from(body).toString('utf8');
+  if (contentType?.includes('json')) {
+    try {
+      const parsed = JSON.parse(text) as { message?: unknown };
+      if (typeof parsed.message === 'string') return parsed.message;
+    } catch {
+      // not JSON after all: fall through to the raw text
+    }
+    return text;
+  }
+  return statusMessage(body) ?? text;
+}
+
+/** Field 2 (message) of a protobuf google.rpc.Status, or null when the bytes are not one. */
+function statusMessage(body: Uint8Array): string | null {
+  let pos = 0;
+  let message: string | null = null;
+  const varint = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (pos >= body.length || shift > 35) throw new Error('bad varint');
+      const byte = body[pos++]!;
+      result += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return result;
+      shift += 7;
+    }
+  };
+  try {
+    while (pos < body.length) {
+      const tag = varint();
+      const field = Math.floor(tag / 8);
+      const wire = tag & 7;
+      if (wire === 0) varint();
+      else if (wire === 2) {
+        const length = varint();
+        if (pos + length > body.length) return null;
+        if (field === 2) message = new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(pos, pos + length));
+        pos += length;
+      } else return null;
+      if (field < 1 || field > 3) return null;
+    }
+  } catch {
+    return null;
+  }
+  return message;
+}
+
+function excerpt(text: string, length: number): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > length ? `${line.slice(0, length)}…` : line;
+}
+
+function networkCause(error: unknown): string {
+  const cause = (error as { cause?: unknown })?.cause;
+  if (cause && typeof cause === 'object') {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string') return `${code} (${describeError(cause)})`;
+    return describeError(cause);
+  }
+  return describeError(error);
+}

@@ -1,0 +1,276 @@
+/**
+ * From an ActivityEvent to an OpenTelemetry log record (a `ReadableLogRecord`,
+ * what the OTLP serializers take), following the database and general
+ * semantic conventions, with everything else DAS said kept under
+ * `aws.rds.das.*` so an auditor loses nothing.
+ *
+ * Loki is the main backend, so a record is shaped to pass its default limits
+ * whatever the event holds:
+ * - the body becomes the log line, at most 256 KiB (`max_line_size`): longer
+ *   SQL is cut at a character boundary, a marker appended, and the full
+ *   length kept in `aws.rds.das.query_text_length`;
+ * - every attribute, non-indexed resource attribute and OTLP field becomes one
+ *   structured-metadata entry, at most 128 of them (`max_structured_metadata_
+ *   entries_count`) and 64 KiB in all (`max_structured_metadata_size`): the
+ *   attributes are ranked, single values are capped, and when over budget the
+ *   least important go first (engine-native fields, then unknown extra fields,
+ *   then the rest of `aws.rds.das.*`); the record's `droppedAttributesCount`
+ *   and `aws.rds.das.dropped_attributes` say how many went.
+ */
+import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { Resource } from '@opentelemetry/resources';
+import type { ActivityEvent, Engine } from '../../events/model.ts';
+import { OUTCOME_RULES } from '../../events/outcome.ts';
+import type { ResourceCatalog } from './resource.ts';
+
+export const EVENT_NAME = 'aws.rds.database_activity';
+export const SCOPE = Object.freeze({ name: 'das-exporter', version: '0.1.0' });
+
+/** Loki 3 defaults (limits_config). */
+export const LOKI_MAX_LINE_BYTES = 256 * 1024;
+export const LOKI_MAX_STRUCTURED_METADATA_ENTRIES = 128;
+export const LOKI_MAX_STRUCTURED_METADATA_BYTES = 64 * 1024;
+
+/**
+ * Resource attributes Loki 3 makes index labels by default
+ * (distributor.otlp.default_resource_attributes_as_index_labels); the others
+ * cost a structured-metadata entry on every record.
+ */
+const LOKI_INDEXED_RESOURCE_ATTRIBUTES = new Set([
+  'service.name', 'service.namespace', 'service.instance.id', 'deployment.environment', 'deployment.environment.name',
+  'cloud.region', 'cloud.availability_zone', 'k8s.cluster.name', 'k8s.namespace.name', 'k8s.pod.name',
+  'k8s.container.name', 'container.name', 'k8s.replicaset.name', 'k8s.deployment.name', 'k8s.statefulset.name',
+  'k8s.daemonset.name', 'k8s.cronjob.name', 'k8s.job.name',
+]);
+
+const DB_SYSTEM: Readonly<Record<Engine, string>> = {
+  postgresql: 'postgresql',
+  mysql: 'mysql',
+  sqlserver: 'microsoft.sql_server',
+  oracle: 'oracle.db',
+  unknown: 'other_sql',
+};
+
+export interface MappingLimits {
+  /** Log line cap in UTF-8 bytes (default 256 KiB). */
+  maxBodyBytes: number;
+  /** Structured-metadata entries per record, Loki's extras included (default 128). */
+  maxEntries: number;
+  /** Structured-metadata bytes (names + values) per record (default 64 KiB minus a margin). */
+  maxEntryBytes: number;
+  /** Cap on one attribute's string value in UTF-8 bytes (default 4 KiB); the body holds the full SQL. */
+  maxValueBytes: number;
+}
+
+export const DEFAULT_LIMITS: MappingLimits = Object.freeze({
+  maxBodyBytes: LOKI_MAX_LINE_BYTES,
+  maxEntries: LOKI_MAX_STRUCTURED_METADATA_ENTRIES,
+  maxEntryBytes: LOKI_MAX_STRUCTURED_METADATA_BYTES - 1024,
+  maxValueBytes: 4096,
+});
+
+export interface LogRecordMapperOptions {
+  resources: ResourceCatalog;
+  /** When the exporter read the event: the record's ObservedTimestamp. */
+  clock?: () => Date;
+  limits?: Partial<MappingLimits>;
+}
+
+export class LogRecordMapper {
+  readonly #resources: ResourceCatalog;
+  readonly #clock: () => Date;
+  readonly #limits: MappingLimits;
+
+  constructor(options: LogRecordMapperOptions) {
+    this.#resources = options.resources;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+  }
+
+  map(event: ActivityEvent): ReadableLogRecord {
+    const resource = this.#resources.resourceFor(event);
+    return mapEvent(event, { resource, observed: this.#clock(), limits: this.#limits });
+  }
+}
+
+export interface MapContext {
+  resource: Resource;
+  observed: Date;
+  limits?: Partial<MappingLimits>;
+}
+
+export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
+  const limits = { ...DEFAULT_LIMITS, ...context.limits };
+  const failed = event.outcome === 'failure';
+  const enrichment = event.enrichment;
+  const trace = enrichment?.trace ?? null;
+
+  const body = bodyOf(event, limits.maxBodyBytes);
+  const ranked = rankedAttributes(event, limits.maxValueBytes);
+  if (body.truncatedFrom !== null) ranked.splice(1, 0, ['aws.rds.das.query_text_length', body.truncatedFrom]);
+
+  // Entries Loki adds to every record besides its attributes: non-indexed resource
+  // attributes, scope_name/scope_version, severity_number/severity_text,
+  // detected_level, observed_timestamp, trace_id/span_id/flags, dropped_attributes_count.
+  const resourceExtras = Object.entries(context.resource.attributes).filter(([k]) => !LOKI_INDEXED_RESOURCE_ATTRIBUTES.has(k));
+  const fixedEntries = resourceExtras.length + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
+  const fixedBytes = resourceExtras.reduce((n, [k, v]) => n + k.length + String(v).length, 0) + 200;
+  const { attributes, dropped } = fit(ranked, limits.maxEntries - fixedEntries, limits.maxEntryBytes - fixedBytes);
+  if (dropped > 0) attributes['aws.rds.das.dropped_attributes'] = dropped;
+
+  const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
+  const observed = hrTimeFromMs(context.observed.getTime());
+  return {
+    hrTime: logTime === null ? observed : hrTimeFromNanos(logTime),
+    hrTimeObserved: observed,
+    ...(trace
+      ? { spanContext: { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } }
+      : {}),
+    severityNumber: failed ? SeverityNumber.WARN : SeverityNumber.INFO,
+    severityText: failed ? 'WARN' : 'INFO',
+    body: body.text,
+    eventName: EVENT_NAME,
+    resource: context.resource,
+    instrumentationScope: SCOPE,
+    attributes,
+    droppedAttributesCount: dropped,
+  };
+}
+
+function bodyOf(event: ActivityEvent, maxBytes: number): { text: string; truncatedFrom: number | null } {
+  const text = event.enrichment?.queryText ?? event.command ?? event.class ?? '';
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= maxBytes) return { text, truncatedFrom: null };
+  const marker = ` …[truncated: ${bytes} bytes in all]`;
+  return { text: truncateUtf8(text, maxBytes - Buffer.byteLength(marker, 'utf8')) + marker, truncatedFrom: bytes };
+}
+
+/** The longest prefix of `text` within `maxBytes` UTF-8 bytes, never splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= maxBytes) return text;
+  let end = Math.max(0, maxBytes);
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8');
+}
+
+type Ranked = [key: string, value: AttributeValue][];
+
+/** Attributes in the order they are kept when a record is over budget: most important first. */
+function rankedAttributes(event: ActivityEvent, maxValueBytes: number): Ranked {
+  const out: Ranked = [];
+  const add = (key: string, value: AttributeValue | null | undefined) => {
+    if (value === null || value === undefined || value === '') return;
+    out.push([key, typeof value === 'string' ? capValue(value, maxValueBytes) : value]);
+  };
+  const e = event.enrichment;
+  const rules = OUTCOME_RULES[event.engine];
+  const statusCode = event.exitCode !== null && rules.exitCodeFails(event.exitCode) ? String(event.exitCode) : null;
+  const operation = e?.operationName ?? null;
+  const isRead = /^select\b/i.test(operation ?? event.command ?? '');
+
+  add('log.record.uid', event.eventId);
+  add('db.system.name', DB_SYSTEM[event.engine]);
+  add('db.namespace', event.databaseName);
+  add('db.operation.name', operation);
+  add('db.collection.name', e?.collectionName);
+  add('db.query.summary', e?.querySummary);
+  add('db.query.text', e?.queryText);
+  add('db.response.status_code', statusCode);
+  if (event.outcome === 'failure') add('error.type', statusCode ?? '_OTHER');
+  if (isRead) add('db.response.returned_rows', event.rowCount);
+  add('user.name', event.dbUserName);
+  add('session.id', event.sessionId);
+  add('client.address', event.remoteHost);
+  add('client.port', event.remotePort);
+  add('server.address', event.serverHost);
+  add('network.transport', event.netProtocol?.toLowerCase());
+
+  add('aws.rds.das.class', event.class);
+  add('aws.rds.das.command', event.command);
+  add('aws.rds.das.outcome', event.outcome);
+  if (event.isLogin) add('aws.rds.das.login', true);
+  add('aws.rds.das.exit_code', event.exitCode);
+  add('aws.rds.das.error_message', event.errorMessage);
+  add('aws.rds.das.object_type', event.objectType);
+  add('aws.rds.das.object_name', event.objectName);
+  add('aws.rds.das.statement_id', event.statementId);
+  add('aws.rds.das.substatement_id', event.substatementId);
+  add('aws.rds.das.transaction_id', event.transactionId);
+  add('aws.rds.das.statement_key', event.statementKey);
+  add('aws.rds.das.client_application', event.clientApplication);
+  if (!isRead) add('aws.rds.das.row_count', event.rowCount);
+  if (event.paramList && event.paramList.length > 0) {
+    add('aws.rds.das.params', event.paramList.map((p) => (p === null ? null : capValue(p, maxValueBytes))) as AttributeValue);
+  }
+  // The raw text differs from the display text when DAS escaped it (MySQL); same text twice is waste.
+  if (event.commandText !== null && event.commandText !== (e?.queryText ?? null)) add('aws.rds.das.command_text', event.commandText);
+  if (event.auxObjects && event.auxObjects.length > 0) add('aws.rds.das.aux_objects', JSON.stringify(event.auxObjects));
+  add('aws.rds.das.log_time', event.logTimeRaw);
+  add('aws.rds.das.start_time', event.startTimeRaw);
+  add('aws.rds.das.end_time', event.endTimeRaw);
+  add('aws.rds.das.pid', event.pid);
+  add('aws.rds.das.server_type', event.serverType);
+  add('aws.rds.das.server_version', event.serverVersion);
+  add('aws.rds.das.service_name', event.serviceName);
+  add('aws.rds.das.db_protocol', event.dbProtocol);
+  add('aws.rds.das.net_protocol', event.netProtocol);
+  if (event.position) {
+    add('aws.rds.das.stream', event.position.stream);
+    add('aws.rds.das.shard_id', event.position.shardId);
+    add('aws.rds.das.sequence_number', event.position.sequenceNumber);
+  }
+  // Extra (fields the model does not know, raw values it could not read) outrank native audit columns.
+  for (const key of Object.keys(event.extra).sort()) add(`aws.rds.das.extra.${key}`, attributeValue(event.extra[key]));
+  const native = event.engineNativeAuditFields ?? {};
+  for (const key of Object.keys(native).sort()) add(`aws.rds.das.native.${key}`, attributeValue(native[key]));
+  return out;
+}
+
+function attributeValue(value: unknown): AttributeValue | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
+  return JSON.stringify(value);
+}
+
+function capValue(value: string, maxBytes: number): string {
+  if (Buffer.byteLength(value, 'utf8') <= maxBytes) return value;
+  const marker = '…[truncated]';
+  return truncateUtf8(value, maxBytes - Buffer.byteLength(marker, 'utf8')) + marker;
+}
+
+/** Keeps ranked attributes in order while they fit; one slot is held back for the dropped count. */
+function fit(ranked: Ranked, maxEntries: number, maxBytes: number): { attributes: Attributes; dropped: number } {
+  const attributes: Attributes = {};
+  let entries = 0;
+  let bytes = 0;
+  let dropped = 0;
+  const reserve = 1;
+  for (const [key, value] of ranked) {
+    const size = key.length + valueBytes(value);
+    if (entries + 1 + reserve <= maxEntries && bytes + size <= maxBytes) {
+      attributes[key] = value;
+      entries++;
+      bytes += size;
+    } else dropped++;
+  }
+  return { attributes, dropped };
+}
+
+function valueBytes(value: AttributeValue): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  if (Array.isArray(value)) return Buffer.byteLength(JSON.stringify(value), 'utf8');
+  return String(value).length;
+}
+
+export function hrTimeFromNanos(nanos: bigint): HrTime {
+  return [Number(nanos / 1_000_000_000n), Number(nanos % 1_000_000_000n)];
+}
+
+function hrTimeFromMs(ms: number): HrTime {
+  return [Math.floor(ms / 1000), (ms % 1000) * 1_000_000];
+}

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { decodeRecord } from '../../src/events/decode.ts';
+import type { ActivityEvent } from '../../src/events/model.ts';
+import { loadOtlpEnvironment } from '../../src/sinks/otlp/config.ts';
+import { EVENT_NAME, LogRecordMapper, truncateUtf8 } from '../../src/sinks/otlp/mapping.ts';
+import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
+import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
+
+type Json = Record<string, any>;
+
+/** The first event of a documented example, decoded the way the pipeline does. */
+function exampleEvent(file: string, patch: (event: Json) => void = () => {}): ActivityEvent {
+  const json = readJsonFixture(path.join(DECRYPTED_EXAMPLES, file)) as Json;
+  const inner: Json = json.type === 'DatabaseActivityMonitoringRecords' ? json.databaseActivityEvents : json;
+  const version = json.type === 'DatabaseActivityMonitoringRecords' ? json.version : file.startsWith('rds-sqlserver') ? '1.4' : '1.2';
+  patch(inner.databaseActivityEventList[0]);
+  const decoded = decodeRecord(JSON.stringify(inner), {
+    version,
+    position: { stream: 'aws-rds-das-test', shardId: 'shardId-000000000000', sequenceNumber: '4960' },
+  });
+  return decoded.events[0]!;
+}
+
+const READ_AT = new Date('2024-05-01T12:00:00.000Z');
+const TRACE = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+
+function mapper(catalog = new ResourceCatalog({ region: 'eu-west-1', accountId: '123456789012' })) {
+  return new LogRecordMapper({ resources: catalog, clock: () => READ_AT });
+}
+
+describe('OTLP log record mapping', () => {
+  it('PostgreSQL SELECT from the docs, with a sqlcommenter trace', () => {
+    const event = exampleEvent('aurora-postgresql-select.json');
+    event.enrichment = {
+      queryText: 'select * from my_table;',
+      querySummary: 'SELECT my_table',
+      operationName: 'SELECT',
+      collectionName: 'my_table',
+      trace: TRACE,
+    };
+    const record = mapper().map(event);
+
+    assert.equal(record.eventName, EVENT_NAME);
+    assert.equal(record.body, 'select * from my_table;');
+    assert.equal(record.severityText, 'INFO');
+    assert.equal(record.severityNumber, 9);
+    // logTime 2019-05-24 00:39:49.940668+00
+    assert.deepEqual(record.hrTime, [Date.UTC(2019, 4, 24, 0, 39, 49) / 1000, 940_668_000]);
+    assert.deepEqual(record.hrTimeObserved, [READ_AT.getTime() / 1000, 0]);
+    assert.deepEqual(record.spanContext, { ...TRACE, isRemote: true });
+    const a = record.attributes;
+    assert.equal(a['db.system.name'], 'postgresql');
+    assert.equal(a['db.namespace'], 'postgres');
+    assert.equal(a['db.operation.name'], 'SELECT');
+    assert.equal(a['db.collection.name'], 'my_table');
+    assert.equal(a['db.query.summary'], 'SELECT my_table');
+    assert.equal(a['db.query.text'], 'select * from my_table;');
+    assert.equal(a['db.response.returned_rows'], 10);
+    assert.equal(a['user.name'], 'rdsadmin');
+    assert.equal(a['session.id'], '5ce73c6f.7e64');
+    assert.equal(a['client.address'], '172.31.3.195');
+    assert.equal(a['client.port'], 34534);
+    assert.equal(a['server.address'], '172.31.3.192');
+    assert.equal(a['network.transport'], 'tcp');
+    assert.equal(a['log.record.uid'], event.eventId);
+    assert.equal(a['aws.rds.das.class'], 'READ');
+    assert.equal(a['aws.rds.das.statement_id'], '6');
+    assert.equal(a['aws.rds.das.client_application'], 'psql');
+    assert.equal(a['aws.rds.das.object_name'], 'public.my_table');
+    assert.equal(a['aws.rds.das.start_time'], '2019-05-24 00:39:49.920564+00');
+    assert.equal(a['aws.rds.das.pid'], 32356);
+    assert.equal(a['aws.rds.das.server_version'], '2.3.1');
+    assert.equal(a['db.response.status_code'], undefined, 'no error, no status code');
+    assert.equal(a['error.type'], undefined);
+    assert.equal(a['aws.rds.das.command_text'], undefined, 'the same SQL is not repeated');
+    const resource = record.resource.attributes;
+    assert.equal(resource['service.name'], 'cluster-4HNY5V4RRNPKKYB7ICFKE5JBQQ');
+    assert.equal(resource['cloud.provider'], 'aws');
+    assert.equal(resource['cloud.platform'], 'aws_rds');
+    assert.equal(resource['cloud.region'], 'eu-west-1');
+    assert.equal(resource['cloud.account.id'], '123456789012');
+    assert.equal(resource['aws.rds.cluster_resource_id'], 'cluster-4HNY5V4RRNPKKYB7ICFKE5JBQQ');
+    assert.equal(resource['aws.rds.instance_resource_id'], 'db-FZJTMYKCXQBUUZ6VLU7NW3ITCM');
+  });
+
+  it('MySQL CONNECT refused with 1045 is a WARN with its status code and error type', () => {
+    const event = exampleEvent('aurora-mysql-connect.json', (e) => {
+      e.exitCode = '1045';
+      e.errorMessage = "Access denied for user 'app'@'10.0.0.7' (using password: YES)";
+    });
+    assert.equal(event.outcome, 'failure');
+    const record = mapper().map(event);
+    assert.equal(record.severityText, 'WARN');
+    assert.equal(record.severityNumber, 13);
+    assert.equal(record.body, 'CONNECT', 'no SQL: the body is the command');
+    const a = record.attributes;
+    assert.equal(a['db.system.name'], 'mysql');
+    assert.equal(a['db.response.status_code'], '1045');
+    assert.equal(a['error.type'], '1045');
+    assert.equal(a['aws.rds.das.exit_code'], 1045);
+    assert.equal(a['aws.rds.das.error_message'], "Access denied for user 'app'@'10.0.0.7' (using password: YES)");
+    assert.equal(a['aws.rds.das.login'], true);
+    assert.equal(a['aws.rds.das.end_time'], '2020-05-22 18:07:13.267213+00');
+    assert.equal(a['aws.rds.das.transaction_id'], '0');
+    assert.equal(a['db.namespace'], undefined, 'DAS sent "" for the database');
+    assert.equal(record.spanContext, undefined);
+  });
+
+  it('a successful MySQL CONNECT (exitCode "0") is INFO without a status code', () => {
+    const record = mapper().map(exampleEvent('aurora-mysql-connect.json'));
+    assert.equal(record.severityText, 'INFO');
+    assert.equal(record.attributes['db.response.status_code'], undefined);
+  });
+
+  it('SQL Server SELECT from the docs keeps the native audit fields, and exitCode 1 is no error', () => {
+    const event = exampleEvent('rds-sqlserver-select.json');
+    const record = mapper().map(event);
+    const a = record.attributes;
+    assert.equal(a['db.system.name'], 'microsoft.sql_server');
+    assert.equal(record.severityText, 'INFO');
+    assert.equal(a['db.response.status_code'], undefined, 'SQL Server exitCode 1 means the permission check passed');
+    assert.equal(a['aws.rds.das.native.server_instance_name'], 'EC2AMAZ-NFUJJNO');
+    assert.equal(a['aws.rds.das.native.is_column_permission'], true);
+    assert.equal(a['aws.rds.das.native.object_id'], 581577110);
+    assert.equal(a['aws.rds.das.native.connection_id'], 'AD3A5084-FB83-45C1-8334-E923459A8109');
+    assert.equal(a['aws.rds.das.native.target_server_principal_sid'], undefined, 'null is not an attribute value');
+    assert.equal(a['session.id'], '62');
+    assert.equal(a['aws.rds.das.statement_id'], '0x03baed90412f564fad640ebe51f89b99');
+    assert.equal(record.resource.attributes['service.name'], 'db-4JCWQLUZVFYP7DIWP6JVQ77O3Q');
+    assert.equal(record.resource.attributes['aws.rds.cluster_resource_id'], undefined);
+    assert.equal(record.droppedAttributesCount, 0);
+  });
+
+  it('a SQL Server login refused (exitCode 0) is a WARN with status code "0"', () => {
+    const event = exampleEvent('rds-sqlserver-select.json', (e) => {
+      e.class = 'LOGIN';
+      e.command = 'LOGIN FAILED';
+      e.exitCode = 0;
+    });
+    const record = mapper().map(event);
+    assert.equal(record.severityText, 'WARN');
+    assert.equal(record.attributes['db.response.status_code'], '0');
+  });
+
+  it('SQL over 256 KiB is cut at a character boundary with a marker, and its full length kept', () => {
+    const sql = `select '${'é'.repeat(200_000)}' from t`;
+    const event = exampleEvent('aurora-postgresql-select.json');
+    event.enrichment = { queryText: sql, querySummary: 'SELECT t', operationName: 'SELECT', collectionName: 't', trace: null };
+    const record = mapper().map(event);
+    const body = record.body as string;
+    assert.ok(Buffer.byteLength(body, 'utf8') <= 256 * 1024);
+    assert.ok(!body.includes('\uFFFD'), 'no character split');
+    assert.match(body, /…\[truncated: \d+ bytes in all\]$/);
+    assert.ok(sql.startsWith(body.slice(0, body.indexOf(' …[truncated'))));
+    assert.equal(record.attributes['aws.rds.das.query_text_length'], Buffer.byteLength(sql, 'utf8'));
+    const attr = record.attributes['db.query.text'] as string;
+    assert.ok(Buffer.byteLength(attr, 'utf8') <= 4096, 'the attribute copy is capped: Loki allows 64 KiB of metadata');
+  });
+
+  it('truncateUtf8 never splits a multi-byte character', () => {
+    assert.equal(truncateUtf8('aé', 2), 'a');
+    assert.equal(truncateUtf8('a😀b', 4), 'a');
+    assert.equal(truncateUtf8('a😀b', 5), 'a😀');
+  });
+
+  it('caps a record at 128 structured-metadata entries, Loki extras included, dropping native fields first', () => {
+    const event = exampleEvent('rds-sqlserver-select.json', (e) => {
+      for (let i = 0; i < 200; i++) e.engineNativeAuditFields[`zz_native_${String(i).padStart(3, '0')}`] = i;
+      e.someNewField = 'kept: unknown fields outrank native ones';
+    });
+    event.enrichment = { queryText: 'select 1', querySummary: null, operationName: 'SELECT', collectionName: null, trace: TRACE };
+    const record = mapper().map(event);
+    const attributes = Object.keys(record.attributes);
+    // What Loki adds: 4 non-indexed resource attributes, scope name/version,
+    // severity number/text, observed_timestamp, detected_level, trace_id,
+    // span_id, flags, dropped_attributes_count.
+    const lokiExtras = 4 + 2 + 2 + 1 + 1 + 3 + 1;
+    assert.ok(attributes.length + lokiExtras <= 128, `${attributes.length} attributes + ${lokiExtras} Loki entries`);
+    assert.ok(record.droppedAttributesCount > 100);
+    assert.equal(record.attributes['aws.rds.das.dropped_attributes'], record.droppedAttributesCount);
+    assert.equal(record.attributes['aws.rds.das.extra.someNewField'], 'kept: unknown fields outrank native ones');
+    assert.equal(record.attributes['log.record.uid'], event.eventId);
+    assert.equal(record.attributes['aws.rds.das.native.zz_native_199'], undefined, 'the last native field went first');
+    // null and "" carry nothing and are never attributes.
+    const totalNative = Object.values(event.engineNativeAuditFields!).filter((v) => v !== null && v !== '').length;
+    const keptNative = attributes.filter((k) => k.startsWith('aws.rds.das.native.')).length;
+    assert.equal(totalNative - keptNative, record.droppedAttributesCount, 'only native fields were dropped');
+  });
+
+  it('resource: OTEL_RESOURCE_ATTRIBUTES percent-decoded, friendly names, OTEL_SERVICE_NAME wins', () => {
+    const env = loadOtlpEnvironment({
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,team=data%20platform,cloud.region=us-east-1',
+    });
+    const named = new ResourceCatalog({
+      environment: env.resource,
+      region: 'eu-west-1',
+      serviceNames: { 'cluster-4HNY5V4RRNPKKYB7ICFKE5JBQQ': 'orders-db' },
+    });
+    const record = mapper(named).map(exampleEvent('aurora-postgresql-select.json'));
+    const r = record.resource.attributes;
+    assert.equal(r['service.name'], 'orders-db');
+    assert.equal(r['deployment.environment.name'], 'prod');
+    assert.equal(r['team'], 'data platform');
+    assert.equal(r['cloud.region'], 'eu-west-1', 'what the stream tells wins over the environment');
+
+    const overridden = new ResourceCatalog({
+      environment: loadOtlpEnvironment({ OTEL_SERVICE_NAME: 'das', OTEL_RESOURCE_ATTRIBUTES: 'service.name=ignored' }).resource,
+      serviceNames: { 'cluster-4HNY5V4RRNPKKYB7ICFKE5JBQQ': 'orders-db' },
+    });
+    assert.equal(mapper(overridden).map(exampleEvent('aurora-postgresql-select.json')).resource.attributes['service.name'], 'das');
+  });
+
+  it('one Resource object per cluster/instance, so a batch groups under it', () => {
+    const m = mapper();
+    const a = m.map(exampleEvent('aurora-postgresql-select.json'));
+    const b = m.map(exampleEvent('aurora-postgresql-select.json'));
+    assert.equal(a.resource, b.resource);
+    assert.notEqual(a.resource, m.map(exampleEvent('rds-sqlserver-select.json')).resource);
+  });
+});
