@@ -1,0 +1,216 @@
+/**
+ * Turns delivered events into Prometheus metrics, and binds the exporter's
+ * own health metrics to the pipeline, the data-key cache and the consumer.
+ *
+ * `MetricsSink` is a Sink like any other: it counts statements, errors,
+ * logins and rows, observes event lag, and tracks the newest event and
+ * heartbeat per instance. It never holds a batch back, so it always answers
+ * delivered. A statement whose SQL carried trace context leaves its trace id
+ * as the exemplar of its `das_statements_total` series.
+ *
+ * Label values are bounded here, once, by the rules of telemetry/cardinality.ts;
+ * success and login come from the event (events/outcome.ts decided them).
+ */
+import type { LabelValues } from 'prom-client';
+import type { DataKeyObserver, KmsRequestOutcome } from '../decrypt/data-keys.ts';
+import { dispositionOf, type FailureReason } from '../errors.ts';
+import type { ActivityEvent, Heartbeat } from '../events/model.ts';
+import { OUTCOME_RULES } from '../events/outcome.ts';
+import type { PipelineObserver } from '../pipeline.ts';
+import type { SourceRecord } from '../source/record.ts';
+import { DEFAULT_MAX_LABEL_LENGTH, DEFAULT_TOP_N, TopValues, capLength, classLabel, commandLabel } from '../telemetry/cardinality.ts';
+import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
+import { DELIVERED, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
+
+export interface MetricsSinkOptions {
+  /** Distinct `user`, `database` and `code` values kept per label before folding into `__other__`. Default 50. */
+  topN?: number;
+  /** Longest label value; longer ones are cut. Default 128. */
+  maxLabelLength?: number;
+  /** Wall clock in epoch milliseconds, for event lag. */
+  clock?: () => number;
+}
+
+export class MetricsSink implements Sink {
+  readonly name = 'metrics';
+  readonly #metrics: DasMetrics;
+  readonly #users: TopValues;
+  readonly #databases: TopValues;
+  readonly #codes: TopValues;
+  readonly #maxLength: number;
+  readonly #clock: () => number;
+  readonly #lastEvent = new Map<string, number>();
+  readonly #lastHeartbeat = new Map<string, number>();
+
+  constructor(metrics: DasMetrics, options: MetricsSinkOptions = {}) {
+    const topN = options.topN ?? DEFAULT_TOP_N;
+    this.#maxLength = options.maxLabelLength ?? DEFAULT_MAX_LABEL_LENGTH;
+    this.#metrics = metrics;
+    this.#users = new TopValues(topN, this.#maxLength);
+    this.#databases = new TopValues(topN, this.#maxLength);
+    this.#codes = new TopValues(topN, this.#maxLength);
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  async write(batch: SinkBatch): Promise<SinkResult> {
+    const nowSeconds = this.#clock() / 1000;
+    for (const event of batch.events) this.#countEvent(event, nowSeconds);
+    for (const heartbeat of batch.heartbeats) this.#countHeartbeat(heartbeat);
+    return DELIVERED;
+  }
+
+  async close(): Promise<void> {}
+
+  #countEvent(event: ActivityEvent, nowSeconds: number): void {
+    const m = this.#metrics;
+    const { cluster, instance } = this.#where(event);
+    // A failed login's user and database are whatever the client typed: they may read a kept value but never claim a slot.
+    const admit = !(event.isLogin && event.outcome === 'failure');
+    const user = this.#users.label(event.dbUserName, admit);
+    const eventClass = classLabel(event.class);
+    const command = commandLabel(event.command);
+
+    const labels = {
+      cluster,
+      instance,
+      engine: event.engine,
+      database: this.#databases.label(event.databaseName, admit),
+      class: eventClass,
+      command,
+      outcome: event.outcome,
+    };
+    const trace = event.enrichment?.trace;
+    if (trace) m.statements.inc({ labels, value: 1, exemplarLabels: traceExemplar(trace.traceId) });
+    else m.statements.inc({ labels, value: 1 });
+
+    m.userStatements.inc({ cluster, user, class: eventClass });
+    if (event.outcome === 'failure') {
+      m.statementErrors.inc({ cluster, engine: event.engine, command, code: this.#codes.label(errorCode(event)) });
+    }
+    if (event.isLogin) m.loginAttempts.inc({ cluster, user, outcome: event.outcome });
+    if (event.rowCount !== null && Number.isFinite(event.rowCount) && event.rowCount > 0) {
+      m.statementRows.inc({ cluster, class: eventClass }, event.rowCount);
+    }
+
+    const logTime = epochSeconds(event.logTimeUnixNano);
+    if (logTime === null) return;
+    // A database clock ahead of ours is not negative lag.
+    m.eventLag.observe({ cluster }, Math.max(0, nowSeconds - logTime));
+    this.#advance(this.#lastEvent, m.lastEventTimestamp, cluster, instance, logTime);
+  }
+
+  #countHeartbeat(heartbeat: Heartbeat): void {
+    const logTime = epochSeconds(heartbeat.logTimeUnixNano);
+    if (logTime === null) return;
+    const { cluster, instance } = this.#where(heartbeat);
+    this.#advance(this.#lastHeartbeat, this.#metrics.lastHeartbeatTimestamp, cluster, instance, logTime);
+  }
+
+  #where(from: { clusterId: string | null; instanceId: string | null }): { cluster: string; instance: string } {
+    return {
+      cluster: capLength(from.clusterId ?? from.instanceId ?? '', this.#maxLength),
+      instance: capLength(from.instanceId ?? '', this.#maxLength),
+    };
+  }
+
+  // Shards deliver out of order with each other; the gauge only moves forward.
+  #advance(seen: Map<string, number>, gauge: DasMetrics['lastEventTimestamp'], cluster: string, instance: string, seconds: number): void {
+    const key = `${cluster}\u0000${instance}`;
+    if ((seen.get(key) ?? -Infinity) >= seconds) return;
+    seen.set(key, seconds);
+    gauge.set({ cluster, instance }, seconds);
+  }
+}
+
+/**
+ * The `code` of a failed event: the exit code when it is what failed (MySQL
+ * 1045, Oracle 1017; SQL Server 0, a failed permission check), else why the
+ * engine's rules call it a failure.
+ */
+export function errorCode(event: ActivityEvent): string {
+  const rules = OUTCOME_RULES[event.engine];
+  if (event.exitCode !== null && rules.exitCodeFails(event.exitCode)) return String(event.exitCode);
+  const command = event.command?.trim().toUpperCase() ?? '';
+  if (rules.failureCommands.includes(command)) return event.isLogin ? 'failed_login' : 'failure_command';
+  if (event.errorMessage !== null) return 'error_message';
+  return 'unknown';
+}
+
+// prom-client's typings give exemplars the metric's own label names; an exemplar has its own (`trace_id`).
+function traceExemplar(traceId: string): LabelValues<StatementLabel> {
+  return { trace_id: traceId } as LabelValues<StatementLabel>;
+}
+
+function epochSeconds(unixNano: bigint | null): number | null {
+  return unixNano === null ? null : Number(unixNano / 1000n) / 1e6;
+}
+
+/** Counts KMS requests and cache lookups of the data-key cache (decrypt/data-keys.ts). */
+export function metricsDataKeyObserver(metrics: DasMetrics): DataKeyObserver {
+  return {
+    kmsRequest: (outcome: KmsRequestOutcome) => metrics.kmsRequests.inc({ outcome }),
+    cacheLookup: (result: 'hit' | 'miss') => metrics.dataKeyCacheLookups.inc({ result }),
+  };
+}
+
+/**
+ * Counts records, events, dead letters and sink retries as the pipeline
+ * reports them. Records and events are counted when their batch is done, so
+ * a batch read again after a shutdown is not counted twice in one process.
+ * Retries while opening records are not export retries (KMS throttling shows
+ * in `das_kms_requests_total`).
+ */
+export function metricsPipelineObserver(metrics: DasMetrics, options: { maxLabelLength?: number } = {}): PipelineObserver {
+  const maxLength = options.maxLabelLength ?? DEFAULT_MAX_LABEL_LENGTH;
+  const setAside = new WeakSet<SourceRecord>();
+  return {
+    recordFailed(record: SourceRecord, reason: FailureReason) {
+      if (dispositionOf(reason) === 'permanent') setAside.add(record);
+    },
+    deadLettered(reason: string) {
+      metrics.deadLetters.inc({ reason: capLength(reason, maxLength) });
+    },
+    retrying(stage: string) {
+      if (stage !== 'open') metrics.exportRetries.inc({ sink: capLength(stage, maxLength) });
+    },
+    batchDelivered(records: readonly SourceRecord[], batch: SinkBatch) {
+      const first = records[0];
+      if (first === undefined) return;
+      const stream = capLength(first.stream, maxLength);
+      const deadLettered = records.filter((record) => setAside.has(record)).length;
+      if (records.length > deadLettered) metrics.records.inc({ stream, outcome: 'delivered' }, records.length - deadLettered);
+      if (deadLettered > 0) metrics.records.inc({ stream, outcome: 'dead_lettered' }, deadLettered);
+      if (batch.events.length > 0) metrics.events.inc({ stream, type: 'record' }, batch.events.length);
+      if (batch.heartbeats.length > 0) metrics.events.inc({ stream, type: 'heartbeat' }, batch.heartbeats.length);
+    },
+  };
+}
+
+/** What the Kinesis consumer reports about its streams and shards. */
+export interface StreamHealth {
+  /** After each GetRecords: Kinesis's MillisBehindLatest for the shard. */
+  setMillisBehindLatest(stream: string, shard: string, ms: number): void;
+  /** When a shard ends or its lease is lost: drop its series so it does not linger. */
+  forgetShard(stream: string, shard: string): void;
+  /** When a stream starts consuming (true) or stops (false, e.g. KMS access denied). */
+  setStreamUp(stream: string, up: boolean): void;
+  /** After each lease renewal round. */
+  setLeasesHeld(stream: string, leases: number): void;
+}
+
+export function metricsStreamHealth(metrics: DasMetrics, options: { maxLabelLength?: number } = {}): StreamHealth {
+  const maxLength = options.maxLabelLength ?? DEFAULT_MAX_LABEL_LENGTH;
+  const cap = (value: string) => capLength(value, maxLength);
+  return {
+    setMillisBehindLatest: (stream, shard, ms) => {
+      if (Number.isFinite(ms)) metrics.millisBehindLatest.set({ stream: cap(stream), shard: cap(shard) }, ms);
+    },
+    forgetShard: (stream, shard) => {
+      metrics.millisBehindLatest.remove({ stream: cap(stream), shard: cap(shard) });
+    },
+    setStreamUp: (stream, up) => metrics.streamUp.set({ stream: cap(stream) }, up ? 1 : 0),
+    setLeasesHeld: (stream, leases) => {
+      if (Number.isFinite(leases)) metrics.leasesHeld.set({ stream: cap(stream) }, leases);
+    },
+  };
+}

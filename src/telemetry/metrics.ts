@@ -1,0 +1,196 @@
+/**
+ * Every Prometheus metric das-exporter exposes: name, help, type and labels,
+ * declared here and nowhere else, on a registry the caller passes in.
+ *
+ * The registry must be an OpenMetrics one (`createMetricsRegistry()`):
+ * prom-client keeps exemplars only on OpenMetrics registries, and
+ * `das_statements_total` carries the trace id of the statement that last
+ * incremented it. The HTTP server still answers classic Prometheus text to
+ * scrapers that do not ask for OpenMetrics (see server.ts).
+ *
+ * Label values must already be bounded when they reach these metrics
+ * (cardinality.ts): `cluster` is the clusterId, or the instanceId for RDS
+ * instances; `user`, `database` and `code` are top-N; `command` and `class`
+ * are closed sets.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { OpenMetricsContentType } from 'prom-client';
+
+export type MetricsRegistry = Registry<OpenMetricsContentType>;
+
+/** Event lag, now − logTime: sub-second when healthy, up to a day (DAS keeps 24 h) after an outage. */
+export const EVENT_LAG_BUCKETS: readonly number[] = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400,
+];
+
+export const PROCESS_METRICS_PREFIX = 'das_exporter_';
+
+/**
+ * Typed handles on every metric. `statements` has exemplars enabled, so it
+ * must be incremented with the object form, `inc({ labels, exemplarLabels })`;
+ * the positional form `inc(labels)` would count the unlabelled series.
+ */
+export type StatementLabel = 'cluster' | 'instance' | 'engine' | 'database' | 'class' | 'command' | 'outcome';
+
+export interface DasMetrics {
+  readonly registry: MetricsRegistry;
+  readonly statements: Counter<StatementLabel>;
+  readonly statementErrors: Counter<'cluster' | 'engine' | 'command' | 'code'>;
+  readonly userStatements: Counter<'cluster' | 'user' | 'class'>;
+  readonly loginAttempts: Counter<'cluster' | 'user' | 'outcome'>;
+  readonly statementRows: Counter<'cluster' | 'class'>;
+  readonly eventLag: Histogram<'cluster'>;
+  readonly lastEventTimestamp: Gauge<'cluster' | 'instance'>;
+  readonly lastHeartbeatTimestamp: Gauge<'cluster' | 'instance'>;
+
+  readonly millisBehindLatest: Gauge<'stream' | 'shard'>;
+  readonly streamUp: Gauge<'stream'>;
+  readonly leasesHeld: Gauge<'stream'>;
+  readonly records: Counter<'stream' | 'outcome'>;
+  readonly events: Counter<'stream' | 'type'>;
+  readonly kmsRequests: Counter<'outcome'>;
+  readonly dataKeyCacheLookups: Counter<'result'>;
+  readonly deadLetters: Counter<'reason'>;
+  readonly logRecordsExported: Counter<'outcome'>;
+  readonly exportRetries: Counter<'sink'>;
+}
+
+export interface MetricsOptions {
+  /**
+   * Also expose prom-client's process metrics (CPU, memory, event loop lag,
+   * GC) prefixed `das_exporter_`. Off by default: they install process-wide
+   * observers, which a test creating many registries does not want; the
+   * long-running `run` command should turn them on.
+   */
+  processMetrics?: boolean;
+}
+
+/** A registry of the right kind for `createMetrics`. */
+export function createMetricsRegistry(): MetricsRegistry {
+  // prom-client's typings omit the constructor's content-type argument; setContentType is the typed equivalent.
+  const registry = new Registry<OpenMetricsContentType>();
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  return registry;
+}
+
+export function createMetrics(registry: MetricsRegistry, options: MetricsOptions = {}): DasMetrics {
+  if (registry.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) {
+    throw new TypeError('das-exporter metrics need an OpenMetrics registry (createMetricsRegistry()): exemplars exist only there');
+  }
+  const registers = [registry];
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
+
+  return {
+    registry,
+    statements: new Counter({
+      name: 'das_statements_total',
+      help: 'Database activity events (statements, logins, …) by where they ran, their class and command, and whether they succeeded.',
+      labelNames: ['cluster', 'instance', 'engine', 'database', 'class', 'command', 'outcome'] as const,
+      enableExemplars: true,
+      registers,
+    }),
+    statementErrors: new Counter({
+      name: 'das_statement_errors_total',
+      help: 'Failed database activity events by error code (the exit code, or auth_failure / error_message when the engine gave none).',
+      labelNames: ['cluster', 'engine', 'command', 'code'] as const,
+      registers,
+    }),
+    userStatements: new Counter({
+      name: 'das_user_statements_total',
+      help: 'Database activity events by database user (top-N users, the rest under __other__).',
+      labelNames: ['cluster', 'user', 'class'] as const,
+      registers,
+    }),
+    loginAttempts: new Counter({
+      name: 'das_login_attempts_total',
+      help: 'Login attempts by database user and outcome.',
+      labelNames: ['cluster', 'user', 'outcome'] as const,
+      registers,
+    }),
+    statementRows: new Counter({
+      name: 'das_statement_rows_total',
+      help: 'Rows the engine reported for activity events (rowCount).',
+      labelNames: ['cluster', 'class'] as const,
+      registers,
+    }),
+    eventLag: new Histogram({
+      name: 'das_event_lag_seconds',
+      help: 'Time from an event happening in the database (logTime) to its delivery to the sinks.',
+      labelNames: ['cluster'] as const,
+      buckets: [...EVENT_LAG_BUCKETS],
+      registers,
+    }),
+    lastEventTimestamp: new Gauge({
+      name: 'das_last_event_timestamp_seconds',
+      help: 'logTime of the newest activity event delivered, as a Unix timestamp.',
+      labelNames: ['cluster', 'instance'] as const,
+      registers,
+    }),
+    lastHeartbeatTimestamp: new Gauge({
+      name: 'das_last_heartbeat_timestamp_seconds',
+      help: 'logTime of the newest heartbeat delivered, as a Unix timestamp; a gap means the stream or the database went quiet.',
+      labelNames: ['cluster', 'instance'] as const,
+      registers,
+    }),
+    millisBehindLatest: new Gauge({
+      name: 'das_stream_millis_behind_latest',
+      help: 'How far the consumer of a shard is behind the tip of the stream, as Kinesis reports it.',
+      labelNames: ['stream', 'shard'] as const,
+      registers,
+    }),
+    streamUp: new Gauge({
+      name: 'das_stream_up',
+      help: '1 while a stream is being consumed, 0 when it stopped (for example KMS access denied).',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
+    leasesHeld: new Gauge({
+      name: 'das_leases_held',
+      help: 'Shard leases this exporter holds on a stream.',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
+    records: new Counter({
+      name: 'das_records_total',
+      help: 'Kinesis records processed, delivered or set aside as dead letters.',
+      labelNames: ['stream', 'outcome'] as const,
+      registers,
+    }),
+    events: new Counter({
+      name: 'das_events_total',
+      help: 'Entries of delivered records, activity records and heartbeats.',
+      labelNames: ['stream', 'type'] as const,
+      registers,
+    }),
+    kmsRequests: new Counter({
+      name: 'das_kms_requests_total',
+      help: 'KMS Decrypt requests for data keys, by outcome.',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    dataKeyCacheLookups: new Counter({
+      name: 'das_data_key_cache_lookups_total',
+      help: 'Data key cache lookups; a miss costs a KMS request.',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: 'das_dead_letters_total',
+      help: 'Records and events set aside as dead letters, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    logRecordsExported: new Counter({
+      name: 'das_log_records_exported_total',
+      help: 'OpenTelemetry log records the OTLP exporter sent, by outcome.',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    exportRetries: new Counter({
+      name: 'das_export_retries_total',
+      help: 'Batches a sink asked to retry later.',
+      labelNames: ['sink'] as const,
+      registers,
+    }),
+  };
+}
