@@ -29,6 +29,9 @@ export const PERMANENT_REASONS = [
   'not_das_record',
   'invalid_event',
   'rejected_by_backend',
+  'internal_error',
+  'unknown_resource',
+  'invalid_source_record',
 ] as const;
 
 export const RETRYABLE_REASONS = ['kms_throttled', 'kms_unavailable', 'backend_unavailable'] as const;
