@@ -1,0 +1,35 @@
+/**
+ * Decompresses a decrypted DAS payload (gzip) without trusting its size. The
+ * work runs on the libuv thread pool, and output stops at a cap so a gzip
+ * bomb becomes a `too_large` record instead of an out-of-memory crash.
+ */
+import { gunzip } from 'node:zlib';
+import { DasError } from '../errors.ts';
+
+/** A DAS record is at most about 1 MB compressed; 64 MiB leaves room for very compressible SQL. */
+export const DEFAULT_MAX_GUNZIP_BYTES = 64 * 1024 * 1024;
+
+const GZIP_MAGIC = [0x1f, 0x8b] as const;
+
+export async function gunzipCapped(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX_GUNZIP_BYTES): Promise<Buffer> {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    throw new RangeError(`maxBytes must be a positive integer (actual: ${maxBytes})`);
+  }
+  if (bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) {
+    throw new DasError('not_gzip', 'payload does not start with the gzip magic bytes 1f 8b');
+  }
+  return new Promise((resolve, reject) => {
+    gunzip(bytes, { maxOutputLength: maxBytes }, (error, result) => {
+      if (error === null) resolve(result);
+      else reject(toDasError(error, maxBytes));
+    });
+  });
+}
+
+function toDasError(error: Error & { code?: string }, maxBytes: number): DasError {
+  if (error.code === 'ERR_BUFFER_TOO_LARGE') {
+    return new DasError('too_large', `payload decompresses to more than ${maxBytes} bytes`, { cause: error });
+  }
+  // Z_DATA_ERROR (bad deflate data, checksum) or Z_BUF_ERROR (stream ends early).
+  return new DasError('not_gzip', `gzip stream is corrupt or truncated: ${error.message}`, { cause: error });
+}
