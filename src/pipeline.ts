@@ -1,0 +1,184 @@
+/**
+ * Per batch of Kinesis records: open (decrypt → gunzip → decode) → sinks → a
+ * verdict the source acts on. This is the one place that decides a batch's
+ * fate, so it is the one place that lets a checkpoint move:
+ *
+ * - `done`: every event was delivered to every sink, or set aside as a dead
+ *   letter with its reason. The source may checkpoint the batch's last record.
+ * - `fatal`: the stream cannot be read as configured (KMS access denied). The
+ *   source stops that stream and must not checkpoint; nothing is dead-lettered.
+ * - `aborted`: shutdown came while waiting out a retryable failure. Nothing of
+ *   the batch may be checkpointed; it will be read again.
+ *
+ * Retryable failures (KMS throttling, a backend outage) are waited out here,
+ * with backoff, for as long as it takes: the source stops polling meanwhile,
+ * which is the backpressure that keeps memory bounded.
+ */
+import { DasError, describeError, isDasError, type FailureReason } from './errors.ts';
+import type { DecodedRecord } from './events/model.ts';
+import type { DeadLetterSink } from './sinks/dead-letter.ts';
+import type { Sink, SinkBatch, SinkResult } from './sinks/sink.ts';
+import type { SourceRecord } from './source/record.ts';
+import { backoffDelay, sleep as defaultSleep } from './util/backoff.ts';
+
+/** Opens one record; throws a DasError (or anything else, for a bug) when it cannot. */
+export interface RecordOpener {
+  open(record: SourceRecord): Promise<DecodedRecord>;
+}
+
+/** What the pipeline reports as it goes; the metrics layer implements it. */
+export interface PipelineObserver {
+  recordOpened?(record: SourceRecord, decoded: DecodedRecord): void;
+  recordFailed?(record: SourceRecord, reason: FailureReason): void;
+  deadLettered?(reason: string): void;
+  retrying?(stage: string, reason: string): void;
+  batchDelivered?(records: readonly SourceRecord[], batch: SinkBatch): void;
+}
+
+export type BatchOutcome =
+  | { status: 'done'; records: number; events: number; deadLettered: number }
+  | { status: 'fatal'; reason: FailureReason; message: string }
+  | { status: 'aborted' };
+
+export interface PipelineOptions {
+  opener: RecordOpener;
+  sinks: readonly Sink[];
+  deadLetters: DeadLetterSink;
+  observer?: PipelineObserver;
+  /** Records opened at once (decryption and gunzip run on the thread pool). */
+  concurrency?: number;
+  retry?: { baseDelayMs?: number; maxDelayMs?: number };
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  clock?: () => Date;
+}
+
+type Opened = { ok: true; record: SourceRecord; decoded: DecodedRecord } | { ok: false; record: SourceRecord; error: DasError };
+
+export class Pipeline {
+  readonly #opts: Required<Pick<PipelineOptions, 'concurrency'>> & PipelineOptions;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+
+  constructor(options: PipelineOptions) {
+    this.#opts = { concurrency: 4, ...options };
+    this.#sleep = options.sleep ?? defaultSleep;
+  }
+
+  /** Runs for each batch read from a shard, in shard order. */
+  async process(records: readonly SourceRecord[], signal?: AbortSignal): Promise<BatchOutcome> {
+    const opened = await this.#openAll(records, signal);
+    if (opened === 'aborted') return { status: 'aborted' };
+
+    const fatal = opened.find((o) => !o.ok && o.error.disposition === 'fatal');
+    if (fatal && !fatal.ok) return { status: 'fatal', reason: fatal.error.reason, message: fatal.error.message };
+
+    let deadLettered = 0;
+    const batch: { events: DecodedRecord['events']; heartbeats: DecodedRecord['heartbeats'] } = { events: [], heartbeats: [] };
+    for (const o of opened) {
+      if (o.ok) {
+        batch.events.push(...o.decoded.events);
+        batch.heartbeats.push(...o.decoded.heartbeats);
+      } else {
+        await this.#deadLetterRecord(o.record, o.error);
+        deadLettered++;
+      }
+    }
+
+    const results = await Promise.all(this.#opts.sinks.map((sink) => this.#deliver(sink, batch, signal)));
+    if (results.some((r) => r === 'aborted')) return { status: 'aborted' };
+
+    // An event refused by several sinks is one dead letter, not several.
+    const rejected = new Map<string, string>();
+    for (const r of results) if (r !== 'aborted') for (const rej of r) if (!rejected.has(rej.eventId)) rejected.set(rej.eventId, rej.reason);
+    if (rejected.size > 0) {
+      for (const event of batch.events) {
+        const reason = rejected.get(event.eventId);
+        if (reason === undefined) continue;
+        await this.#deadLetterEvent(event, reason);
+        deadLettered++;
+      }
+    }
+
+    this.#opts.observer?.batchDelivered?.(records, batch);
+    return { status: 'done', records: records.length, events: batch.events.length, deadLettered };
+  }
+
+  async #openAll(records: readonly SourceRecord[], signal?: AbortSignal): Promise<Opened[] | 'aborted'> {
+    const out = new Array<Opened>(records.length);
+    let next = 0;
+    let aborted = false;
+    const worker = async () => {
+      while (!aborted && next < records.length) {
+        const i = next++;
+        const result = await this.#openOne(records[i]!, signal);
+        if (result === 'aborted') aborted = true;
+        else out[i] = result;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#opts.concurrency, records.length) }, worker));
+    return aborted ? 'aborted' : out;
+  }
+
+  async #openOne(record: SourceRecord, signal?: AbortSignal): Promise<Opened | 'aborted'> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const decoded = await this.#opts.opener.open(record);
+        this.#opts.observer?.recordOpened?.(record, decoded);
+        return { ok: true, record, decoded };
+      } catch (thrown) {
+        const error = isDasError(thrown)
+          ? thrown
+          : new DasError('internal_error', `unexpected failure opening the record: ${describeError(thrown)}`, { cause: thrown });
+        this.#opts.observer?.recordFailed?.(record, error.reason);
+        if (error.disposition !== 'retryable') return { ok: false, record, error };
+        this.#opts.observer?.retrying?.('open', error.reason);
+        if (signal?.aborted) return 'aborted';
+        await this.#sleep(error.retryAfterMs ?? backoffDelay(attempt, this.#opts.retry), signal).catch(() => {});
+        if (signal?.aborted) return 'aborted';
+      }
+    }
+  }
+
+  async #deliver(sink: Sink, batch: SinkBatch, signal?: AbortSignal): Promise<readonly { eventId: string; reason: string }[] | 'aborted'> {
+    for (let attempt = 0; ; attempt++) {
+      let result: SinkResult;
+      try {
+        result = await sink.write(batch);
+      } catch (thrown) {
+        // A sink that throws broke its contract; treat it as an outage, never as delivery.
+        result = { status: 'retryable', reason: `sink ${sink.name} threw: ${describeError(thrown)}` };
+      }
+      if (result.status === 'delivered') return result.rejected;
+      this.#opts.observer?.retrying?.(sink.name, result.reason);
+      if (signal?.aborted) return 'aborted';
+      await this.#sleep(result.retryAfterMs ?? backoffDelay(attempt, this.#opts.retry), signal).catch(() => {});
+      if (signal?.aborted) return 'aborted';
+    }
+  }
+
+  async #deadLetterRecord(record: SourceRecord, error: DasError): Promise<void> {
+    await this.#opts.deadLetters.put({
+      reason: error.reason,
+      message: error.message,
+      stream: record.stream,
+      shardId: record.shardId,
+      sequenceNumber: record.sequenceNumber,
+      data: Buffer.from(record.data).toString('base64'),
+      at: (this.#opts.clock?.() ?? new Date()).toISOString(),
+    });
+    this.#opts.observer?.deadLettered?.(error.reason);
+  }
+
+  async #deadLetterEvent(event: DecodedRecord['events'][number], backendReason: string): Promise<void> {
+    await this.#opts.deadLetters.put({
+      reason: 'rejected_by_backend',
+      message: backendReason.split('\n')[0]!.slice(0, 500),
+      stream: event.position?.stream ?? '',
+      shardId: event.position?.shardId ?? '',
+      sequenceNumber: event.position?.sequenceNumber ?? '',
+      eventId: event.eventId,
+      event: JSON.parse(JSON.stringify(event, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))),
+      at: (this.#opts.clock?.() ?? new Date()).toISOString(),
+    });
+    this.#opts.observer?.deadLettered?.('rejected_by_backend');
+  }
+}

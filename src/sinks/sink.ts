@@ -1,0 +1,50 @@
+/**
+ * Where decoded events go, and how a destination says what became of them.
+ *
+ * A `Sink` answers every write with a value, never an exception, for the
+ * outcomes it expects: everything delivered, some events rejected for good
+ * (the backend said why), or "try again later". Retrying, fanning out and
+ * dead-lettering are separate wrappers (see retry.ts, fanout.ts), and only the
+ * pipeline decides what moves a checkpoint.
+ */
+import type { ActivityEvent, Heartbeat } from '../events/model.ts';
+
+export interface SinkBatch {
+  events: readonly ActivityEvent[];
+  heartbeats: readonly Heartbeat[];
+}
+
+/** One event the backend refused for good, with the backend's own reason. */
+export interface Rejection {
+  eventId: string;
+  reason: string;
+}
+
+export type SinkResult =
+  | { status: 'delivered'; rejected: readonly Rejection[] }
+  | { status: 'retryable'; reason: string; retryAfterMs?: number };
+
+export interface Sink {
+  readonly name: string;
+  /** Runs when a batch is ready; resolves with its fate. Rejections of some events still count as delivered for the rest. */
+  write(batch: SinkBatch): Promise<SinkResult>;
+  /** Runs on shutdown: flush what is buffered and release resources. */
+  close(): Promise<void>;
+}
+
+export const DELIVERED: SinkResult = Object.freeze({ status: 'delivered', rejected: Object.freeze([]) as readonly Rejection[] });
+
+/** Collects every batch in memory: the test double that ships with the code. */
+export class MemorySink implements Sink {
+  readonly name = 'memory';
+  readonly events: ActivityEvent[] = [];
+  readonly heartbeats: Heartbeat[] = [];
+
+  async write(batch: SinkBatch): Promise<SinkResult> {
+    this.events.push(...batch.events);
+    this.heartbeats.push(...batch.heartbeats);
+    return DELIVERED;
+  }
+
+  async close(): Promise<void> {}
+}
