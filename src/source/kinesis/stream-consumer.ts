@@ -1,0 +1,246 @@
+/**
+ * Consumes every shard of every configured stream: discovers shards on an
+ * interval, asks the lease coordinator which ones to read now (parents before
+ * children), runs one ShardReader per shard, and keeps a status per stream.
+ *
+ * A stream that cannot be read (Kinesis access denied, a `fatal` pipeline
+ * verdict) is stopped on its own, logged once, and reported through
+ * `status()`; the other streams keep flowing. `stop()` stops polling, aborts
+ * batches waiting on retries (the pipeline then answers `aborted` and nothing
+ * past them is checkpointed), lets the rest finish and checkpoint, and hands
+ * the leases back.
+ */
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { describeError } from '../../errors.ts';
+import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
+import type { LeaseCoordinator } from '../checkpoints/store.ts';
+import { classifyKinesisError, streamRef, type StreamRef } from './client.ts';
+import { listAllShards } from './discovery.ts';
+import { Limiter } from './limiter.ts';
+import { jsonLogger, type KinesisObserver, type Logger, type StreamStatus } from './observer.ts';
+import { ShardReader, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-reader.ts';
+
+export interface KinesisConsumerOptions {
+  client: KinesisClient;
+  /** Stream names or ARNs. */
+  streams: readonly string[];
+  pipeline: BatchProcessor;
+  coordinator: LeaseCoordinator;
+  /** Where a shard without a checkpoint starts (default trim_horizon). */
+  startPosition?: StartPosition;
+  /** GetRecords Limit (default 1000). */
+  limit?: number;
+  /** Least time between two GetRecords on one shard (default 200 ms: Kinesis allows 5 a second). */
+  pollIntervalMs?: number;
+  /** Time between shard discoveries (default 10 s); a shard reaching its end triggers one at once. */
+  discoveryIntervalMs?: number;
+  /** Batches in the pipeline at once, across all shards and streams (default: no cap beyond one per shard). */
+  maxConcurrentBatches?: number;
+  retry?: BackoffOptions;
+  observer?: KinesisObserver;
+  log?: Logger;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now?: () => number;
+}
+
+type Shared = Required<Pick<KinesisConsumerOptions, 'startPosition' | 'discoveryIntervalMs'>> &
+  KinesisConsumerOptions & { log: Logger; sleep: (ms: number, signal?: AbortSignal) => Promise<void>; limiter: Limiter | undefined };
+
+export class KinesisConsumer {
+  readonly #shared: Shared;
+  readonly #refs: StreamRef[];
+  readonly #streams: StreamConsumer[] = [];
+  #started = false;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: KinesisConsumerOptions) {
+    this.#refs = options.streams.map(streamRef);
+    const names = this.#refs.map((r) => r.name);
+    const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+    if (duplicate) throw new Error(`stream ${duplicate} is configured twice`);
+    this.#shared = {
+      startPosition: { type: 'trim_horizon' },
+      discoveryIntervalMs: 10_000,
+      ...options,
+      log: options.log ?? jsonLogger(),
+      sleep: options.sleep ?? defaultSleep,
+      limiter: options.maxConcurrentBatches ? new Limiter(options.maxConcurrentBatches) : undefined,
+    };
+  }
+
+  /** Takes ownership of the streams' checkpoints (throws if another owner holds them) and starts reading. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('KinesisConsumer was already started');
+    this.#started = true;
+    await this.#shared.coordinator.initialize(this.#refs.map((r) => r.name));
+    for (const ref of this.#refs) {
+      const consumer = new StreamConsumer(ref, this.#shared);
+      this.#streams.push(consumer);
+      consumer.start();
+    }
+  }
+
+  /** Stops every stream, waits for in-flight batches to finish or abort, then writes checkpoints and releases ownership. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await Promise.all(this.#streams.map((s) => s.stop()));
+      if (this.#started) await this.#shared.coordinator.shutdown();
+    })();
+    return this.#stopping;
+  }
+
+  /** One entry per configured stream, in configuration order. */
+  status(): StreamStatus[] {
+    if (this.#streams.length === 0) return this.#refs.map((r) => ({ stream: r.name, up: false, reason: 'not_started', shards: 0 }));
+    return this.#streams.map((s) => s.status());
+  }
+}
+
+interface RunningShard {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/** One stream: its discovery loop and its shard readers. */
+class StreamConsumer {
+  readonly #ref: StreamRef;
+  readonly #o: Shared;
+  readonly #controller = new AbortController();
+  readonly #readers = new Map<string, RunningShard>();
+  #status: StreamStatus;
+  #loop: Promise<void> = Promise.resolve();
+  #failed = false;
+  #wake: (() => void) | undefined;
+  #wakeRequested = false;
+
+  constructor(ref: StreamRef, shared: Shared) {
+    this.#ref = ref;
+    this.#o = shared;
+    this.#status = { stream: ref.name, up: false, reason: 'starting', shards: 0 };
+  }
+
+  start(): void {
+    this.#loop = this.#discoverLoop().catch((error) => this.#fail('internal_error', `discovery failed: ${describeError(error)}`));
+  }
+
+  async stop(): Promise<void> {
+    this.#controller.abort(new Error('shutdown requested'));
+    this.#wakeUp();
+    await this.#loop;
+    await Promise.all([...this.#readers.values()].map((r) => r.done));
+    if (!this.#failed) this.#setStatus({ up: false, reason: 'stopped' });
+  }
+
+  status(): StreamStatus {
+    return { ...this.#status, shards: this.#readers.size };
+  }
+
+  async #discoverLoop(): Promise<void> {
+    const signal = this.#controller.signal;
+    for (let failures = 0; !signal.aborted; ) {
+      let waitMs = this.#o.discoveryIntervalMs;
+      try {
+        await this.#discover(signal);
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) return;
+        const failure = classifyKinesisError(error);
+        if (failure.kind === 'fatal') return this.#fail(failure.reason, describeError(error));
+        this.#o.observer?.retrying?.(this.#ref.name, null, 'ListShards', failure.kind === 'retryable' ? failure.reason : 'unexpected');
+        this.#o.log.warn('shard discovery failed; retrying', { stream: this.#ref.name, error: describeError(error) });
+        waitMs = Math.min(waitMs, backoffDelay(failures++, this.#o.retry));
+      }
+      await this.#idle(waitMs, signal);
+    }
+  }
+
+  /** Lists the shards, records them, and starts a reader for each shard the coordinator hands out. */
+  async #discover(signal: AbortSignal): Promise<void> {
+    const shards = await listAllShards(this.#o.client, this.#ref, signal);
+    await this.#o.coordinator.syncShards(this.#ref.name, shards);
+    const leases = await this.#o.coordinator.acquire(this.#ref.name);
+    if (signal.aborted) return;
+    if (this.#status.reason === 'starting') this.#setStatus({ up: true, reason: null });
+    const held = new Set(leases.map((l) => l.shardId));
+    // A shard still being read but no longer handed out: its lease went to another worker.
+    for (const [shardId, running] of this.#readers) if (!held.has(shardId)) running.controller.abort(new Error('lease lost'));
+    for (const lease of leases) {
+      if (this.#readers.has(lease.shardId)) continue;
+      const controller = new AbortController();
+      const reader = new ShardReader({
+        client: this.#o.client,
+        stream: this.#ref,
+        shardId: lease.shardId,
+        checkpoint: lease.checkpoint,
+        pipeline: this.#o.pipeline,
+        coordinator: this.#o.coordinator,
+        startPosition: this.#o.startPosition,
+        log: this.#o.log,
+        sleep: this.#o.sleep,
+        ...(this.#o.limit !== undefined ? { limit: this.#o.limit } : {}),
+        ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
+        ...(this.#o.retry ? { retry: this.#o.retry } : {}),
+        ...(this.#o.limiter ? { limiter: this.#o.limiter } : {}),
+        ...(this.#o.observer ? { observer: this.#o.observer } : {}),
+        ...(this.#o.now ? { now: this.#o.now } : {}),
+      });
+      const stopWithStream = () => controller.abort(signal.reason);
+      signal.addEventListener('abort', stopWithStream, { once: true });
+      const done = reader
+        .run(controller.signal)
+        .catch((error): ShardOutcome => ({ status: 'fatal', reason: 'internal_error', message: `shard reader failed: ${describeError(error)}` }))
+        .then((outcome) => this.#shardStopped(lease.shardId, outcome))
+        .finally(() => signal.removeEventListener('abort', stopWithStream));
+      this.#readers.set(lease.shardId, { controller, done });
+    }
+  }
+
+  /** Runs when a shard reader returns: an ended shard lets its children start now; a fatal one stops the stream. */
+  async #shardStopped(shardId: string, outcome: ShardOutcome): Promise<void> {
+    this.#readers.delete(shardId);
+    this.#o.observer?.shardStopped?.(this.#ref.name, shardId, outcome.status);
+    if (outcome.status === 'fatal') this.#fail(outcome.reason, outcome.message);
+    else if (outcome.status === 'ended') this.#wakeUp();
+    if (outcome.status !== 'lease_lost') {
+      await this.#o.coordinator.release(this.#ref.name, shardId).catch((error) => {
+        this.#o.log.warn('lease release failed', { stream: this.#ref.name, shardId, error: describeError(error) });
+      });
+    }
+  }
+
+  /** Stops this stream only, says why once, loudly, and leaves the others running. */
+  #fail(reason: string, message: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#setStatus({ up: false, reason });
+    this.#o.log.error(`stream ${this.#ref.name} stopped: ${reason}; its records are not read until this is fixed and das-exporter restarted`, {
+      stream: this.#ref.name,
+      reason,
+      detail: message,
+    });
+    this.#controller.abort(new Error(`stream stopped: ${reason}`));
+    this.#wakeUp();
+  }
+
+  #setStatus(change: Pick<StreamStatus, 'up' | 'reason'>): void {
+    this.#status = { ...this.#status, ...change };
+    this.#o.observer?.streamStatus?.(this.status());
+  }
+
+  /** Waits for the next discovery: the interval, an ended shard, or shutdown. */
+  async #idle(ms: number, signal: AbortSignal): Promise<void> {
+    if (!this.#wakeRequested && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        this.#o.sleep(ms, signal).then(resolve, resolve);
+      });
+    }
+    this.#wake = undefined;
+    this.#wakeRequested = false;
+  }
+
+  #wakeUp(): void {
+    this.#wakeRequested = true;
+    this.#wake?.();
+  }
+}

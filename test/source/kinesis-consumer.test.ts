@@ -1,0 +1,460 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  AccessDeniedException,
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  MergeShardsCommand,
+  SplitShardCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import type { ActivityEvent } from '../../src/events/model.ts';
+import { Pipeline, type BatchOutcome } from '../../src/pipeline.ts';
+import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
+import { DELIVERED, MemorySink, type Sink, type SinkBatch, type SinkResult } from '../../src/sinks/sink.ts';
+import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
+import { SHARD_END } from '../../src/source/checkpoints/store.ts';
+import { streamRef } from '../../src/source/kinesis/client.ts';
+import type { KinesisObserver, Logger } from '../../src/source/kinesis/observer.ts';
+import { parseStartPosition, type BatchProcessor } from '../../src/source/kinesis/shard-reader.ts';
+import { KinesisConsumer, type KinesisConsumerOptions } from '../../src/source/kinesis/stream-consumer.ts';
+import type { SourceRecord } from '../../src/source/record.ts';
+import {
+  createStream,
+  listShards,
+  payloadOf,
+  plainRecordOpener,
+  produce,
+  startKinesalite,
+  testRecords,
+  waitActive,
+  type LocalKinesis,
+  type TestRecord,
+} from '../support/kinesalite.ts';
+
+async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function pipelineFor(...sinks: Sink[]): Pipeline {
+  return new Pipeline({
+    opener: plainRecordOpener,
+    sinks,
+    deadLetters: new MemoryDeadLetterSink(),
+    retry: { baseDelayMs: 5, maxDelayMs: 50 },
+  });
+}
+
+const ids = (events: readonly ActivityEvent[]) => events.map((e) => payloadOf(e).id);
+
+function duplicatesOf(values: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return values.filter((v) => (seen.has(v) ? true : (seen.add(v), false)));
+}
+
+function missingFrom(delivered: readonly string[], produced: readonly TestRecord[]): string[] {
+  const got = new Set(delivered);
+  return produced.map((r) => r.id).filter((id) => !got.has(id));
+}
+
+class CapturingLogger implements Logger {
+  readonly lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+  info(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: 'info', message, fields });
+  }
+  warn(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: 'warn', message, fields });
+  }
+  error(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: 'error', message, fields });
+  }
+}
+
+/** A sink that answers `retryable` while `failing` is set, then behaves like MemorySink. */
+class FlakySink implements Sink {
+  readonly name = 'flaky';
+  readonly events: ActivityEvent[] = [];
+  failing = true;
+  refusals = 0;
+
+  async write(batch: SinkBatch): Promise<SinkResult> {
+    if (this.failing) {
+      this.refusals++;
+      return { status: 'retryable', reason: 'backend down (test)', retryAfterMs: 10 };
+    }
+    this.events.push(...batch.events);
+    return DELIVERED;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Wraps `client.send` so a test can fail chosen calls the way Kinesis does. */
+function interceptSend(client: KinesisClient, intercept: (command: unknown) => Error | undefined): () => void {
+  const original = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
+  (client as { send: unknown }).send = async (command: unknown, options?: unknown) => {
+    const error = intercept(command);
+    if (error) throw error;
+    return original(command, options);
+  };
+  return () => {
+    (client as { send: unknown }).send = original;
+  };
+}
+
+describe('Kinesis consumer against kinesalite', function () {
+  this.timeout(60_000);
+  let kinesis: LocalKinesis;
+  let stateDir: string;
+  let streamCounter = 0;
+  const running: KinesisConsumer[] = [];
+
+  before(async () => {
+    kinesis = await startKinesalite();
+  });
+  after(async () => {
+    await kinesis?.stop();
+  });
+  beforeEach(async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'das-kinesis-'));
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((c) => c.stop()));
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  const newStream = async (shards: number) => {
+    const name = `aws-rds-das-cluster-test${++streamCounter}`;
+    await createStream(kinesis.client, name, shards);
+    return name;
+  };
+
+  const consumer = (options: Partial<KinesisConsumerOptions> & { streams: string[]; pipeline: BatchProcessor }) => {
+    const c = new KinesisConsumer({
+      client: kinesis.client,
+      coordinator: new FileCheckpointStore({ dir: stateDir }),
+      limit: 100,
+      pollIntervalMs: 20,
+      discoveryIntervalMs: 200,
+      retry: { baseDelayMs: 5, maxDelayMs: 50 },
+      log: new CapturingLogger(),
+      ...options,
+    });
+    running.push(c);
+    return c;
+  };
+
+  const checkpoints = async (stream: string): Promise<Record<string, { checkpoint: string | null }>> =>
+    JSON.parse(await readFile(new FileCheckpointStore({ dir: stateDir }).fileFor(stream), 'utf8')).shards;
+
+  it('delivers every record of 3 shards × 500 exactly once, and a restart after a clean stop re-reads nothing', async () => {
+    const stream = await newStream(3);
+    const produced = testRecords(1500, 60);
+    await produce(kinesis.client, stream, produced);
+    const shardIds = (await listShards(kinesis.client, stream)).map((s) => s.ShardId!);
+
+    const sink = new MemorySink();
+    const behind = new Map<string, number>();
+    const observer: KinesisObserver = { millisBehindLatest: (_s, shardId) => behind.set(shardId, (behind.get(shardId) ?? 0) + 1) };
+    const first = consumer({ streams: [stream], pipeline: pipelineFor(sink), observer });
+    await first.start();
+    await waitFor(() => sink.events.length >= produced.length, 20_000, () => `1500 events (have ${sink.events.length})`);
+    assert.deepEqual(first.status(), [{ stream, up: true, reason: null, shards: 3 }]);
+    await first.stop();
+
+    assert.deepEqual(duplicatesOf(ids(sink.events)), []);
+    assert.deepEqual(missingFrom(ids(sink.events), produced), []);
+    assert.deepEqual(new Set(sink.events.map((e) => e.position!.shardId)), new Set(shardIds), 'every shard was read');
+    for (const shardId of shardIds) assert.ok((behind.get(shardId) ?? 0) > 0, `MillisBehindLatest observed for ${shardId}`);
+    for (const e of sink.events) assert.equal(e.eventId, `${stream}/${e.position!.shardId}/${e.position!.sequenceNumber}/0`);
+    assert.equal(first.status()[0]!.reason, 'stopped');
+
+    const again = new MemorySink();
+    const polls = new Map<string, number>();
+    let recordsRead = 0;
+    const second = consumer({
+      streams: [stream],
+      pipeline: pipelineFor(again),
+      observer: {
+        millisBehindLatest: (_s, shardId) => polls.set(shardId, (polls.get(shardId) ?? 0) + 1),
+        recordsRead: (_s, _shard, n) => (recordsRead += n),
+      },
+    });
+    await second.start();
+    await waitFor(
+      () => shardIds.every((id) => (polls.get(id) ?? 0) >= 3),
+      10_000,
+      () => `three polls of every shard after the restart (have ${JSON.stringify([...polls])})`,
+    );
+    await second.stop();
+    assert.equal(recordsRead, 0, 'no record read again');
+    assert.equal(again.events.length, 0);
+  });
+
+  it('reads parents to their end before their children when a shard is split and two are merged under load', async () => {
+    const stream = await newStream(2);
+    const produced: TestRecord[] = [];
+    const counters = new Map<string, number>();
+    let producing = true;
+    const producer = (async () => {
+      for (let batch = 0; producing; batch++) {
+        const records = Array.from({ length: 20 }, (_, i) => {
+          const key = `key${i % 16}`;
+          const n = counters.get(key) ?? 0;
+          counters.set(key, n + 1);
+          return { id: `b${batch}-${i}`, key, n };
+        });
+        await produce(kinesis.client, stream, records);
+        produced.push(...records);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+
+    // A slow sink keeps a backlog on the parents when they close, so reading a child early would show.
+    const sink = new MemorySink();
+    const slow: Sink = { name: 'slow', write: async (batch) => (await new Promise((r) => setTimeout(r, 30)), sink.write(batch)), close: async () => {} };
+    const c = consumer({ streams: [stream], pipeline: pipelineFor(slow), limit: 25 });
+    await c.start();
+    try {
+      await waitFor(() => sink.events.length >= 200, 10_000, () => `200 events before the split (have ${sink.events.length})`);
+      const [shard0] = (await listShards(kinesis.client, stream)).filter((s) => s.ShardId === 'shardId-000000000000');
+      const mid = (BigInt(shard0!.HashKeyRange!.StartingHashKey!) + BigInt(shard0!.HashKeyRange!.EndingHashKey!)) / 2n;
+      await kinesis.client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: shard0!.ShardId!, NewStartingHashKey: String(mid + 1n) }));
+      await waitActive(kinesis.client, stream);
+      const afterSplit = produced.length;
+      await waitFor(() => produced.length >= afterSplit + 200, 10_000, () => 'records produced after the split');
+      // After the split, shard 3 holds the upper half of shard 0's range, adjacent to shard 1.
+      await kinesis.client.send(
+        new MergeShardsCommand({ StreamName: stream, ShardToMerge: 'shardId-000000000003', AdjacentShardToMerge: 'shardId-000000000001' }),
+      );
+      await waitActive(kinesis.client, stream);
+      const afterMerge = produced.length;
+      await waitFor(() => produced.length >= afterMerge + 200, 10_000, () => 'records produced after the merge');
+    } finally {
+      producing = false;
+      await producer;
+    }
+    await waitFor(() => sink.events.length >= produced.length, 20_000, () => `${produced.length} events (have ${sink.events.length})`);
+    await c.stop();
+
+    const delivered = ids(sink.events);
+    assert.deepEqual(duplicatesOf(delivered), []);
+    assert.deepEqual(missingFrom(delivered, produced), []);
+
+    const lastN = new Map<string, number>();
+    for (const e of sink.events) {
+      const { key, n } = payloadOf(e);
+      assert.equal(n, (lastN.get(key) ?? -1) + 1, `records of ${key} delivered in order`);
+      lastN.set(key, n);
+    }
+
+    const shards = await listShards(kinesis.client, stream);
+    assert.equal(shards.length, 5, 'two original shards, two from the split, one from the merge');
+    const position = (shardId: string) => sink.events.flatMap((e, i) => (e.position!.shardId === shardId ? [i] : []));
+    for (const shard of shards) {
+      const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => !!p);
+      const childFirst = Math.min(...position(shard.ShardId!));
+      assert.ok(Number.isFinite(childFirst), `${shard.ShardId} delivered records`);
+      for (const parent of parents) {
+        assert.ok(Math.max(...position(parent)) < childFirst, `${parent} fully delivered before its child ${shard.ShardId}`);
+      }
+    }
+    const saved = await checkpoints(stream);
+    for (const closed of ['shardId-000000000000', 'shardId-000000000001', 'shardId-000000000003']) {
+      assert.equal(saved[closed]?.checkpoint, SHARD_END, `${closed} checkpointed as ended`);
+    }
+  });
+
+  it('resumes after the last delivered record when an iterator expires, losing and repeating nothing', async () => {
+    const stream = await newStream(2);
+    const produced = testRecords(600, 20);
+    await produce(kinesis.client, stream, produced);
+
+    const sink = new MemorySink();
+    const expired: string[] = [];
+    const byShard = (shardId: string) => sink.events.filter((e) => e.position!.shardId === shardId).length;
+    let expireFirstRead = true;
+    // kinesalite expires iterators only after 5 minutes, so expire them on cue.
+    const restore = interceptSend(kinesis.client, (command) => {
+      if (!(command instanceof GetRecordsCommand)) return undefined;
+      if (expireFirstRead) {
+        expireFirstRead = false;
+        expired.push('before any delivery');
+        return new ExpiredIteratorException({ message: 'Iterator expired (test)', $metadata: {} });
+      }
+      if (expired.length === 1 && byShard('shardId-000000000000') >= 100 && byShard('shardId-000000000001') >= 100) {
+        expired.push('mid-stream');
+        return new ExpiredIteratorException({ message: 'Iterator expired (test)', $metadata: {} });
+      }
+      return undefined;
+    });
+    try {
+      const c = consumer({ streams: [stream], pipeline: pipelineFor(sink) });
+      await c.start();
+      await waitFor(() => expired.length === 2, 10_000, () => `two expiries (had ${expired.length})`);
+      const more = testRecords(200, 20, 'late');
+      await produce(kinesis.client, stream, more);
+      produced.push(...more);
+      await waitFor(() => sink.events.length >= produced.length, 10_000, () => `${produced.length} events (have ${sink.events.length})`);
+      await c.stop();
+    } finally {
+      restore();
+    }
+    assert.deepEqual(duplicatesOf(ids(sink.events)), []);
+    assert.deepEqual(missingFrom(ids(sink.events), produced), []);
+  });
+
+  it('never checkpoints past records a failing sink has not taken, and delivers them all once it recovers', async () => {
+    const stream = await newStream(2);
+    const produced = testRecords(400, 20);
+    await produce(kinesis.client, stream, produced);
+
+    const sink = new FlakySink();
+    const violations: string[] = [];
+    const checkpointed: string[] = [];
+    const observer: KinesisObserver = {
+      checkpointed(_stream, shardId, position) {
+        checkpointed.push(`${shardId}@${position}`);
+        if (position === SHARD_END) return;
+        const delivered = sink.events.some((e) => e.position!.shardId === shardId && e.position!.sequenceNumber === position);
+        if (!delivered) violations.push(`${shardId} checkpointed at ${position}, which the sink never took`);
+      },
+    };
+    const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), observer });
+    await c.start();
+    await waitFor(() => sink.refusals >= 20, 10_000, () => `20 refused writes (have ${sink.refusals})`);
+    assert.deepEqual(checkpointed, [], 'nothing checkpointed while the sink refuses');
+    assert.ok(Object.values(await checkpoints(stream)).every((s) => s.checkpoint === null), 'no checkpoint on disk either');
+
+    sink.failing = false;
+    await waitFor(() => sink.events.length >= produced.length, 10_000, () => `${produced.length} events (have ${sink.events.length})`);
+    await c.stop();
+    assert.deepEqual(violations, []);
+    assert.deepEqual(duplicatesOf(ids(sink.events)), []);
+    assert.deepEqual(missingFrom(ids(sink.events), produced), []);
+    const saved = await checkpoints(stream);
+    for (const [shardId, s] of Object.entries(saved)) {
+      const last = sink.events.filter((e) => e.position!.shardId === shardId).at(-1)!;
+      assert.equal(s.checkpoint, last.position!.sequenceNumber, `${shardId} checkpointed at its last delivered record`);
+    }
+  });
+
+  it('on stop, abandons a batch the sink keeps refusing without checkpointing it, and the next run delivers it', async () => {
+    const stream = await newStream(1);
+    const produced = testRecords(150, 5);
+    await produce(kinesis.client, stream, produced);
+
+    const stuck = new FlakySink();
+    const first = consumer({ streams: [stream], pipeline: pipelineFor(stuck) });
+    await first.start();
+    await waitFor(() => stuck.refusals >= 5, 10_000, () => `5 refused writes (have ${stuck.refusals})`);
+    await first.stop();
+    assert.equal(stuck.events.length, 0);
+
+    const sink = new MemorySink();
+    const second = consumer({ streams: [stream], pipeline: pipelineFor(sink) });
+    await second.start();
+    await waitFor(() => sink.events.length >= produced.length, 10_000, () => `${produced.length} events (have ${sink.events.length})`);
+    await second.stop();
+    assert.deepEqual(duplicatesOf(ids(sink.events)), []);
+    assert.deepEqual(missingFrom(ids(sink.events), produced), []);
+  });
+
+  it('stops only the stream whose pipeline verdict is fatal, says why once, and keeps the other flowing', async () => {
+    const broken = await newStream(2);
+    const healthy = await newStream(1);
+    await produce(kinesis.client, broken, testRecords(100, 4, 'x'));
+    const before = testRecords(100, 4, 'h');
+    await produce(kinesis.client, healthy, before);
+
+    const sink = new MemorySink();
+    const real = pipelineFor(sink);
+    const pipeline: BatchProcessor = {
+      async process(records: readonly SourceRecord[], signal?: AbortSignal): Promise<BatchOutcome> {
+        if (records[0]!.stream === broken) return { status: 'fatal', reason: 'kms_access_denied', message: 'not authorized to kms:Decrypt (test)' };
+        return real.process(records, signal);
+      },
+    };
+    const log = new CapturingLogger();
+    const statuses: string[] = [];
+    const c = consumer({
+      streams: [broken, healthy],
+      pipeline,
+      log,
+      observer: { streamStatus: (s) => statuses.push(`${s.stream}:${s.up}:${s.reason}`) },
+    });
+    await c.start();
+    await waitFor(() => c.status()[0]!.reason === 'kms_access_denied', 10_000, () => `the broken stream to stop (status ${JSON.stringify(c.status())})`);
+    await waitFor(() => sink.events.length >= 100, 10_000, () => `the healthy stream's first 100 events (have ${sink.events.length})`);
+    const after = testRecords(100, 4, 'h2');
+    await produce(kinesis.client, healthy, after);
+    await waitFor(() => sink.events.length >= 200, 10_000, () => `the healthy stream's next 100 events (have ${sink.events.length})`);
+
+    assert.deepEqual(c.status(), [
+      { stream: broken, up: false, reason: 'kms_access_denied', shards: 0 },
+      { stream: healthy, up: true, reason: null, shards: 1 },
+    ]);
+    await c.stop();
+    const errors = log.lines.filter((l) => l.level === 'error');
+    assert.equal(errors.length, 1, `one loud line, got ${JSON.stringify(errors)}`);
+    assert.equal(errors[0]!.fields.stream, broken);
+    assert.equal(errors[0]!.fields.reason, 'kms_access_denied');
+    assert.ok(statuses.includes(`${broken}:false:kms_access_denied`));
+    assert.deepEqual(new Set(sink.events.map((e) => e.position!.stream)), new Set([healthy]));
+    const saved = await checkpoints(broken);
+    assert.ok(Object.values(saved).every((s) => s.checkpoint === null), 'the broken stream checkpointed nothing');
+  });
+
+  it('stops a stream Kinesis denies access to, as kinesis_access_denied, and keeps the other flowing', async () => {
+    const denied = await newStream(1);
+    const allowed = await newStream(1);
+    const produced = testRecords(50, 2, 'a');
+    await produce(kinesis.client, allowed, produced);
+    const restore = interceptSend(kinesis.client, (command) =>
+      command instanceof GetShardIteratorCommand && command.input.StreamName === denied
+        ? new AccessDeniedException({ message: 'not authorized to kinesis:GetShardIterator (test)', $metadata: { httpStatusCode: 400 } })
+        : undefined,
+    );
+    try {
+      const sink = new MemorySink();
+      const c = consumer({ streams: [denied, allowed], pipeline: pipelineFor(sink) });
+      await c.start();
+      await waitFor(() => c.status()[0]!.reason === 'kinesis_access_denied', 10_000, () => `the denied stream to stop (${JSON.stringify(c.status())})`);
+      await waitFor(() => sink.events.length >= produced.length, 10_000, () => `the allowed stream's events (have ${sink.events.length})`);
+      assert.equal(c.status()[1]!.up, true);
+      await c.stop();
+    } finally {
+      restore();
+    }
+  });
+
+  it('refuses a second consumer of the same stream while the first runs', async () => {
+    const stream = await newStream(1);
+    const first = consumer({ streams: [stream], pipeline: pipelineFor(new MemorySink()) });
+    await first.start();
+    const second = consumer({ streams: [stream], pipeline: pipelineFor(new MemorySink()) });
+    await assert.rejects(second.start(), (e: Error) => e.name === 'StreamOwnedError' && e.message.includes(`pid ${process.pid}`));
+  });
+});
+
+describe('stream references', () => {
+  it('addresses a stream by name with StreamName and by ARN with StreamARN', () => {
+    assert.deepEqual(streamRef('aws-rds-das-cluster-ABC'), { name: 'aws-rds-das-cluster-ABC', arn: undefined, params: { StreamName: 'aws-rds-das-cluster-ABC' } });
+    const arn = 'arn:aws:kinesis:eu-west-1:123456789012:stream/aws-rds-das-cluster-ABC';
+    assert.deepEqual(streamRef(arn), { name: 'aws-rds-das-cluster-ABC', arn, params: { StreamARN: arn } });
+    assert.throws(() => streamRef('arn:aws:sqs:eu-west-1:123456789012:queue'), /not a Kinesis stream ARN/);
+  });
+
+  it('parses start positions and names the expected forms when one is wrong', () => {
+    assert.deepEqual(parseStartPosition('latest'), { type: 'latest' });
+    assert.deepEqual(parseStartPosition('at_timestamp:2024-05-01T00:00:00Z'), { type: 'at_timestamp', timestamp: new Date('2024-05-01T00:00:00Z') });
+    assert.throws(() => parseStartPosition('at_timestamp:yesterday'), /trim_horizon, latest or at_timestamp/);
+  });
+});
