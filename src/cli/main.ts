@@ -4,8 +4,9 @@
  * code instead of exiting, so commands can be tested in-process.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, REDACT_MODES, parseResourceIds } from '../config/config.ts';
+import { ConfigError, REDACT_MODES, parsePairs, parseResourceIds, type ConfigInput } from '../config/config.ts';
 import { replayCommand } from './replay.ts';
+import { runCommand } from './run.ts';
 
 export interface CliIo {
   stdin: NodeJS.ReadableStream;
@@ -15,6 +16,43 @@ export interface CliIo {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Flags shared by every command that runs the pipeline. */
+function addPipelineOptions(command: Command): Command {
+  return command
+    .option('--resource-id <[stream=]id>', 'resource id whose KMS encryption context opens a stream (repeatable)', collect)
+    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters (default passwords)').choices(REDACT_MODES))
+    .option('--metrics-host <host>', 'address of the metrics and health server')
+    .option('--metrics-port <port>', 'port of the metrics and health server (default 9464)')
+    .option('--label-top-n <n>', 'user/database/code label values kept before folding into __other__')
+    .option('--service-name <id=name>', 'friendly service.name for a resource id (repeatable)', collect)
+    .option('--max-record-bytes <n>', "cap on one record's decompressed size")
+    .option('--concurrency <n>', 'records opened at once per batch');
+}
+
+function pipelineFlags(opts: Record<string, any>): ConfigInput {
+  return {
+    resourceIds: opts.resourceId ? parseResourceIds(opts.resourceId) : undefined,
+    redact: opts.redact,
+    metricsHost: opts.metricsHost,
+    metricsPort: opts.metricsPort,
+    labelTopN: opts.labelTopN,
+    serviceNames: opts.serviceName ? parsePairs(opts.serviceName) : undefined,
+    maxRecordBytes: opts.maxRecordBytes,
+    concurrency: opts.concurrency,
+  } as ConfigInput;
+}
+
+function consumerFlags(opts: Record<string, any>): ConfigInput {
+  return {
+    streams: opts.stream,
+    startPosition: opts.startPosition,
+    getRecordsLimit: opts.getRecordsLimit,
+    discoveryIntervalSeconds: opts.discoveryInterval,
+    leases: opts.leases,
+    stateDir: opts.stateDir,
+  } as ConfigInput;
+}
 
 export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
   let exitCode = 0;
@@ -26,6 +64,20 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
       writeErr: (s) => void io.stderr.write(s),
     })
     .showHelpAfterError();
+
+  const run = program
+    .command('run')
+    .description('consume DAS streams from Kinesis and export every event as OTLP logs and Prometheus metrics');
+  addPipelineOptions(run)
+    .option('--stream <name|arn>', 'DAS stream name or ARN (repeatable; env DAS_STREAMS, comma separated)', collect)
+    .option('--start-position <pos>', 'where a shard without checkpoint starts: trim_horizon, latest, at_timestamp:<ISO>')
+    .option('--get-records-limit <n>', 'records per GetRecords call')
+    .option('--discovery-interval <seconds>', 'seconds between shard discoveries')
+    .option('--leases <kind>', 'file (checkpoints in --state-dir) or dynamodb:<table>')
+    .option('--state-dir <dir>', 'checkpoints and dead letters')
+    .action(async (opts) => {
+      exitCode = await runCommand({ ...pipelineFlags(opts), ...consumerFlags(opts) }, io);
+    });
 
   program
     .command('replay')

@@ -8,7 +8,9 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config/config.ts';
 import { DataKeyCache, type DataKeyObserver } from '../decrypt/data-keys.ts';
 import { DasRecordOpener } from '../decrypt/opener.ts';
+import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
+import { enrichRecord } from '../enrich/stage.ts';
 import { DasError } from '../errors.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
@@ -54,8 +56,10 @@ export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyOb
       ttlMs: config.dataKeyTtlSeconds * 1000,
       ...(observer ? { observer } : {}),
     }),
-    decryptor: new EsdkPayloadDecryptor(),
+    // Suites 0x0078/0x0178/0x0378 with one BC/DataKey key are opened on node:crypto; anything else by the Encryption SDK.
+    decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
     contextFor: contextResolver(config.resourceIds),
     maxRecordBytes: config.maxRecordBytes,
+    enrich: (record) => enrichRecord(record, config.redact),
   });
 }

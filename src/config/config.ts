@@ -37,6 +37,31 @@ export const configSchema = z.object({
   dataKeyTtlSeconds: positiveInt.default(600),
   /** `--concurrency` / `DAS_CONCURRENCY`: records opened at once per batch (default 4). */
   concurrency: positiveInt.default(4),
+  /**
+   * `--start-position` / `DAS_START_POSITION`: where a shard without a checkpoint starts:
+   * `trim_horizon` (default: an audit tool starts from the oldest record), `latest`, or `at_timestamp:<ISO time>`.
+   */
+  startPosition: z
+    .string()
+    .regex(/^(trim_horizon|latest|at_timestamp:.+)$/, 'expected trim_horizon, latest or at_timestamp:<ISO time>')
+    .refine((v) => !v.startsWith('at_timestamp:') || !Number.isNaN(Date.parse(v.slice('at_timestamp:'.length))), 'the timestamp does not parse')
+    .default('trim_horizon'),
+  /** `--get-records-limit` / `DAS_GET_RECORDS_LIMIT`: records per GetRecords call, 1–10000 (default 1000). */
+  getRecordsLimit: positiveInt.max(10_000).default(1000),
+  /** `--discovery-interval` / `DAS_DISCOVERY_INTERVAL_SECONDS`: seconds between shard discoveries (default 10). */
+  discoveryIntervalSeconds: positiveInt.default(10),
+  /** `--leases` / `DAS_LEASES`: `file` (default: checkpoints in --state-dir, one process per stream) or `dynamodb:<table>`. */
+  leases: z.string().regex(/^(file|dynamodb:[A-Za-z0-9_.-]{3,255})$/, 'expected file or dynamodb:<table name>').default('file'),
+  /** `--metrics-host` / `DAS_METRICS_HOST`: address the metrics and health server binds (default 0.0.0.0). */
+  metricsHost: z.string().min(1).default('0.0.0.0'),
+  /** `--metrics-port` / `DAS_METRICS_PORT`: its port (default 9464; 0 picks a free one). */
+  metricsPort: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** `DAS_METRICS_TOKEN`: when set, every request to the server needs `Authorization: Bearer <token>`. */
+  metricsToken: z.string().min(16, 'a bearer token shorter than 16 characters is too easy to guess').optional(),
+  /** `--label-top-n` / `DAS_LABEL_TOP_N`: distinct user, database and error-code label values kept before folding into __other__ (default 50). */
+  labelTopN: positiveInt.default(50),
+  /** `--service-name id=name` / `DAS_SERVICE_NAMES`: friendly `service.name` per resource id (default the id). */
+  serviceNames: z.record(z.string().regex(/^(cluster|db)-[A-Za-z0-9_-]+$/, 'expected <resource id>=<name>'), z.string().min(1)).default({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -52,6 +77,15 @@ const FIELD_NAMES: Record<string, string> = {
   dataKeyCacheSize: '--data-key-cache-size / DAS_DATA_KEY_CACHE_SIZE',
   dataKeyTtlSeconds: '--data-key-ttl / DAS_DATA_KEY_TTL_SECONDS',
   concurrency: '--concurrency / DAS_CONCURRENCY',
+  startPosition: '--start-position / DAS_START_POSITION',
+  getRecordsLimit: '--get-records-limit / DAS_GET_RECORDS_LIMIT',
+  discoveryIntervalSeconds: '--discovery-interval / DAS_DISCOVERY_INTERVAL_SECONDS',
+  leases: '--leases / DAS_LEASES',
+  metricsHost: '--metrics-host / DAS_METRICS_HOST',
+  metricsPort: '--metrics-port / DAS_METRICS_PORT',
+  metricsToken: 'DAS_METRICS_TOKEN',
+  labelTopN: '--label-top-n / DAS_LABEL_TOP_N',
+  serviceNames: '--service-name / DAS_SERVICE_NAMES',
 };
 
 export class ConfigError extends Error {
@@ -78,6 +112,16 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   set('dataKeyCacheSize', env.DAS_DATA_KEY_CACHE_SIZE);
   set('dataKeyTtlSeconds', env.DAS_DATA_KEY_TTL_SECONDS);
   set('concurrency', env.DAS_CONCURRENCY);
+  set('startPosition', env.DAS_START_POSITION);
+  set('getRecordsLimit', env.DAS_GET_RECORDS_LIMIT);
+  set('discoveryIntervalSeconds', env.DAS_DISCOVERY_INTERVAL_SECONDS);
+  set('leases', env.DAS_LEASES);
+  set('metricsHost', env.DAS_METRICS_HOST);
+  set('metricsPort', env.DAS_METRICS_PORT);
+  // An empty token is refused rather than read as "no token": it was meant to protect something.
+  if (env.DAS_METRICS_TOKEN !== undefined) input.metricsToken = env.DAS_METRICS_TOKEN;
+  set('labelTopN', env.DAS_LABEL_TOP_N);
+  if (env.DAS_SERVICE_NAMES) set('serviceNames', parsePairs(env.DAS_SERVICE_NAMES.split(',')));
   return input as ConfigInput;
 }
 
@@ -87,6 +131,17 @@ export function parseResourceIds(values: readonly string[]): Record<string, stri
   for (const value of values) {
     const eq = value.lastIndexOf('=');
     if (eq === -1) out['*'] = value.trim();
+    else out[value.slice(0, eq).trim()] = value.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** `key=value` pairs (e.g. `--service-name cluster-ABC=orders`); a pair without `=` is kept under the empty key, which validation refuses. */
+export function parsePairs(values: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq === -1) out[''] = value;
     else out[value.slice(0, eq).trim()] = value.slice(eq + 1).trim();
   }
   return out;

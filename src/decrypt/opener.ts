@@ -25,6 +25,8 @@ export interface OpenerOptions {
   /** The KMS encryption context for a record's stream (see source/resource.ts). */
   contextFor: (record: SourceRecord) => EncryptionContext;
   maxRecordBytes: number;
+  /** Runs on every decoded record before it leaves the opener (see enrich/stage.ts). */
+  enrich?: (record: DecodedRecord) => DecodedRecord;
 }
 
 export class DasRecordOpener implements RecordOpener {
@@ -39,9 +41,10 @@ export class DasRecordOpener implements RecordOpener {
     const dataKey = await this.#opts.dataKeys.get(envelope.key, this.#opts.contextFor(record));
     const compressed = await this.#opts.decryptor.decrypt(envelope.payload, dataKey);
     const json = await gunzipCapped(compressed, this.#opts.maxRecordBytes);
-    return decodeRecord(json, {
+    const decoded = decodeRecord(json, {
       version: envelope.version,
       position: { stream: record.stream, shardId: record.shardId, sequenceNumber: record.sequenceNumber },
     });
+    return this.#opts.enrich ? this.#opts.enrich(decoded) : decoded;
   }
 }

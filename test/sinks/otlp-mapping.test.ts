@@ -3,7 +3,7 @@ import path from 'node:path';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { loadOtlpEnvironment } from '../../src/sinks/otlp/config.ts';
-import { EVENT_NAME, LogRecordMapper, truncateUtf8 } from '../../src/sinks/otlp/mapping.ts';
+import { distinctTimestamp, EVENT_NAME, LogRecordMapper, truncateUtf8 } from '../../src/sinks/otlp/mapping.ts';
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
 
@@ -46,7 +46,9 @@ describe('OTLP log record mapping', () => {
     assert.equal(record.severityText, 'INFO');
     assert.equal(record.severityNumber, 9);
     // logTime 2019-05-24 00:39:49.940668+00
-    assert.deepEqual(record.hrTime, [Date.UTC(2019, 4, 24, 0, 39, 49) / 1000, 940_668_000]);
+    // The microsecond DAS sent; the nanoseconds below it keep distinct events apart in Loki.
+    assert.equal(record.hrTime[0], Date.UTC(2019, 4, 24, 0, 39, 49) / 1000);
+    assert.equal(Math.floor(record.hrTime[1] / 1000), 940_668);
     assert.deepEqual(record.hrTimeObserved, [READ_AT.getTime() / 1000, 0]);
     assert.deepEqual(record.spanContext, { ...TRACE, isRemote: true });
     const a = record.attributes;
@@ -217,5 +219,39 @@ describe('OTLP log record mapping', () => {
     const b = m.map(exampleEvent('aurora-postgresql-select.json'));
     assert.equal(a.resource, b.resource);
     assert.notEqual(a.resource, m.map(exampleEvent('rds-sqlserver-select.json')).resource);
+  });
+});
+
+describe('timestamps Loki will not merge', () => {
+  const at = (raw: string, nanos: bigint, shardId: string, sequenceNumber: string, index: number) => ({
+    logTimeRaw: raw,
+    startTimeRaw: null,
+    logTimeUnixNano: nanos,
+    position: { stream: 's', shardId, sequenceNumber, index },
+    eventId: `s/${shardId}/${sequenceNumber}/${index}`,
+  });
+  const micro = 1_572_395_989_940_668_000n; // 2019-10-30 00:39:49.940668+00
+
+  it('two events of one record in the same microsecond get different timestamps inside that microsecond', () => {
+    const a = distinctTimestamp(at('2019-10-30 00:39:49.940668+00', micro, 'shardId-0', '49', 0), micro);
+    const b = distinctTimestamp(at('2019-10-30 00:39:49.940668+00', micro, 'shardId-0', '49', 1), micro);
+    assert.notEqual(a, b);
+    for (const t of [a, b]) assert.equal(t / 1000n, micro / 1000n, 'still the microsecond DAS sent');
+  });
+
+  it('the same event always gets the same timestamp, so a re-delivered copy is deduplicated', () => {
+    const event = at('2019-10-30 00:39:49.940668+00', micro, 'shardId-1', '4960', 3);
+    assert.equal(distinctTimestamp(event, micro), distinctTimestamp({ ...event }, micro));
+  });
+
+  it('SQL Server times (100 ns) keep their seven digits', () => {
+    const nanos = 1_665_091_499_942_226_800n; // 2022-10-06 21:24:59.9422268+00
+    const t = distinctTimestamp(at('2022-10-06 21:24:59.9422268+00', nanos, 'shardId-0', '7', 42), nanos);
+    assert.equal(t / 100n, nanos / 100n);
+  });
+
+  it('a time already precise to the nanosecond is left alone', () => {
+    const nanos = 1_572_395_989_940_668_123n;
+    assert.equal(distinctTimestamp(at('2019-10-30 00:39:49.940668123+00', nanos, 'shardId-0', '1', 5), nanos), nanos);
   });
 });

@@ -123,7 +123,7 @@ export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLog
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
   const observed = hrTimeFromMs(context.observed.getTime());
   return {
-    hrTime: logTime === null ? observed : hrTimeFromNanos(logTime),
+    hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
     hrTimeObserved: observed,
     ...(trace
       ? { spanContext: { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } }
@@ -265,6 +265,36 @@ function valueBytes(value: AttributeValue): number {
   if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
   if (Array.isArray(value)) return Buffer.byteLength(JSON.stringify(value), 'utf8');
   return String(value).length;
+}
+
+/**
+ * Loki keeps one entry per (stream, timestamp, line), so two events with the
+ * same SQL in the same microsecond would merge and an audit event would be
+ * lost. DAS times stop at microseconds (SQL Server at 100 ns): the digits
+ * below the source's precision are free, and carry an offset derived from the
+ * event's position. It is deterministic, so a re-delivered event still lands
+ * on its first copy and Loki deduplicates it. The exact time stays in
+ * `aws.rds.das.log_time`.
+ */
+export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'startTimeRaw' | 'logTimeUnixNano' | 'position' | 'eventId'>, nanos: bigint): bigint {
+  const raw = event.logTimeUnixNano !== null ? event.logTimeRaw : event.startTimeRaw;
+  const digits = raw ? (/[.,](\d+)/.exec(raw)?.[1]?.length ?? 0) : 6;
+  if (digits >= 9) return nanos;
+  const free = 10 ** (9 - digits);
+  // Sub-precision digits must be zero in what DAS sent, or they are not free.
+  if (nanos % BigInt(free) !== 0n) return nanos;
+  const seed = event.position ? `${event.position.shardId}/${event.position.sequenceNumber}` : event.eventId;
+  const index = event.position?.index ?? 0;
+  return nanos + BigInt((fnv1a(seed) + index) % free);
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
 }
 
 export function hrTimeFromNanos(nanos: bigint): HrTime {

@@ -4,6 +4,7 @@
  * Kinesis error means for the shard loop (start a new iterator, wait and
  * retry, or stop the stream and alert).
  */
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 
 /** A stream as the user named it, and the parameters that address it in API calls. */
@@ -31,9 +32,16 @@ export function streamRef(stream: string): StreamRef {
  * A Kinesis client from the standard AWS SDK chain (region, credentials,
  * AWS_ENDPOINT_URL_KINESIS). The shard loop owns retrying, with backoff that
  * knows an expired iterator from throttling, so the SDK makes one attempt.
+ * Polling works over HTTP/1.1 (the SDK's default HTTP/2 handler is only
+ * needed for SubscribeToShard, and local emulators such as kinesalite refuse
+ * it); timeouts throw, so a hung connection cannot stall a shard forever.
  */
 export function createKinesisClient(config: KinesisClientConfig = {}): KinesisClient {
-  return new KinesisClient({ maxAttempts: 1, ...config });
+  return new KinesisClient({
+    maxAttempts: 1,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 3_000, requestTimeout: 30_000, throwOnRequestTimeout: true }),
+    ...config,
+  });
 }
 
 /**

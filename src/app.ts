@@ -1,0 +1,169 @@
+/**
+ * Assembles das-exporter from a Config: the decoding path, the sinks (OTLP
+ * logs or stdout, Prometheus metrics, dead letters), the Kinesis consumer with
+ * its checkpoints or leases, and the metrics/health server. `run` and `demo`
+ * both start it; they differ only in where Kinesis and KMS are and which log
+ * sink prints events.
+ */
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { ConfigError, type Config } from './config/config.ts';
+import { Pipeline } from './pipeline.ts';
+import { deadLetterFileIn, FileDeadLetterSink, type DeadLetterSink } from './sinks/dead-letter.ts';
+import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, MetricsSink } from './sinks/metrics-sink.ts';
+import { loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
+import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
+import { LogRecordMapper } from './sinks/otlp/mapping.ts';
+import { ResourceCatalog } from './sinks/otlp/resource.ts';
+import { StdoutLogSink } from './sinks/otlp/stdout.ts';
+import type { Sink } from './sinks/sink.ts';
+import { FileCheckpointStore } from './source/checkpoints/file-store.ts';
+import type { LeaseCoordinator } from './source/checkpoints/store.ts';
+import { jsonLogger, type KinesisObserver, type Logger } from './source/kinesis/observer.ts';
+import { parseStartPosition } from './source/kinesis/shard-reader.ts';
+import { KinesisConsumer } from './source/kinesis/stream-consumer.ts';
+import { parseKinesisStreamArn } from './source/resource.ts';
+import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';
+import { startMetricsServer, type StreamReadiness } from './telemetry/server.ts';
+import { buildOpener } from './cli/wiring.ts';
+
+export interface AppDependencies {
+  kinesis: KinesisClient;
+  kms: KMSClient;
+  env: NodeJS.ProcessEnv;
+  /** Where events go when no OTLP endpoint is configured. */
+  stdout: NodeJS.WritableStream;
+  log?: Logger;
+  /** Replaces the default log sink (OTLP, else JSON lines on stdout); the demo prints compact lines. */
+  logSink?: (mapper: LogRecordMapper, observer: OtlpExportObserver) => Sink;
+  /** Replaces the lease coordinator chosen by `config.leases` (tests, DynamoDB). */
+  coordinator?: LeaseCoordinator;
+  deadLetters?: DeadLetterSink;
+  /** Default true; tests turn process-wide collectors off. */
+  processMetrics?: boolean;
+}
+
+export interface RunningApp {
+  metrics: DasMetrics;
+  consumer: KinesisConsumer;
+  pipeline: Pipeline;
+  /** URL of the metrics/health server. */
+  metricsUrl: string;
+  otlp: OtlpEnvironment;
+  /** Shutdown requested: stop polling, let the pipeline finish or abandon batches, write checkpoints, flush sinks. */
+  stop(): Promise<void>;
+}
+
+/** Checks what can be checked before any connection is made; throws ConfigError listing every problem. */
+export function preflight(config: Config, env: NodeJS.ProcessEnv, options: { needStreams: boolean }): OtlpEnvironment {
+  const problems: string[] = [];
+  if (options.needStreams && config.streams.length === 0) problems.push('--stream / DAS_STREAMS: at least one DAS stream name or ARN is required');
+  if (config.leases !== 'file') problems.push(`--leases / DAS_LEASES: "${config.leases}" is not available in this build yet; use file`);
+  let otlp: OtlpEnvironment | undefined;
+  try {
+    otlp = loadOtlpEnvironment(env);
+  } catch (error) {
+    if (error instanceof ConfigError) problems.push(...error.problems);
+    else throw error;
+  }
+  if (problems.length > 0 || !otlp) throw new ConfigError(problems);
+  return otlp;
+}
+
+export async function startApp(config: Config, deps: AppDependencies): Promise<RunningApp> {
+  const otlp = preflight(config, deps.env, { needStreams: true });
+  const log = deps.log ?? jsonLogger();
+  const metrics = createMetrics(createMetricsRegistry(), { processMetrics: deps.processMetrics ?? true });
+  const health = metricsStreamHealth(metrics);
+
+  const firstArn = config.streams.map(parseKinesisStreamArn).find((arn) => arn !== undefined);
+  const mapper = new LogRecordMapper({
+    resources: new ResourceCatalog({
+      serviceNames: config.serviceNames,
+      region: firstArn?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION ?? null,
+      accountId: firstArn?.accountId ?? null,
+      environment: otlp.resource,
+    }),
+  });
+  const exportObserver: OtlpExportObserver = {
+    logRecordsExported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
+  };
+  const logSink = deps.logSink
+    ? deps.logSink(mapper, exportObserver)
+    : otlp.exporter
+      ? new OtlpLogSink({ config: otlp.exporter, mapper, observer: exportObserver })
+      : new StdoutLogSink(deps.stdout as NodeJS.WritableStream & import('node:stream').Writable, mapper, exportObserver);
+  const sinks: Sink[] = [logSink, new MetricsSink(metrics, { topN: config.labelTopN })];
+  const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
+
+  const pipeline = new Pipeline({
+    opener: buildOpener(config, deps.kms, metricsDataKeyObserver(metrics)),
+    sinks,
+    deadLetters,
+    observer: metricsPipelineObserver(metrics),
+    concurrency: config.concurrency,
+  });
+
+  const kinesisObserver: KinesisObserver = {
+    millisBehindLatest: (stream, shard, ms) => health.setMillisBehindLatest(stream, shard, ms),
+    shardStopped: (stream, shard) => health.forgetShard(stream, shard),
+    streamStatus: (status) => {
+      health.setStreamUp(status.stream, status.up);
+      health.setLeasesHeld(status.stream, status.shards);
+    },
+  };
+  const consumer = new KinesisConsumer({
+    client: deps.kinesis,
+    streams: config.streams,
+    pipeline,
+    coordinator: deps.coordinator ?? new FileCheckpointStore({ dir: config.stateDir }),
+    startPosition: parseStartPosition(config.startPosition),
+    limit: config.getRecordsLimit,
+    discoveryIntervalMs: config.discoveryIntervalSeconds * 1000,
+    observer: kinesisObserver,
+    log,
+  });
+
+  const server = await startMetricsServer({
+    registry: metrics.registry,
+    host: config.metricsHost,
+    port: config.metricsPort,
+    ...(config.metricsToken ? { bearerToken: config.metricsToken } : {}),
+    readiness: () =>
+      consumer.status().map((s): StreamReadiness => (s.up ? { stream: s.stream, ready: true } : { stream: s.stream, ready: false, reason: s.reason ?? 'starting' })),
+  });
+  try {
+    await consumer.start();
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  log.info('das-exporter started', { streams: config.streams, metrics: server.url, logs: otlp.exporter ? redactEndpoint(otlp.exporter.endpoint) : 'stdout' });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    metrics,
+    consumer,
+    pipeline,
+    metricsUrl: server.url,
+    otlp,
+    stop: () =>
+      (stopping ??= (async () => {
+        await consumer.stop();
+        for (const sink of sinks) await sink.close();
+        await deadLetters.close();
+        await server.close();
+      })()),
+  };
+}
+
+function redactEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = '';
+    url.password = '';
+    return url.toString();
+  } catch {
+    return 'configured';
+  }
+}

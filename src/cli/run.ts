@@ -1,0 +1,45 @@
+/**
+ * `das-exporter run`: consumes the configured DAS streams until SIGTERM or
+ * SIGINT, then stops polling, lets in-flight batches finish or abandons them
+ * without checkpointing past them, flushes the sinks, writes checkpoints and
+ * exits 0.
+ */
+import { startApp, type AppDependencies } from '../app.ts';
+import { loadConfig, type ConfigInput } from '../config/config.ts';
+import { createKinesisClient } from '../source/kinesis/client.ts';
+import type { CliIo } from './main.ts';
+import { createKmsClient } from './wiring.ts';
+
+export interface RunOptions {
+  /** Resolves when the command should stop; default: the first SIGTERM or SIGINT. */
+  stopSignal?: Promise<unknown>;
+  /** Overrides for tests and the demo (clients, sinks, coordinator). */
+  deps?: Partial<AppDependencies>;
+}
+
+export function firstSignal(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handlers = signals.map((signal) => {
+      const handler = () => {
+        signals.forEach((s, i) => process.off(s, handlers[i]!));
+        resolve(signal);
+      };
+      process.on(signal, handler);
+      return handler;
+    });
+  });
+}
+
+export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOptions = {}): Promise<number> {
+  const config = loadConfig(flags, io.env);
+  const kinesis = options.deps?.kinesis ?? createKinesisClient();
+  const kms = options.deps?.kms ?? createKmsClient();
+  const stopSignal = options.stopSignal ?? firstSignal();
+  const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps });
+  const signal = await stopSignal;
+  io.stderr.write(`das-exporter: ${typeof signal === 'string' ? signal : 'stop'} received, finishing in-flight batches and writing checkpoints\n`);
+  await app.stop();
+  kinesis.destroy();
+  kms.destroy();
+  return 0;
+}

@@ -1,0 +1,203 @@
+/**
+ * `das-exporter run` end to end on one machine: kinesalite for Kinesis, the
+ * local KMS, the Loki-faithful OTLP receiver, and the real SDK clients. Every
+ * event written to the stream arrives at the receiver with its stable id, the
+ * metrics server reports it, checkpoints land on disk, and a restart reads
+ * nothing twice.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PutRecordCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { startApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { LocalKms } from '../../src/demo/local-kms.ts';
+import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
+import { jsonLogger, silentLogger } from '../../src/source/kinesis/observer.ts';
+import { createKmsClient } from '../../src/cli/wiring.ts';
+import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
+import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
+import { LokiReceiver } from '../support/loki-receiver.ts';
+
+const CLUSTER = 'cluster-RUNENDTOEND0000000000000000';
+const STREAM = `aws-rds-das-${CLUSTER}`;
+
+/** A PostgreSQL SELECT as DAS writes it, stamped `at`. */
+function pgSelect(n: number, at: Date): Record<string, unknown> {
+  const stamp = at.toISOString().replace('T', ' ').replace('Z', '000+00');
+  return {
+    type: 'record',
+    class: 'READ',
+    command: 'SELECT',
+    commandText: `SELECT * FROM orders WHERE id = ${n} /*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/`,
+    databaseName: 'shop',
+    dbUserName: 'app',
+    remoteHost: '10.0.0.5',
+    remotePort: '5432',
+    sessionId: '5ce5f7f0.474b',
+    statementId: n,
+    substatementId: 1,
+    objectType: 'TABLE',
+    objectName: 'orders',
+    rowCount: 1,
+    paramList: [],
+    pid: 100,
+    clientApplication: 'orders-api',
+    exitCode: null,
+    errorMessage: null,
+    startTime: stamp,
+    logTime: stamp,
+    serverVersion: '2.3.1',
+    serverType: 'PostgreSQL',
+    serviceName: 'Amazon Aurora PostgreSQL-Compatible edition',
+    serverHost: '172.31.3.192',
+    netProtocol: 'TCP',
+    dbProtocol: 'Postgres 3.0',
+  };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('das-exporter run', function () {
+  let kinesis: LocalKinesis;
+  let client: KinesisClient;
+  const kms = new LocalKms();
+  let kmsEndpoint: string;
+  let keyId: string;
+  let receiver: LokiReceiver;
+  let stateDir: string;
+  const saved = { ...process.env };
+
+  before(async () => {
+    kinesis = await startKinesalite();
+    client = kinesis.client;
+    kmsEndpoint = (await kms.listen()).endpoint;
+    keyId = kms.createKey().keyId;
+    receiver = await new LokiReceiver().start();
+    stateDir = mkdtempSync(path.join(tmpdir(), 'das-run-'));
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_KMS: kmsEndpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret-example',
+    });
+    await createStream(client, STREAM, 2);
+    await waitActive(client, STREAM);
+  });
+
+  after(async () => {
+    await receiver.close();
+    await kms.close();
+    await kinesis.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  });
+
+  async function writeRecords(count: number, eventsPerRecord: number, first: number): Promise<string[]> {
+    const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
+    const ids: string[] = [];
+    for (let r = 0; r < count; r++) {
+      const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, new Date()));
+      const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-RUNINSTANCE', events });
+      const out = await client.send(new PutRecordCommand({ StreamName: STREAM, PartitionKey: `p${r}`, Data: data }));
+      for (let i = 0; i < eventsPerRecord; i++) ids.push(`${STREAM}/${out.ShardId}/${out.SequenceNumber}/${i}`);
+    }
+    kmsClient.destroy();
+    return ids;
+  }
+
+  it('delivers every event once to the OTLP backend, reports it in metrics, checkpoints, and re-reads nothing after a restart', async () => {
+    const written = await writeRecords(30, 5, 0);
+    const config = loadConfig(
+      { streams: [STREAM], stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1 },
+      { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
+    );
+    const deps = {
+      kinesis: client,
+      kms: createKmsClient(),
+      env: { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint },
+      stdout: process.stdout,
+      log: process.env.DEBUG_RUN ? jsonLogger() : silentLogger,
+      deadLetters: new MemoryDeadLetterSink(),
+      processMetrics: false,
+    };
+    const app = await startApp(config, deps);
+    try {
+      await until('every event at the receiver', () => (new Set(receiver.eventIds()).size >= written.length ? true : undefined));
+      assert.deepEqual([...new Set(receiver.eventIds())].sort(), [...written].sort());
+      assert.equal(receiver.eventIds().length, written.length, 'no event delivered twice in a clean run');
+
+      const entry = receiver.ledger.find((e) => e.eventId === written[0])!;
+      assert.equal(entry.labels.service_name, CLUSTER);
+      assert.equal(entry.metadata.trace_id, '0af7651916cd43dd8448eb211c80319c');
+      assert.equal(entry.metadata.user_name, 'app');
+
+      const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
+      assert.match(metrics, new RegExp(`das_statements_total\\{[^}]*cluster="${CLUSTER}"[^}]*command="SELECT"[^}]*\\} 150`));
+      assert.match(metrics, /das_kms_requests_total\{outcome="success"\} 3\b/, 'one KMS call per distinct data key');
+      assert.equal((await fetch(`${app.metricsUrl}/readyz`)).status, 200);
+    } finally {
+      await app.stop();
+    }
+    const checkpoints = readdirSync(stateDir).filter((f) => f.endsWith('.checkpoints.json'));
+    assert.equal(checkpoints.length, 1, 'one checkpoint file for the stream');
+    assert.match(readFileSync(path.join(stateDir, checkpoints[0]!), 'utf8'), /shardId-/);
+
+    // A restart continues from the checkpoints: only new records arrive.
+    const more = await writeRecords(4, 5, 1000);
+    const again = await startApp(config, { ...deps, kms: createKmsClient() });
+    try {
+      await until('the new events', () => (more.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(receiver.eventIds().length, written.length + more.length, 'nothing read twice across the restart');
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('refuses to start without a stream, naming the flag', async () => {
+    const child = spawn(process.execPath, ['bin/das-exporter.js', 'run'], { env: { ...process.env, DAS_STREAMS: '' } });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2);
+    assert.match(stderr, /--stream \/ DAS_STREAMS: at least one DAS stream/);
+  });
+
+  it('stops cleanly on SIGTERM: exit 0, checkpoints written', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-run-sig-'));
+    await writeRecords(3, 2, 5000);
+    const child = spawn(process.execPath, ['bin/das-exporter.js', 'run', '--stream', STREAM, '--state-dir', dir, '--metrics-port', '0', '--metrics-host', '127.0.0.1'], {
+      env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint },
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.stdout.resume();
+    try {
+      await until('the first checkpoint', () => (readdirSync(dir).some((f) => f.endsWith('.checkpoints.json')) ? true : undefined), 30_000).catch(
+        (error: Error) => Promise.reject(new Error(`${error.message}; stderr: ${stderr}`)),
+      );
+      child.kill('SIGTERM');
+      const code = await new Promise((resolve) => child.on('exit', resolve));
+      assert.equal(code, 0, stderr);
+      assert.match(stderr, /SIGTERM received/);
+      assert.ok(!readdirSync(dir).some((f) => f.endsWith('.lock')), 'the owner lock is released');
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
