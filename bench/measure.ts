@@ -1,0 +1,208 @@
+/**
+ * One measurement, in a fresh process so peak RSS and JIT state belong to it
+ * alone: reads the corpus of one suite, warms up on its first records, then
+ * runs `mode` over all of it and prints one JSON line. Started by bench/run.ts.
+ *
+ * Modes:
+ * - `limit-1`, `limit-n`: node:crypto + gunzip + JSON.parse only (limit.ts),
+ *   serial with synchronous calls, or 8 at a time on the thread pool.
+ * - `das-decrypt-1`: das-exporter's decrypt stage alone (NativePayloadDecryptor,
+ *   gunzipCapped, JSON.parse): the same work as the limit.
+ * - `das-1`, `das-n`: das-exporter end to end: envelope → DataKeyCache (KMS)
+ *   → NativePayloadDecryptor → gunzip → decode → MetricsSink + OTLP/protobuf
+ *   delivery, through the Pipeline, 100-record batches, record concurrency 1 or 8.
+ * - `published-1`: the consumer AWS's sample shows: per record a KMS Decrypt,
+ *   a fresh raw AES keyring and @aws-crypto/client-node decrypt, gunzip,
+ *   JSON.parse (in decode), the same sinks, one record after another.
+ */
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
+import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
+import { contextResolver } from '../src/cli/wiring.ts';
+import { DataKeyCache } from '../src/decrypt/data-keys.ts';
+import { NativePayloadDecryptor } from '../src/decrypt/fast/native-payload.ts';
+import { gunzipCapped } from '../src/decrypt/gunzip.ts';
+import { DasRecordOpener } from '../src/decrypt/opener.ts';
+import { EsdkPayloadDecryptor } from '../src/decrypt/payload.ts';
+import { decodeRecord } from '../src/events/decode.ts';
+import { Pipeline } from '../src/pipeline.ts';
+import { MemoryDeadLetterSink } from '../src/sinks/dead-letter.ts';
+import { MetricsSink } from '../src/sinks/metrics-sink.ts';
+import { OtlpLogSink } from '../src/sinks/otlp/exporter.ts';
+import { LogRecordMapper } from '../src/sinks/otlp/mapping.ts';
+import { ResourceCatalog } from '../src/sinks/otlp/resource.ts';
+import type { Sink } from '../src/sinks/sink.ts';
+import { parseEnvelope } from '../src/source/envelope.ts';
+import type { SourceRecord } from '../src/source/record.ts';
+import { createMetrics, createMetricsRegistry } from '../src/telemetry/metrics.ts';
+import type { CorpusRecord } from './corpus.ts';
+import { limitOpen } from './limit.ts';
+
+export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1'] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface MeasureInput {
+  corpusFile: string;
+  suiteId: number;
+  mode: Mode;
+  kmsEndpoint: string;
+  otlpEndpoint: string;
+  warmupRecords: number;
+}
+
+export interface MeasureResult {
+  mode: Mode;
+  suiteId: number;
+  records: number;
+  events: number;
+  seconds: number;
+  recordsPerSecond: number;
+  eventsPerSecond: number;
+  peakRssMiB: number;
+  failures: number;
+}
+
+const BATCH = 100;
+const CONCURRENCY = 8;
+const gunzipAsync = promisify(gunzip);
+
+function kmsClient(endpoint: string): KMSClient {
+  return new KMSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' }, maxAttempts: 1 });
+}
+
+function sourceRecords(corpus: CorpusRecord[]): SourceRecord[] {
+  return corpus.map((r, i) => ({ stream: r.stream, shardId: 'shardId-000000000000', sequenceNumber: String(i), data: Buffer.from(r.data, 'base64') }));
+}
+
+function sinks(otlpEndpoint: string): Sink[] {
+  const metrics = new MetricsSink(createMetrics(createMetricsRegistry()));
+  const otlp = new OtlpLogSink({
+    config: { endpoint: otlpEndpoint, headers: {}, protocol: 'http/protobuf', compression: 'none', timeoutMs: 30_000 },
+    mapper: new LogRecordMapper({ resources: new ResourceCatalog() }),
+  });
+  return [metrics, otlp];
+}
+
+async function inBatches(records: SourceRecord[], each: (batch: SourceRecord[]) => Promise<void>): Promise<void> {
+  for (let i = 0; i < records.length; i += BATCH) await each(records.slice(i, i + BATCH));
+}
+
+async function pool<T>(items: T[], concurrency: number, each: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await each(items[next++]!);
+  }));
+}
+
+/** Builds the runner of one mode; the runner processes the records it is given and returns how many failed. */
+async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promise<(records: SourceRecord[]) => Promise<number>> {
+  const contextFor = contextResolver({});
+  const kms = kmsClient(input.kmsEndpoint);
+  const cacheFor = () => new DataKeyCache({ kms });
+
+  if (input.mode === 'limit-1' || input.mode === 'limit-n') {
+    // The limit gets its data keys for free: fetched once, before timing.
+    const cache = cacheFor();
+    const keys = new Map<string, Uint8Array>();
+    for (const r of allRecords) {
+      const envelope = parseEnvelope(r.data);
+      const id = Buffer.from(envelope.key).toString('base64');
+      if (!keys.has(id)) keys.set(id, await cache.get(envelope.key, contextFor(r)));
+    }
+    const open = (r: SourceRecord, mode: 'sync' | 'threadpool') => {
+      const envelope = JSON.parse(Buffer.from(r.data).toString('utf8')) as { key: string; databaseActivityEvents: string };
+      return limitOpen(Buffer.from(envelope.databaseActivityEvents, 'base64'), keys.get(envelope.key)!, mode);
+    };
+    if (input.mode === 'limit-1') return async (records) => { for (const r of records) await open(r, 'sync'); return 0; };
+    return async (records) => { await pool(records, CONCURRENCY, (r) => open(r, 'threadpool')); return 0; };
+  }
+
+  if (input.mode === 'das-decrypt-1') {
+    return async (records) => {
+      const cache = cacheFor();
+      const decryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() });
+      for (const r of records) {
+        const envelope = parseEnvelope(r.data);
+        const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(r)));
+        JSON.parse((await gunzipCapped(compressed)).toString('utf8'));
+      }
+      return 0;
+    };
+  }
+
+  if (input.mode === 'das-1' || input.mode === 'das-n') {
+    const concurrency = input.mode === 'das-1' ? 1 : CONCURRENCY;
+    return async (records) => {
+      const opener = new DasRecordOpener({
+        dataKeys: cacheFor(),
+        decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
+        contextFor,
+        maxRecordBytes: 64 * 1024 * 1024,
+      });
+      const deadLetters = new MemoryDeadLetterSink();
+      const pipeline = new Pipeline({ opener, sinks: sinks(input.otlpEndpoint), deadLetters, concurrency });
+      await inBatches(records, async (batch) => {
+        const outcome = await pipeline.process(batch);
+        if (outcome.status !== 'done') throw new Error(`batch ${outcome.status}`);
+      });
+      return deadLetters.letters.length;
+    };
+  }
+
+  // published-1
+  const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT);
+  return async (records) => {
+    const targets = sinks(input.otlpEndpoint);
+    await inBatches(records, async (batch) => {
+      const events = [];
+      const heartbeats = [];
+      for (const r of batch) {
+        const envelope = JSON.parse(Buffer.from(r.data).toString('utf8')) as { version: string; key: string; databaseActivityEvents: string };
+        const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(envelope.key, 'base64'), EncryptionContext: { ...contextFor(r) } }));
+        const keyring = new RawAesKeyringNode({
+          keyNamespace: 'BC',
+          keyName: 'DataKey',
+          unencryptedMasterKey: new Uint8Array(Plaintext!),
+          wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+        });
+        const { plaintext } = await decrypt(keyring, Buffer.from(envelope.databaseActivityEvents, 'base64'));
+        const decoded = decodeRecord(await gunzipAsync(plaintext), { version: envelope.version });
+        events.push(...decoded.events);
+        heartbeats.push(...decoded.heartbeats);
+      }
+      for (const sink of targets) await sink.write({ events, heartbeats });
+    });
+    return 0;
+  };
+}
+
+async function main(): Promise<void> {
+  const input = JSON.parse(process.argv[2]!) as MeasureInput;
+  const corpus = (JSON.parse(readFileSync(input.corpusFile, 'utf8')) as Record<string, CorpusRecord[]>)[String(input.suiteId)]!;
+  const records = sourceRecords(corpus);
+  const run = await runnerFor(input, records);
+  await run(records.slice(0, input.warmupRecords));
+  process.send?.({ type: 'warm' });
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+
+  const started = process.hrtime.bigint();
+  const failures = await run(records);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const events = corpus.reduce((n, r) => n + r.events, 0);
+  const result: MeasureResult = {
+    mode: input.mode,
+    suiteId: input.suiteId,
+    records: records.length,
+    events,
+    seconds,
+    recordsPerSecond: records.length / seconds,
+    eventsPerSecond: events / seconds,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    failures,
+  };
+  process.send?.({ type: 'result', result });
+}
+
+await main();
