@@ -1,0 +1,127 @@
+/**
+ * deploy/compose.yaml: valid for docker-compose, everything it mounts or
+ * builds from exists, and the mounted configurations pass their checks.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { REPO, mustPass, readYaml } from './tools.ts';
+
+const DEPLOY = join(REPO, 'deploy');
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+}
+const compose = readYaml(join(DEPLOY, 'compose.yaml')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+
+/** Bind mounts (host path, container path) of every service, host paths resolved against deploy/. */
+function bindMounts(): { service: string; host: string; container: string }[] {
+  return Object.entries(compose.services).flatMap(([service, spec]) =>
+    (spec.volumes ?? []).flatMap((volume) => {
+      const [source = '', target = ''] = volume.split(':');
+      if (!source.startsWith('.') && !isAbsolute(source)) return []; // a named volume
+      return [{ service, host: resolve(DEPLOY, source), container: target }];
+    }),
+  );
+}
+
+describe('compose stack', () => {
+  it('docker-compose -f deploy/compose.yaml config passes', () => {
+    mustPass('docker-compose', ['-f', 'deploy/compose.yaml', 'config', '--quiet']);
+  });
+
+  it('runs Grafana, Loki, Prometheus, Alertmanager, Tempo and das-exporter', () => {
+    for (const service of ['grafana', 'loki', 'prometheus', 'alertmanager', 'tempo', 'das-exporter']) assert.ok(compose.services[service], service);
+  });
+
+  it('every bind-mounted file or folder exists', () => {
+    const mounts = bindMounts();
+    assert.ok(mounts.length >= 6);
+    for (const { service, host } of mounts) assert.ok(existsSync(host), `${service} mounts ${host}, which does not exist`);
+  });
+
+  it('das-exporter runs the demo from the repository\'s Dockerfile and sends logs to Loki over OTLP', () => {
+    const exporter = compose.services['das-exporter'];
+    assert.deepEqual(exporter?.command, ['demo']);
+    assert.equal(exporter?.environment?.OTEL_EXPORTER_OTLP_ENDPOINT, 'http://loki:3100/otlp');
+    const context = resolve(DEPLOY, exporter?.build?.context ?? '');
+    assert.equal(context, resolve(REPO));
+    assert.ok(existsSync(join(context, exporter?.build?.dockerfile ?? '')), 'Dockerfile');
+    assert.ok(existsSync(join(context, 'bin/das-exporter.js')), 'entry point');
+  });
+
+  it('the Dockerfile installs production dependencies only and runs as a non-root user', () => {
+    const dockerfile = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /npm ci --omit=dev/);
+    assert.match(dockerfile, /^USER (?!root)\S+/m);
+    assert.match(dockerfile, /ENTRYPOINT \["node", "bin\/das-exporter.js"\]/);
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    assert.ok(pkg.dependencies.tsx, 'tsx must be a runtime dependency: the image runs TypeScript through it');
+  });
+
+  it('Prometheus keeps exemplars and loads the mounted config and rules', () => {
+    const prometheus = compose.services.prometheus;
+    assert.ok(prometheus?.command?.includes('--enable-feature=exemplar-storage'));
+    const mounted = bindMounts().filter((m) => m.service === 'prometheus').map((m) => m.container);
+    assert.ok(mounted.includes('/etc/prometheus/prometheus.yml') && mounted.includes('/etc/prometheus/rules.yaml'));
+  });
+
+  it('the mounted Prometheus and Alertmanager files pass promtool and amtool', () => {
+    for (const { host } of bindMounts()) {
+      if (host.endsWith('prometheus.yml')) mustPass('promtool', ['check', 'config', host], dirname(host));
+      if (host.endsWith('rules.yaml')) mustPass('promtool', ['check', 'rules', host]);
+      if (host.endsWith('alertmanager.yml')) mustPass('amtool', ['check-config', host]);
+    }
+  });
+
+  it('the Loki config promotes the DAS resource ids to index labels and allows structured metadata', () => {
+    const loki = readYaml(join(DEPLOY, 'loki/config.yaml')) as {
+      limits_config: { allow_structured_metadata: boolean; otlp_config: { resource_attributes: { attributes_config: { action: string; attributes: string[] }[] } } };
+    };
+    assert.equal(loki.limits_config.allow_structured_metadata, true);
+    const promoted = loki.limits_config.otlp_config.resource_attributes.attributes_config.filter((c) => c.action === 'index_label').flatMap((c) => c.attributes);
+    // The resource attribute names src/sinks/otlp/resource.ts sets; Loki turns the dots into underscores.
+    assert.deepEqual(promoted.sort(), ['aws.rds.cluster_resource_id', 'aws.rds.instance_resource_id']);
+  });
+
+  it('the Tempo config parses and receives OTLP', () => {
+    const tempo = readYaml(join(DEPLOY, 'tempo/config.yaml')) as { distributor: { receivers: { otlp: unknown } } };
+    assert.ok(tempo.distributor.receivers.otlp);
+  });
+});
+
+describe('Grafana provisioning', () => {
+  const PROVISIONING = join(DEPLOY, 'grafana/provisioning');
+  interface Datasource { name: string; uid: string; type: string; jsonData: Record<string, unknown> }
+  const { datasources } = readYaml(join(PROVISIONING, 'datasources/datasources.yaml')) as { datasources: Datasource[] };
+  const byUid = new Map(datasources.map((ds) => [ds.uid, ds]));
+
+  it('provisions Prometheus, Loki and Tempo with the uids the dashboards use', () => {
+    assert.equal(byUid.get('prometheus')?.type, 'prometheus');
+    assert.equal(byUid.get('loki')?.type, 'loki');
+    assert.equal(byUid.get('tempo')?.type, 'tempo');
+  });
+
+  it('links Loki trace_id to Tempo, Prometheus exemplars to Tempo, Tempo traces to Loki', () => {
+    const derived = byUid.get('loki')?.jsonData.derivedFields as { matcherType: string; matcherRegex: string; datasourceUid: string }[];
+    assert.ok(derived.some((f) => f.matcherType === 'label' && f.matcherRegex === 'trace_id' && f.datasourceUid === 'tempo'));
+    const exemplars = byUid.get('prometheus')?.jsonData.exemplarTraceIdDestinations as { name: string; datasourceUid: string }[];
+    assert.ok(exemplars.some((e) => e.name === 'trace_id' && e.datasourceUid === 'tempo'));
+    const toLogs = byUid.get('tempo')?.jsonData.tracesToLogsV2 as { datasourceUid: string; query: string };
+    assert.equal(toLogs.datasourceUid, 'loki');
+    assert.match(toLogs.query, /trace_id="\$\$\{__trace\.traceId\}"/);
+  });
+
+  it('the dashboards provider reads the folder compose mounts the dashboards into', () => {
+    const { providers } = readYaml(join(PROVISIONING, 'dashboards/dashboards.yaml')) as { providers: { options: { path: string } }[] };
+    const path = providers[0]?.options.path;
+    const mount = bindMounts().find((m) => m.service === 'grafana' && m.container === path);
+    assert.ok(mount, `nothing is mounted at ${path}`);
+    assert.equal(mount.host, join(REPO, 'dashboards'));
+    assert.ok(statSync(mount.host).isDirectory());
+  });
+});
