@@ -32,7 +32,7 @@ const SUPPORTED_VERSION = /^1\.\d{1,4}$/;
 
 /** Accepts the Kinesis record data (UTF-8 JSON bytes), a JSON string, or an already-parsed envelope object. */
 export function parseEnvelope(input: Uint8Array | string | object): Envelope {
-  const value = input instanceof Uint8Array || typeof input === 'string' ? parseJson(input) : input;
+  const value = input instanceof Uint8Array || typeof input === 'string' ? parseJson(input) : unwrapLambdaEntry(input);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new DasError('not_das_envelope', `envelope is ${describeKind(value)}, expected a JSON object`);
   }
@@ -58,6 +58,15 @@ export function parseEnvelope(input: Uint8Array | string | object): Envelope {
     payload: decodeBase64Strict(fields.databaseActivityEvents as string, 'databaseActivityEvents'),
     key: decodeBase64Strict(fields.key as string, 'key'),
   };
+}
+
+/** A Lambda Kinesis event entry (`{ kinesis: { data } }`) carries the record's data as base64: parse that. */
+function unwrapLambdaEntry(input: object): unknown {
+  const kinesis = (input as { kinesis?: unknown }).kinesis;
+  if (kinesis === null || typeof kinesis !== 'object') return input;
+  const data = (kinesis as { data?: unknown }).data;
+  if (typeof data !== 'string') throw new DasError('not_das_envelope', `Lambda entry field "kinesis.data" is ${describeKind(data)}, expected a base64 string`);
+  return parseJson(decodeBase64Strict(data, 'kinesis.data'));
 }
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DasError } from '../../src/errors.ts';
 import { decodeBase64Strict, parseEnvelope } from '../../src/source/envelope.ts';
-import { mysqlEnvelopes, postgresEnvelopeFile, postgresEnvelopeObject } from './real-records.ts';
+import { lambdaEvent, mysqlEnvelopes, postgresEnvelopeFile, postgresEnvelopeObject } from './real-records.ts';
 
 function failure(run: () => unknown): DasError {
   try {
@@ -46,6 +46,21 @@ describe('parseEnvelope', () => {
       assert.ok(first!.key.equals(second!.key));
       assert.ok(first!.key.length > 32);
       assert.ok(!first!.payload.equals(second!.payload));
+    });
+
+    it('accepts an entry of the real Lambda Kinesis event as it is, and reads the same envelope as from its data bytes', () => {
+      const entries = lambdaEvent().Records;
+      entries.forEach((entry, i) => {
+        assert.deepEqual(parseEnvelope(entry), parseEnvelope(mysqlEnvelopes()[i]!));
+      });
+      assert.throws(
+        () => parseEnvelope({ ...entries[0]!, kinesis: { ...entries[0]!.kinesis, data: 'not base64!' } }),
+        (e: DasError) => e.reason === 'bad_base64',
+      );
+      assert.throws(
+        () => parseEnvelope({ ...entries[0]!, kinesis: { ...entries[0]!.kinesis, data: 42 } }),
+        (e: DasError) => e.reason === 'not_das_envelope' && /kinesis\.data/.test(e.message),
+      );
     });
 
     it('accepts the same envelope as bytes, a JSON string, a bare object, or a Uint8Array view at an offset', () => {
