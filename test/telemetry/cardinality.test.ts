@@ -66,3 +66,15 @@ describe('label cardinality', () => {
     });
   });
 });
+
+describe('the closed label sets cover what the demo simulates', () => {
+  it('every class and command of the traffic simulator keeps its own label value', async () => {
+    const { SIMULATED_CLASSES, SIMULATED_COMMANDS } = await import('../../src/demo/traffic.ts');
+    for (const [engine, classes] of Object.entries(SIMULATED_CLASSES)) {
+      for (const value of classes) assert.equal(classLabel(value), value, `${engine} class ${value}`);
+    }
+    for (const [engine, commands] of Object.entries(SIMULATED_COMMANDS)) {
+      for (const value of commands as readonly string[]) assert.notEqual(commandLabel(value), OTHER, `${engine} command ${value}`);
+    }
+  });
+});
