@@ -19,6 +19,8 @@ import { StdoutLogSink } from './sinks/otlp/stdout.ts';
 import type { Sink } from './sinks/sink.ts';
 import { FileCheckpointStore } from './source/checkpoints/file-store.ts';
 import type { LeaseCoordinator } from './source/checkpoints/store.ts';
+import { createDynamoDbClient, DynamoDbLeaseCoordinator } from './source/leases/dynamodb-coordinator.ts';
+import type { InitialPosition } from './source/leases/lease-table.ts';
 import { jsonLogger, type KinesisObserver, type Logger } from './source/kinesis/observer.ts';
 import { parseStartPosition } from './source/kinesis/shard-reader.ts';
 import { KinesisConsumer } from './source/kinesis/stream-consumer.ts';
@@ -58,7 +60,6 @@ export interface RunningApp {
 export function preflight(config: Config, env: NodeJS.ProcessEnv, options: { needStreams: boolean }): OtlpEnvironment {
   const problems: string[] = [];
   if (options.needStreams && config.streams.length === 0) problems.push('--stream / DAS_STREAMS: at least one DAS stream name or ARN is required');
-  if (config.leases !== 'file') problems.push(`--leases / DAS_LEASES: "${config.leases}" is not available in this build yet; use file`);
   let otlp: OtlpEnvironment | undefined;
   try {
     otlp = loadOtlpEnvironment(env);
@@ -109,14 +110,15 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     shardStopped: (stream, shard) => health.forgetShard(stream, shard),
     streamStatus: (status) => {
       health.setStreamUp(status.stream, status.up);
-      health.setLeasesHeld(status.stream, status.shards);
+      // With file checkpoints this process owns every shard it reads; a DynamoDB coordinator reports its leases itself.
+      if (!config.leases.startsWith('dynamodb:')) health.setLeasesHeld(status.stream, status.shards);
     },
   };
   const consumer = new KinesisConsumer({
     client: deps.kinesis,
     streams: config.streams,
     pipeline,
-    coordinator: deps.coordinator ?? new FileCheckpointStore({ dir: config.stateDir }),
+    coordinator: deps.coordinator ?? chooseCoordinator(config, log, (stream, n) => health.setLeasesHeld(stream, n)),
     startPosition: parseStartPosition(config.startPosition),
     limit: config.getRecordsLimit,
     discoveryIntervalMs: config.discoveryIntervalSeconds * 1000,
@@ -155,6 +157,21 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
         await server.close();
       })()),
   };
+}
+
+/** `file`: checkpoints in the state directory; `dynamodb:<table>`: KCL-style leases shared by every worker. */
+function chooseCoordinator(config: Config, log: Logger, leasesHeld: (stream: string, count: number) => void): LeaseCoordinator {
+  if (!config.leases.startsWith('dynamodb:')) return new FileCheckpointStore({ dir: config.stateDir });
+  const initial = config.startPosition.split(':')[0]!.toUpperCase() as InitialPosition;
+  return new DynamoDbLeaseCoordinator({
+    client: createDynamoDbClient(),
+    destroyClient: true,
+    table: config.leases.slice('dynamodb:'.length),
+    failoverTimeMs: config.leaseFailoverSeconds * 1000,
+    initialPosition: initial,
+    observer: { leasesHeld },
+    log,
+  });
 }
 
 function redactEndpoint(endpoint: string): string {

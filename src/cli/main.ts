@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, REDACT_MODES, parsePairs, parseResourceIds, type ConfigInput } from '../config/config.ts';
+import { demoCommand } from './demo.ts';
 import { replayCommand } from './replay.ts';
 import { runCommand } from './run.ts';
 
@@ -50,6 +51,7 @@ function consumerFlags(opts: Record<string, any>): ConfigInput {
     getRecordsLimit: opts.getRecordsLimit,
     discoveryIntervalSeconds: opts.discoveryInterval,
     leases: opts.leases,
+    leaseFailoverSeconds: opts.leaseFailover,
     stateDir: opts.stateDir,
   } as ConfigInput;
 }
@@ -74,9 +76,21 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .option('--get-records-limit <n>', 'records per GetRecords call')
     .option('--discovery-interval <seconds>', 'seconds between shard discoveries')
     .option('--leases <kind>', 'file (checkpoints in --state-dir) or dynamodb:<table>')
+    .option('--lease-failover <seconds>', 'with dynamodb leases: seconds without renewal before another worker takes a lease')
     .option('--state-dir <dir>', 'checkpoints and dead letters')
     .action(async (opts) => {
       exitCode = await runCommand({ ...pipelineFlags(opts), ...consumerFlags(opts) }, io);
+    });
+
+  const demo = program
+    .command('demo')
+    .description('run the whole pipeline on this machine: simulated DAS traffic, embedded Kinesis and KMS, events on stdout (or OTLP), metrics');
+  addPipelineOptions(demo)
+    .option('--rate <events/s>', 'simulated activity events per second (default 50)')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
+    .option('--seed <n>', 'seed of the traffic simulator (default random)')
+    .action(async (opts) => {
+      exitCode = await demoCommand(pipelineFlags(opts), { rate: opts.rate, duration: opts.duration, seed: opts.seed }, io);
     });
 
   program

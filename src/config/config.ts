@@ -52,6 +52,11 @@ export const configSchema = z.object({
   discoveryIntervalSeconds: positiveInt.default(10),
   /** `--leases` / `DAS_LEASES`: `file` (default: checkpoints in --state-dir, one process per stream) or `dynamodb:<table>`. */
   leases: z.string().regex(/^(file|dynamodb:[A-Za-z0-9_.-]{3,255})$/, 'expected file or dynamodb:<table name>').default('file'),
+  /**
+   * `--lease-failover` / `DAS_LEASE_FAILOVER_SECONDS`: with `dynamodb:` leases, seconds a lease may go
+   * unrenewed before another worker takes it (default 10, KCL's failoverTimeMillis); renewed every third of it.
+   */
+  leaseFailoverSeconds: positiveInt.default(10),
   /** `--metrics-host` / `DAS_METRICS_HOST`: address the metrics and health server binds (default 0.0.0.0). */
   metricsHost: z.string().min(1).default('0.0.0.0'),
   /** `--metrics-port` / `DAS_METRICS_PORT`: its port (default 9464; 0 picks a free one). */
@@ -81,6 +86,7 @@ const FIELD_NAMES: Record<string, string> = {
   getRecordsLimit: '--get-records-limit / DAS_GET_RECORDS_LIMIT',
   discoveryIntervalSeconds: '--discovery-interval / DAS_DISCOVERY_INTERVAL_SECONDS',
   leases: '--leases / DAS_LEASES',
+  leaseFailoverSeconds: '--lease-failover / DAS_LEASE_FAILOVER_SECONDS',
   metricsHost: '--metrics-host / DAS_METRICS_HOST',
   metricsPort: '--metrics-port / DAS_METRICS_PORT',
   metricsToken: 'DAS_METRICS_TOKEN',
@@ -116,6 +122,7 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   set('getRecordsLimit', env.DAS_GET_RECORDS_LIMIT);
   set('discoveryIntervalSeconds', env.DAS_DISCOVERY_INTERVAL_SECONDS);
   set('leases', env.DAS_LEASES);
+  set('leaseFailoverSeconds', env.DAS_LEASE_FAILOVER_SECONDS);
   set('metricsHost', env.DAS_METRICS_HOST);
   set('metricsPort', env.DAS_METRICS_PORT);
   // An empty token is refused rather than read as "no token": it was meant to protect something.

@@ -1,0 +1,327 @@
+/**
+ * Shard leases in a DynamoDB table shared by any number of das-exporter
+ * workers (`--leases dynamodb:<table>`), with KCL's semantics so that an
+ * operator who knows KCL can read and repair the table (see lease-table.ts).
+ *
+ * A worker holds a lease by bumping its `leaseCounter` every failover/3
+ * (renewal). Another worker sees a lease as expired when its counter did not
+ * move for the failover time on that worker's own clock, as KCL does: no
+ * clocks are compared across machines. Each discovery round takes expired or
+ * unowned leases up to an even share, else steals one from the busiest worker
+ * (lease-taker.ts). Every write is conditional on the counter last seen, so
+ * of two workers racing for a lease exactly one wins, and a worker whose
+ * lease was taken has its next renewal or checkpoint refused: the lease is
+ * lost, the checkpoint throws LeaseLostError and the shard's reader stops
+ * without moving the checkpoint. Whoever holds the lease now resumes from the
+ * last checkpoint: records may be delivered twice, never skipped.
+ *
+ * A child shard is taken only once every parent's lease says SHARD_END (or
+ * the parent's lease is gone: aged out of the stream and cleaned up).
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { describeError } from '../../errors.ts';
+import { sleep as defaultSleep } from '../../util/backoff.ts';
+import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd, type ShardInfo, type ShardLease } from '../checkpoints/store.ts';
+import { jsonLogger, type Logger } from '../kinesis/observer.ts';
+import { INITIAL_POSITIONS, LeaseTable, leaseKeyOf, type InitialPosition, type LeaseItem } from './lease-table.ts';
+import { chooseLeasesToTake } from './lease-taker.ts';
+
+export const DEFAULT_FAILOVER_MS = 10_000;
+
+export interface LeaseObserver {
+  /** The number of leases this worker holds on a stream changed (das_leases_held). */
+  leasesHeld?(stream: string, count: number): void;
+  leaseTaken?(stream: string, shardId: string, from: string | null): void;
+  leaseLost?(stream: string, shardId: string): void;
+}
+
+export interface DynamoDbLeaseCoordinatorOptions {
+  client: DynamoDBClient;
+  table: string;
+  /** Default `<hostname>:<pid>:<random>`. */
+  workerId?: string;
+  /** A lease whose counter did not move for this long is expired (default 10 s, KCL's failoverTimeMillis). */
+  failoverTimeMs?: number;
+  /** Time between renewals (default failover / 3). */
+  renewIntervalMs?: number;
+  /** Written in `checkpoint` of new leases (default TRIM_HORIZON); a lease at one resumes at the consumer's start position. */
+  initialPosition?: InitialPosition;
+  /** Create the table when it is missing (default true). */
+  createTable?: boolean;
+  /** Destroy `client` at shutdown, when nothing else uses it (default false). */
+  destroyClient?: boolean;
+  observer?: LeaseObserver;
+  log?: Logger;
+  /** A monotonic clock in ms (default performance.now). */
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  shuffle?: <T>(items: T[]) => T[];
+}
+
+/** A DynamoDB client of the standard chain (region, credentials, AWS_ENDPOINT_URL_DYNAMODB) that cannot hang a renewal. */
+export function createDynamoDbClient(): DynamoDBClient {
+  return new DynamoDBClient({ requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }) });
+}
+
+export function defaultWorkerId(): string {
+  return `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+interface Held {
+  item: LeaseItem;
+  /** When the table last confirmed the lease ours. */
+  confirmedAt: number;
+  /** Renewals, checkpoints and releases of one lease run one at a time, so they never race each other's counter. */
+  queue: Promise<unknown>;
+}
+
+interface Seen {
+  item: LeaseItem;
+  /** When this worker last saw the counter or owner change. */
+  changedAt: number;
+}
+
+interface StreamLeases {
+  held: Map<string, Held>;
+  seen: Map<string, Seen>;
+  scanned: boolean;
+}
+
+export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
+  readonly workerId: string;
+  readonly failoverTimeMs: number;
+  readonly #table: LeaseTable;
+  readonly #o: DynamoDbLeaseCoordinatorOptions;
+  readonly #renewIntervalMs: number;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #streams = new Map<string, StreamLeases>();
+  readonly #stop = new AbortController();
+  #renewing: Promise<void> | undefined;
+
+  constructor(options: DynamoDbLeaseCoordinatorOptions) {
+    this.#o = options;
+    this.#table = new LeaseTable(options.client, options.table);
+    this.workerId = options.workerId ?? defaultWorkerId();
+    this.failoverTimeMs = options.failoverTimeMs ?? DEFAULT_FAILOVER_MS;
+    this.#renewIntervalMs = options.renewIntervalMs ?? Math.max(1, Math.floor(this.failoverTimeMs / 3));
+    this.#log = options.log ?? jsonLogger();
+    this.#now = options.now ?? (() => performance.now());
+    this.#sleep = options.sleep ?? defaultSleep;
+    if (!(this.failoverTimeMs > 0)) throw new RangeError(`failoverTimeMs must be greater than 0 (actual: ${this.failoverTimeMs})`);
+    if (options.initialPosition !== undefined && !INITIAL_POSITIONS.includes(options.initialPosition)) {
+      throw new RangeError(`initialPosition must be one of ${INITIAL_POSITIONS.join(', ')} (actual: ${options.initialPosition})`);
+    }
+  }
+
+  /** Runs once at start-up: makes sure the table exists and starts renewing. */
+  async initialize(streams: readonly string[]): Promise<void> {
+    if (this.#o.createTable ?? true) {
+      const outcome = await this.#table.ensureExists();
+      if (outcome === 'created') this.#log.info('lease table created', { table: this.#table.name });
+    }
+    for (const stream of streams) if (!this.#streams.has(stream)) this.#streams.set(stream, { held: new Map(), seen: new Map(), scanned: false });
+    this.#renewing ??= this.#renewLoop(this.#stop.signal);
+  }
+
+  /** Runs after each shard discovery: writes an unowned lease for every shard without one, and deletes ended leases the stream no longer lists. */
+  async syncShards(stream: string, shards: readonly ShardInfo[]): Promise<void> {
+    const state = this.#state(stream);
+    if (!state.scanned) await this.#scan(stream, state);
+    const listed = new Set(shards.map((s) => s.shardId));
+    for (const shard of shards) {
+      if (state.seen.has(shard.shardId)) continue;
+      await this.#table.create(stream, shard.shardId, shard.parentShardIds, this.#o.initialPosition ?? 'TRIM_HORIZON');
+    }
+    // An ended shard past retention has nothing left to protect; its children treat a missing parent as ended.
+    for (const [shardId, { item }] of state.seen) {
+      if (item.checkpoint === SHARD_END && !listed.has(shardId) && (await this.#table.deleteEnded(item))) state.seen.delete(shardId);
+    }
+  }
+
+  /** Runs each discovery round: reads the table, notices leases lost, takes or steals toward an even share, and hands out what is held and ready. */
+  async acquire(stream: string): Promise<readonly ShardLease[]> {
+    const state = this.#state(stream);
+    const items = await this.#scan(stream, state);
+    for (const [shardId, held] of state.held) {
+      const item = items.get(shardId);
+      if (!item || item.leaseOwner !== this.workerId) this.#lost(stream, shardId, 'taken by another worker');
+      else if (item.leaseCounter > held.item.leaseCounter) held.item = item;
+    }
+
+    const eligible = [...items.values()].filter((item) => item.checkpoint !== SHARD_END && parentsEnded(item, items));
+    const decision = chooseLeasesToTake({
+      workerId: this.workerId,
+      eligible,
+      held: new Set(state.held.keys()),
+      isExpired: (item) => this.#isExpired(state, item),
+      ...(this.#o.shuffle ? { shuffle: this.#o.shuffle } : {}),
+    });
+    for (const seen of decision.take) {
+      const taken = await this.#table.take(seen, this.workerId);
+      // Another worker's conditional write came first: it won this lease.
+      if (!taken) continue;
+      state.held.set(seen.shardId, { item: taken, confirmedAt: this.#now(), queue: Promise.resolve() });
+      state.seen.set(seen.shardId, { item: taken, changedAt: this.#now() });
+      this.#o.observer?.leaseTaken?.(stream, seen.shardId, seen.leaseOwner);
+      this.#log.info(decision.stealFrom ? 'lease stolen to balance' : 'lease taken', {
+        stream,
+        shardId: seen.shardId,
+        from: seen.leaseOwner,
+        worker: this.workerId,
+        target: decision.target,
+      });
+    }
+    this.#o.observer?.leasesHeld?.(stream, state.held.size);
+
+    const ready = new Set(eligible.map((item) => item.shardId));
+    return [...state.held.values()]
+      .filter((held) => ready.has(held.item.shardId) && held.item.checkpoint !== SHARD_END)
+      .map((held) => ({ shardId: held.item.shardId, checkpoint: resumeAfter(held.item.checkpoint) }));
+  }
+
+  /** Records a delivered position, conditional on this worker still owning the lease at the counter it knows. */
+  async checkpoint(stream: string, shardId: string, position: string | ShardEnd): Promise<void> {
+    const held = this.#streams.get(stream)?.held.get(shardId);
+    if (!held) throw new LeaseLostError(stream, shardId);
+    const ok = await this.#serially(held, () => this.#write(stream, held, (item) => this.#table.checkpoint(item, this.workerId, position)));
+    if (!ok) throw new LeaseLostError(stream, shardId);
+  }
+
+  /** Runs when this worker stops reading a shard (ended, shutdown): the lease is left unowned so any worker may take it at once. */
+  async release(stream: string, shardId: string): Promise<void> {
+    const state = this.#streams.get(stream);
+    const held = state?.held.get(shardId);
+    if (!state || !held) return;
+    await this.#serially(held, async () => {
+      if (state.held.get(shardId) !== held) return;
+      await this.#write(stream, held, (item) => this.#table.evict(item, this.workerId));
+      state.held.delete(shardId);
+    });
+    this.#o.observer?.leasesHeld?.(stream, state.held.size);
+  }
+
+  /** Runs last: stops renewing and releases every lease still held. */
+  async shutdown(): Promise<void> {
+    this.#stop.abort(new Error('shutdown requested'));
+    await this.#renewing;
+    const releases = [...this.#streams].flatMap(([stream, state]) => [...state.held.keys()].map((shardId) => ({ stream, shardId })));
+    await Promise.all(
+      releases.map(({ stream, shardId }) =>
+        this.release(stream, shardId).catch((error) => {
+          this.#log.warn('lease release failed; it expires after the failover time', { stream, shardId, error: describeError(error) });
+        }),
+      ),
+    );
+    if (this.#o.destroyClient) this.#o.client.destroy();
+  }
+
+  /** Shard ids this worker holds on a stream now. */
+  heldShards(stream: string): string[] {
+    return [...(this.#streams.get(stream)?.held.keys() ?? [])].sort();
+  }
+
+  /** The table's items for a stream, for inspection. */
+  leases(stream: string): Promise<LeaseItem[]> {
+    return this.#table.list(stream);
+  }
+
+  #state(stream: string): StreamLeases {
+    const state = this.#streams.get(stream);
+    if (!state) throw new Error(`stream ${stream} was not initialized in the lease coordinator (or it was shut down)`);
+    return state;
+  }
+
+  async #scan(stream: string, state: StreamLeases): Promise<Map<string, LeaseItem>> {
+    const items = new Map((await this.#table.list(stream)).map((item) => [item.shardId, item]));
+    const now = this.#now();
+    for (const [shardId, item] of items) {
+      const before = state.seen.get(shardId);
+      const changed = !before || before.item.leaseCounter !== item.leaseCounter || before.item.leaseOwner !== item.leaseOwner;
+      state.seen.set(shardId, { item, changedAt: changed ? now : before.changedAt });
+    }
+    for (const shardId of state.seen.keys()) if (!items.has(shardId)) state.seen.delete(shardId);
+    state.scanned = true;
+    return items;
+  }
+
+  #isExpired(state: StreamLeases, item: LeaseItem): boolean {
+    if (item.leaseOwner === null) return true;
+    const seen = state.seen.get(item.shardId);
+    return seen !== undefined && this.#now() - seen.changedAt > this.failoverTimeMs;
+  }
+
+  /**
+   * One conditional write on a held lease. A refused condition is checked
+   * against the table: still ours means our own earlier write landed though
+   * its answer was lost, so adopt its counter and try again; anyone else's
+   * means the lease is lost.
+   */
+  async #write(stream: string, held: Held, write: (item: LeaseItem) => Promise<LeaseItem | undefined>): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const next = await write(held.item);
+      if (next) {
+        held.item = next;
+        held.confirmedAt = this.#now();
+        return true;
+      }
+      const current = await this.#table.get(leaseKeyOf(stream, held.item.shardId));
+      if (!current || current.leaseOwner !== this.workerId) break;
+      held.item = current;
+    }
+    this.#lost(stream, held.item.shardId, 'a conditional write was refused');
+    return false;
+  }
+
+  #serially<T>(held: Held, task: () => Promise<T>): Promise<T> {
+    const run = held.queue.then(task, task);
+    held.queue = run.catch(() => {});
+    return run;
+  }
+
+  #lost(stream: string, shardId: string, why: string): void {
+    const state = this.#streams.get(stream);
+    if (!state?.held.delete(shardId)) return;
+    this.#log.warn(`shard lease lost: ${why}`, { stream, shardId, worker: this.workerId });
+    this.#o.observer?.leaseLost?.(stream, shardId);
+    this.#o.observer?.leasesHeld?.(stream, state.held.size);
+  }
+
+  async #renewLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.#sleep(this.#renewIntervalMs, signal).catch(() => {});
+      if (signal.aborted) return;
+      await Promise.all([...this.#streams].flatMap(([stream, state]) => [...state.held.values()].map((held) => this.#renew(stream, state, held))));
+    }
+  }
+
+  /** Runs every renewal interval for each held lease: bumps its counter, or finds it lost. */
+  async #renew(stream: string, state: StreamLeases, held: Held): Promise<void> {
+    try {
+      await this.#serially(held, async () => {
+        if (state.held.get(held.item.shardId) !== held) return;
+        await this.#write(stream, held, (item) => this.#table.renew(item, this.workerId));
+      });
+    } catch (error) {
+      // Unconfirmed for a whole failover time: another worker may rightly have taken it.
+      if (this.#now() - held.confirmedAt > this.failoverTimeMs) this.#lost(stream, held.item.shardId, `renewal failing: ${describeError(error)}`);
+      else this.#log.warn('lease renewal failed; retrying', { stream, shardId: held.item.shardId, error: describeError(error) });
+    }
+  }
+}
+
+function parentsEnded(item: LeaseItem, items: ReadonlyMap<string, LeaseItem>): boolean {
+  return item.parentShardIds.every((parent) => {
+    const lease = items.get(parent);
+    return lease === undefined || lease.checkpoint === SHARD_END;
+  });
+}
+
+/** The sequence number to read after, or null for a lease that never delivered anything. */
+function resumeAfter(checkpoint: string): string | null {
+  return INITIAL_POSITIONS.includes(checkpoint) ? null : checkpoint;
+}
