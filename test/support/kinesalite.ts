@@ -19,6 +19,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ActivityEvent, DecodedRecord } from '../../src/events/model.ts';
 import type { RecordOpener } from '../../src/pipeline.ts';
+import { activityEvent } from './events.ts';
 import type { SourceRecord } from '../../src/source/record.ts';
 
 const require = createRequire(import.meta.url);
@@ -131,49 +132,10 @@ export function payloadOf(event: ActivityEvent): TestRecord {
 
 function plainEvent(record: SourceRecord, payload: TestRecord): ActivityEvent {
   const position = { stream: record.stream, shardId: record.shardId, sequenceNumber: record.sequenceNumber, index: 0 };
-  return {
-    type: 'record',
+  return activityEvent({
     engine: 'unknown',
-    clusterId: null,
-    instanceId: null,
-    class: null,
-    command: null,
-    commandText: null,
-    paramList: null,
-    databaseName: null,
-    dbUserName: null,
-    objectType: null,
-    objectName: null,
-    remoteHost: null,
-    remotePort: null,
-    serverHost: null,
-    clientApplication: null,
-    pid: null,
-    sessionId: null,
-    statementId: null,
-    substatementId: null,
-    transactionId: null,
-    logTimeUnixNano: null,
-    startTimeUnixNano: null,
-    endTimeUnixNano: null,
-    logTimeRaw: null,
-    startTimeRaw: null,
-    endTimeRaw: null,
-    exitCode: null,
-    errorMessage: null,
-    rowCount: null,
-    serverType: null,
-    serverVersion: null,
-    serviceName: null,
-    dbProtocol: null,
-    netProtocol: null,
-    engineNativeAuditFields: null,
     extra: { payload },
-    outcome: 'success',
-    isLogin: false,
-    statementKey: null,
-    auxObjects: null,
     position,
-    eventId: `${position.stream}/${position.shardId}/${position.sequenceNumber}/${position.index}`,
-  };
+    eventId: `${record.stream}/${record.shardId}/${record.sequenceNumber}/0`,
+  });
 }
