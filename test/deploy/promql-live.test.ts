@@ -1,25 +1,23 @@
 /**
  * Every PromQL expression das-exporter ships (dashboard panels and variables,
- * recording and alerting rules) run against a real Prometheus that scraped
+ * recording and alerting rules) run against a real RunningPrometheus that scraped
  * das-exporter in demo mode and evaluated deploy/prometheus/rules.yaml: each
  * must be accepted, and each must return data, except the few listed in
  * EXPECTED_EMPTY with the reason a healthy short demo cannot make them true.
  * Those are checked to be empty: that is the demo being healthy.
  *
- * Prometheus is a Debian binary (/usr/bin/prometheus; CI installs it); set
+ * RunningPrometheus is a Debian binary (/usr/bin/prometheus; CI installs it); set
  * PROMETHEUS_BIN to use another. A missing binary fails this suite.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { demoConfig } from '../../src/cli/demo.ts';
 import { startDemo, type RunningDemo } from '../../src/demo/demo.ts';
 import { DEFAULT_RATE } from '../../src/demo/traffic.ts';
+import { freePort, prometheusBinary, startPrometheus, stopPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import { allPromql, interpolate, RULES_FILE, type PromqlExpression } from './promql.ts';
 
 /**
@@ -40,88 +38,7 @@ const EXPECTED_EMPTY: Readonly<Record<string, string>> = {
 /** Empty is allowed, not required: the condition may or may not hold in one run. */
 const MAY_HAVE_DATA = new Set(['alert DASStatementErrorRate']);
 
-function prometheusBinary(): string {
-  const override = process.env.PROMETHEUS_BIN;
-  const candidates = override ? [override] : ['/usr/bin/prometheus', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'prometheus'))];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error(`prometheus binary not found (looked at ${candidates.join(', ')}): install the Debian package "prometheus" or set PROMETHEUS_BIN`);
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Prometheus {
-  child: ChildProcess;
-  api: string;
-  dir: string;
-  log: () => string;
-}
-
-async function startPrometheus(target: string): Promise<Prometheus> {
-  const binary = prometheusBinary();
-  const dir = await mkdtemp(path.join(tmpdir(), 'das-promql-live-'));
-  const port = await freePort();
-  await writeFile(
-    path.join(dir, 'prometheus.yml'),
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      '  evaluation_interval: 1s',
-      'rule_files:',
-      `  - ${JSON.stringify(RULES_FILE)}`,
-      'scrape_configs:',
-      '  - job_name: das-exporter',
-      // As deploy/prometheus/prometheus.yml: the metrics' own `instance` label wins.
-      '    honor_labels: true',
-      '    static_configs:',
-      `      - targets: ['${target}']`,
-      '',
-    ].join('\n'),
-  );
-  let output = '';
-  const child = spawn(
-    binary,
-    [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
-  const running = { child, api: `http://127.0.0.1:${port}`, dir, log: () => output.slice(-4000) };
-  for (let attempt = 0; attempt < 120; attempt++) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${running.log()}`);
-    if (await fetch(`${running.api}/-/ready`).then((r) => r.ok, () => false)) return running;
-    await sleep(250);
-  }
-  await stopPrometheus(running);
-  throw new Error(`prometheus did not become ready:\n${running.log()}`);
-}
-
-async function stopPrometheus(running: Prometheus): Promise<void> {
-  const { child } = running;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const killTimer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killTimer);
-  }
-  await rm(running.dir, { recursive: true, force: true });
-}
 
 type QueryAnswer = { status: 'success'; series: number } | { status: 'error'; error: string };
 
@@ -134,22 +51,22 @@ async function instantQuery(api: string, promql: string): Promise<QueryAnswer> {
   return { status: 'success', series: Array.isArray(result) ? result.length : 1 };
 }
 
-/** What Prometheus is sent: dashboards with Grafana's variables filled in, rules as written. */
+/** What RunningPrometheus is sent: dashboards with Grafana's variables filled in, rules as written. */
 function queryOf(e: PromqlExpression): string {
   return e.kind === 'dashboard' || e.kind === 'variable' ? interpolate(e.expr) : e.expr;
 }
 
-describe('every shipped PromQL expression, live against Prometheus scraping the demo', function () {
+describe('every shipped PromQL expression, live against RunningPrometheus scraping the demo', function () {
   this.timeout(240_000);
 
   const expressions = allPromql();
   let stateDir: string | undefined;
   let demo: RunningDemo | undefined;
-  let prometheus: Prometheus | undefined;
+  let prometheus: RunningPrometheus | undefined;
   let stderr = '';
 
   before(async () => {
-    prometheusBinary();
+    prometheusBinary('prometheus'); // fail first, with how to install it, before starting the demo
     stateDir = await mkdtemp(path.join(tmpdir(), 'das-promql-live-state-'));
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_') && !k.startsWith('DAS_')));
     const config = demoConfig({ metricsHost: '127.0.0.1', metricsPort: await freePort() }, env, stateDir);
@@ -158,7 +75,7 @@ describe('every shipped PromQL expression, live against Prometheus scraping the 
     // At the default rate: the simulator's first password-spraying episode starts within 30 s
     // (DASFailedLoginBurst), DDL, grants and unexpected users come within seconds.
     demo = await startDemo(config, { rate: DEFAULT_RATE, seed: 7 }, { env, stdout: discard, stderr: errors, statusOnTty: false });
-    prometheus = await startPrometheus(new URL(demo.app.metricsUrl).host);
+    prometheus = await startPrometheus({ target: new URL(demo.app.metricsUrl).host, ruleFiles: [RULES_FILE] });
   });
 
   after(async () => {
@@ -181,7 +98,7 @@ describe('every shipped PromQL expression, live against Prometheus scraping the 
     for (;;) {
       const answers = await Promise.all(missing.map(async (e) => ({ e, answer: await instantQuery(prometheus!.api, queryOf(e)) })));
       const refused = answers.filter(({ answer }) => answer.status === 'error');
-      assert.deepEqual(refused.map(({ e, answer }) => `${e.source}: ${answer.status === 'error' ? answer.error : ''}`), [], 'Prometheus refused these');
+      assert.deepEqual(refused.map(({ e, answer }) => `${e.source}: ${answer.status === 'error' ? answer.error : ''}`), [], 'RunningPrometheus refused these');
       missing = answers.filter(({ answer }) => answer.status === 'success' && answer.series === 0).map(({ e }) => e);
       if (missing.length === 0 || Date.now() > deadline) break;
       await sleep(2_000);

@@ -5,109 +5,17 @@
  * PROMETHEUS_BIN / PROMTOOL_BIN to use others. A missing binary fails this suite.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { MetricsSink, metricsPipelineObserver } from '../../src/sinks/metrics-sink.ts';
 import { createMetrics, createMetricsRegistry } from '../../src/telemetry/metrics.ts';
 import { startMetricsServer, type MetricsServer } from '../../src/telemetry/server.ts';
+import { prometheusBinary, startPrometheus, stopPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import { MYSQL_CLUSTER, PG_CLUSTER, PG_INSTANCE, mysqlFailedConnect, postgresSelect, withTrace } from '../support/events.ts';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const TOKEN = 'scrape-token-0123456789';
 
-function binary(name: 'prometheus' | 'promtool'): string {
-  const override = process.env[`${name.toUpperCase()}_BIN`];
-  const candidates = override
-    ? [override]
-    : [`/usr/bin/${name}`, ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name))];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error(`${name} binary not found (looked at ${candidates.join(', ')}): install the Debian package "prometheus" or set ${name.toUpperCase()}_BIN`);
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Running {
-  child: ChildProcess;
-  api: string;
-  dir: string;
-  log: () => string;
-}
-
-async function startPrometheus(target: string): Promise<Running> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'das-prometheus-'));
-  const port = await freePort();
-  const config = [
-    'global:',
-    '  scrape_interval: 1s',
-    '  scrape_timeout: 1s',
-    'scrape_configs:',
-    '  - job_name: das-exporter',
-    // The metrics' own `instance` label (the DB instance) must win over the target's.
-    '    honor_labels: true',
-    '    authorization:',
-    `      credentials: ${TOKEN}`,
-    '    static_configs:',
-    `      - targets: ['${target}']`,
-    '',
-  ].join('\n');
-  await writeFile(path.join(dir, 'prometheus.yml'), config);
-
-  let output = '';
-  const child = spawn(
-    binary('prometheus'),
-    [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--enable-feature=exemplar-storage',
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
-  const running = { child, api: `http://127.0.0.1:${port}`, dir, log: () => output.slice(-4000) };
-
-  for (let attempt = 0; attempt < 120; attempt++) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${running.log()}`);
-    const ready = await fetch(`${running.api}/-/ready`).then((r) => r.ok, () => false);
-    if (ready) return running;
-    await sleep(250);
-  }
-  await stopPrometheus(running);
-  throw new Error(`prometheus did not become ready:\n${output.slice(-4000)}`);
-}
-
-async function stopPrometheus(running: Running): Promise<void> {
-  const { child } = running;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const killTimer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killTimer);
-  }
-  await rm(running.dir, { recursive: true, force: true });
-}
 
 interface VectorSample {
   metric: Record<string, string>;
@@ -122,7 +30,7 @@ async function query(api: string, promql: string): Promise<VectorSample[]> {
 }
 
 /** Polls until `check` returns a value, a bounded number of times (Prometheus scrapes every second). */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, running: Running): Promise<T> {
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, running: RunningPrometheus): Promise<T> {
   let last: unknown;
   for (let attempt = 0; attempt < 60; attempt++) {
     try {
@@ -140,7 +48,7 @@ describe('scraped by a real Prometheus', function () {
   this.timeout(90_000);
 
   let server: MetricsServer | undefined;
-  let prometheus: Running | undefined;
+  let prometheus: RunningPrometheus | undefined;
 
   before(async () => {
     // Process metrics on, as `run` has them: Prometheus must parse the whole exposition.
@@ -152,7 +60,7 @@ describe('scraped by a real Prometheus', function () {
     metricsPipelineObserver(metrics).deadLettered?.('auth_tag_mismatch');
 
     server = await startMetricsServer({ registry: metrics.registry, host: '127.0.0.1', port: 0, bearerToken: TOKEN });
-    prometheus = await startPrometheus(new URL(server.url).host);
+    prometheus = await startPrometheus({ target: new URL(server.url).host, token: TOKEN, exemplars: true });
   });
 
   after(async () => {
@@ -217,7 +125,7 @@ describe('the classic text exposition', () => {
       const text = await (await fetch(`${server.url}/metrics`, { headers: { Accept: 'text/plain' } })).text();
       assert.match(text, /^das_statements_total\{/m);
       const result = await new Promise<{ code: number; output: string }>((resolve) => {
-        const child = execFile(binary('promtool'), ['check', 'metrics'], (error, stdout, stderr) =>
+        const child = execFile(prometheusBinary('promtool'), ['check', 'metrics'], (error, stdout, stderr) =>
           resolve({ code: error ? Number(error.code ?? 1) : 0, output: stdout + stderr }),
         );
         child.stdin?.end(text);
