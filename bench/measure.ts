@@ -9,8 +9,12 @@
  * - `das-decrypt-1`: das-exporter's decrypt stage alone (NativePayloadDecryptor,
  *   gunzipCapped, JSON.parse): the same work as the limit.
  * - `das-1`, `das-n`: das-exporter end to end: envelope → DataKeyCache (KMS)
- *   → NativePayloadDecryptor → gunzip → decode → MetricsSink + OTLP/protobuf
+ *   → NativePayloadDecryptor → gunzip → decode → enrich (redact `passwords`,
+ *   summary, trace context) → MetricsSink + OTLP/protobuf
  *   delivery, through the Pipeline, 100-record batches, record concurrency 1 or 8.
+ * - `backlog` (`--backlog`): das-n over the suite's records replayed until
+ *   1 million events have gone through, RSS sampled every 100 ms: the memory
+ *   a consumer needs to drain a backlog.
  * - `published-1`: the consumer AWS's sample shows: per record a KMS Decrypt,
  *   a fresh raw AES keyring and @aws-crypto/client-node decrypt, gunzip,
  *   JSON.parse (in decode), the same sinks, one record after another.
@@ -26,6 +30,7 @@ import { NativePayloadDecryptor } from '../src/decrypt/fast/native-payload.ts';
 import { gunzipCapped } from '../src/decrypt/gunzip.ts';
 import { DasRecordOpener } from '../src/decrypt/opener.ts';
 import { EsdkPayloadDecryptor } from '../src/decrypt/payload.ts';
+import { enrichRecord } from '../src/enrich/stage.ts';
 import { decodeRecord } from '../src/events/decode.ts';
 import { Pipeline } from '../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../src/sinks/dead-letter.ts';
@@ -40,7 +45,7 @@ import { createMetrics, createMetricsRegistry } from '../src/telemetry/metrics.t
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 
-export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1'] as const;
+export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1', 'backlog'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface MeasureInput {
@@ -61,7 +66,23 @@ export interface MeasureResult {
   recordsPerSecond: number;
   eventsPerSecond: number;
   peakRssMiB: number;
+  /** Highest RSS sampled while the measured run went (backlog mode). */
+  sampledPeakRssMiB?: number;
   failures: number;
+}
+
+export const BACKLOG_EVENTS = 1_000_000;
+
+/** The records replayed, with fresh sequence numbers, until they hold `events` events. */
+function replayed(records: SourceRecord[], corpus: CorpusRecord[], events: number): { records: SourceRecord[]; events: number } {
+  const out: SourceRecord[] = [];
+  let total = 0;
+  for (let i = 0; total < events; i++) {
+    const at = i % records.length;
+    out.push({ ...records[at]!, sequenceNumber: String(i) });
+    total += corpus[at]!.events;
+  }
+  return { records: out, events: total };
 }
 
 const BATCH = 100;
@@ -132,7 +153,7 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     };
   }
 
-  if (input.mode === 'das-1' || input.mode === 'das-n') {
+  if (input.mode === 'das-1' || input.mode === 'das-n' || input.mode === 'backlog') {
     const concurrency = input.mode === 'das-1' ? 1 : CONCURRENCY;
     return async (records) => {
       const opener = new DasRecordOpener({
@@ -140,6 +161,8 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
         decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
         contextFor,
         maxRecordBytes: 64 * 1024 * 1024,
+        // As src/cli/wiring.ts builds it, with the default --redact mode.
+        enrich: (record) => enrichRecord(record, 'passwords'),
       });
       const deadLetters = new MemoryDeadLetterSink();
       const pipeline = new Pipeline({ opener, sinks: sinks(input.otlpEndpoint), deadLetters, concurrency });
@@ -187,22 +210,28 @@ async function main(): Promise<void> {
   process.send?.({ type: 'warm' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
 
+  const measured = input.mode === 'backlog' ? replayed(records, corpus, BACKLOG_EVENTS) : { records, events: corpus.reduce((n, r) => n + r.events, 0) };
+  let sampledPeak = process.memoryUsage.rss();
+  const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss())), 100);
   const started = process.hrtime.bigint();
-  const failures = await run(records);
+  const failures = await run(measured.records);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const events = corpus.reduce((n, r) => n + r.events, 0);
+  clearInterval(sampler);
+  const events = measured.events;
   const result: MeasureResult = {
     mode: input.mode,
     suiteId: input.suiteId,
-    records: records.length,
+    records: measured.records.length,
     events,
+    sampledPeakRssMiB: sampledPeak / 1024 / 1024,
     seconds,
-    recordsPerSecond: records.length / seconds,
+    recordsPerSecond: measured.records.length / seconds,
     eventsPerSecond: events / seconds,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     failures,
   };
   process.send?.({ type: 'result', result });
+  process.once('disconnect', () => process.exit(0));
 }
 
 await main();

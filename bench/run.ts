@@ -19,7 +19,14 @@ import type { MeasureInput, MeasureResult, Mode } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
 const RECORDS_PER_CELL = quick ? 4 : 34; // × 3 engines × 3 sizes: 36 or 306 records per suite
-const MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1'];
+const ALL_MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1'];
+/** `--backlog`: also drain 1 million events (the corpus replayed) through das-n and report peak RSS. */
+const backlog = process.argv.includes('--backlog');
+/** `--modes=das-1,limit-1` runs only those (for profiling); the table then compares what it has. */
+const modesArg = process.argv.find((a) => a.startsWith('--modes='));
+const MODES: Mode[] = modesArg ? ALL_MODES.filter((m) => modesArg.slice('--modes='.length).split(',').includes(m)) : ALL_MODES;
+/** `--cpu-prof`: each measurement writes bench/results/profiles/<suite>-<mode>/*.cpuprofile (the largest is the main thread; read it with bench/cpuprofile.ts). */
+const cpuProf = process.argv.includes('--cpu-prof');
 const here = import.meta.dirname;
 const resultsDir = path.join(here, 'results');
 const childEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
@@ -48,14 +55,19 @@ async function worldStats(world: ChildProcess): Promise<WorldStats> {
 }
 
 async function measure(world: ChildProcess, input: MeasureInput): Promise<MeasureResult & { kmsCalls: number; otlpBytes: number }> {
-  const child = fork(path.join(here, 'measure.ts'), [JSON.stringify(input)], { execArgv: ['--import', 'tsx'], env: childEnv });
+  // One directory per measurement: tsx's loader thread writes a profile of its own next to the main thread's.
+  const profile = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(resultsDir, 'profiles', `0x0${input.suiteId.toString(16)}-${input.mode}`)}`] : [];
+  const child = fork(path.join(here, 'measure.ts'), [JSON.stringify(input)], { execArgv: ['--import', 'tsx', ...profile], env: childEnv });
   await nextMessage(child, 'warm');
   const before = await worldStats(world);
   const result = nextMessage<{ result: MeasureResult }>(child, 'result');
   child.send({ type: 'go' });
   const { result: measured } = await result;
   const after = await worldStats(world);
-  child.kill();
+  // A clean exit, not a kill, so a --cpu-prof profile gets written.
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.disconnect();
+  await exited;
   return { ...measured, kmsCalls: (after.kmsCalls['Decrypt'] ?? 0) - (before.kmsCalls['Decrypt'] ?? 0), otlpBytes: after.otlpBytes - before.otlpBytes };
 }
 
@@ -85,16 +97,24 @@ async function main(): Promise<void> {
         console.log(`  0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB`);
       }
     }
+    const backlogResults: (MeasureResult & { kmsCalls: number; otlpBytes: number })[] = [];
+    if (backlog) {
+      for (const suiteId of SUITES) {
+        const result = await measure(world, { corpusFile, suiteId, mode: 'backlog', kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : 30 });
+        backlogResults.push(result);
+        console.log(`  0x0${suiteId.toString(16)} backlog: ${fmt(result.events)} events in ${fmt(result.seconds, 1)} s (${fmt(result.eventsPerSecond)} events/s), peak RSS ${fmt(result.peakRssMiB)} MiB (sampled ${fmt(result.sampledPeakRssMiB ?? 0)} MiB), KMS ${result.kmsCalls}, failures ${result.failures}`);
+      }
+    }
     rmSync(corpusFile);
 
     const table: Record<string, unknown>[] = [];
     const lines: string[] = [];
     for (const suiteId of SUITES) {
-      const of = (mode: Mode) => results.find((r) => r.suiteId === suiteId && r.mode === mode)!;
+      const of = (mode: Mode) => results.find((r) => r.suiteId === suiteId && r.mode === mode);
       const published = of('published-1');
       const suite = `0x0${suiteId.toString(16)}`;
       for (const mode of MODES) {
-        const r = of(mode);
+        const r = of(mode)!;
         const limit = mode.endsWith('-n') ? of('limit-n') : of('limit-1');
         const row = {
           suite,
@@ -103,8 +123,8 @@ async function main(): Promise<void> {
           eventsPerSecond: Math.round(r.eventsPerSecond),
           kmsCalls: r.kmsCalls,
           peakRssMiB: Math.round(r.peakRssMiB),
-          vsPublished: r.recordsPerSecond / published.recordsPerSecond,
-          vsLimit: r.recordsPerSecond / limit.recordsPerSecond,
+          vsPublished: published ? r.recordsPerSecond / published.recordsPerSecond : NaN,
+          vsLimit: limit ? r.recordsPerSecond / limit.recordsPerSecond : NaN,
           failures: r.failures,
         };
         table.push(row);
@@ -117,7 +137,7 @@ async function main(): Promise<void> {
     const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}`, uvThreadpoolSize: Number(process.env['UV_THREADPOOL_SIZE'] ?? 4) };
     console.log(`\n${records} records per suite (1/20/200 events; PostgreSQL, MySQL MAIN+AUX, SQL Server), ${machine.cpus} cpus, Node ${machine.node}`);
     console.log('"-1" one record at a time; "-n" 8 in flight. vs limit compares -1 with limit-1 and -n with limit-n.');
-    console.log('das-1/das-n stop at decode: src/enrich/ has no enrich stage wired into the pipeline yet.\n');
+    console.log('das-1/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf.\n');
     console.log('| suite | mode          | rec/s   | events/s  | KMS  | RSS  | ÷ published | ÷ limit |');
     console.log('|-------|---------------|---------|-----------|------|------|-------------|---------|');
     for (const line of lines) console.log(line);
@@ -125,7 +145,7 @@ async function main(): Promise<void> {
 
     writeFileSync(
       path.join(resultsDir, 'latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, enrich: 'not measured: no enrich stage in the pipeline yet', results: table }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
     );
   } finally {
     world.disconnect();

@@ -39,10 +39,22 @@ const MERGES_WITH_QUOTE = /[\p{L}\p{N}_$'"`\\]/u;
 /** What any literal becomes in `literals` mode. */
 export const LITERAL_PLACEHOLDER = '?';
 
+/**
+ * Text holding none of these cannot hold what `passwords` masks: every secret
+ * name contains pass/pwd/secret, every password procedure sp_, and the
+ * clause IDENTIFIED ident. The lexer then need not run. Any non-ASCII
+ * character sends the text to the lexer anyway, since case mapping outside
+ * ASCII can turn other letters into these ones (`ı` upper-cases to `I`).
+ */
+const MAY_HOLD_SECRET = /pass|pwd|secret|sp_|ident|[^\x00-\x7f]/i;
+/** The same for `isPasswordStatement`, which also looks at CREATE/ALTER of principals and CHANGE MASTER/REPLICATION. */
+const MAY_CONCERN_SECRET = /pass|pwd|secret|sp_|ident|create|alter|change|[^\x00-\x7f]/i;
+
 /** Redacts `text` per `mode`; `all` (and a null text) gives null. Total: any input, no throw. */
 export function redactSql(text: string | null, engine: Engine | SqlDialect, mode: RedactionMode = DEFAULT_REDACTION_MODE): string | null {
   if (text === null || mode === 'all') return null;
   if (mode === 'none' || text === '') return text;
+  if (mode === 'passwords' && !MAY_HOLD_SECRET.test(text)) return text;
   const analysis = analyze(text, dialectOf(engine));
   const replacements: { start: number; end: number; with: string }[] = [];
   const { sig } = analysis;
@@ -98,6 +110,7 @@ export function redactParams(
  * decides whether bind parameters are shown.
  */
 export function isPasswordStatement(text: string, engine: Engine | SqlDialect): boolean {
+  if (!MAY_CONCERN_SECRET.test(text)) return false;
   const analysis = analyze(text, dialectOf(engine));
   if (analysis.masked.size > 0 || analysis.secretPlaceholder) return true;
   const { sig } = analysis;

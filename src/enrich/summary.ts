@@ -36,10 +36,35 @@ export const MAX_SUMMARY_LENGTH = 255;
 
 const NOTHING: QuerySummary = { operation: null, collection: null, summary: null };
 
+/**
+ * Recent summaries by dialect and text: a workload repeats the same statement
+ * text constantly. Bounded (least recently used goes first), and long texts
+ * are not kept, so memory stays small whatever the traffic.
+ */
+const CACHE_ENTRIES = 2048;
+const CACHE_MAX_TEXT = 2048;
+const cache = new Map<string, QuerySummary>();
+
 /** Summarizes `text` for `engine`; null fields when there is nothing to say. Total: any input, no throw. */
 export function summarize(text: string | null | undefined, engine: Engine | SqlDialect): QuerySummary {
-  if (typeof text !== 'string' || text.trim() === '') return NOTHING;
+  if (typeof text !== 'string') return NOTHING;
   const dialect = dialectOf(engine);
+  if (text.length > CACHE_MAX_TEXT) return summarizeText(text, dialect);
+  const key = `${dialect}\u0000${text}`;
+  let summary = cache.get(key);
+  if (summary !== undefined) {
+    // Move to the most recent end.
+    cache.delete(key);
+  } else {
+    summary = Object.freeze(summarizeText(text, dialect));
+    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(key, summary);
+  return summary;
+}
+
+function summarizeText(text: string, dialect: SqlDialect): QuerySummary {
+  if (text.trim() === '') return NOTHING;
   const toks: Tok[] = [];
   for (const t of tokenize(text, dialect)) {
     if (t.kind === 'comment') continue;

@@ -34,6 +34,34 @@ export interface DecodeOptions {
 
 const RECORD_TYPE = 'DatabaseActivityMonitoringRecord';
 
+/** Every key `decodeEvent` reads: one shared set, so a reader need not record them per event. */
+const EVENT_FIELDS: ReadonlySet<string> = new Set([
+  'type', 'logTime', 'startTime', 'endTime', 'sessionId', 'statementId', 'command', 'exitCode', 'errorMessage', 'class',
+  'commandText', 'paramList', 'databaseName', 'dbUserName', 'objectType', 'objectName', 'remoteHost', 'remotePort',
+  'serverHost', 'clientApplication', 'pid', 'substatementId', 'transactionId', 'rowCount', 'serverType', 'serverVersion',
+  'serviceName', 'dbProtocol', 'netProtocol', 'engineNativeAuditFields',
+]);
+const HEARTBEAT_FIELDS: ReadonlySet<string> = new Set(['type', 'logTime']);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Engine hints repeat on every event of an instance; the patterns run once per distinct triple. */
+const engineByHints = new Map<string, Engine>();
+const MAX_ENGINE_HINTS = 256;
+
+function engineOf(entry: RawObject): Engine {
+  const { serverType, dbProtocol, serviceName } = entry;
+  if (typeof serverType !== 'string' && typeof dbProtocol !== 'string' && typeof serviceName !== 'string') return 'unknown';
+  const key = `${typeof serverType === 'string' ? serverType : ''}\u0000${typeof dbProtocol === 'string' ? dbProtocol : ''}\u0000${typeof serviceName === 'string' ? serviceName : ''}`;
+  let engine = engineByHints.get(key);
+  if (engine === undefined) {
+    engine = engineFromFields(entry);
+    if (engineByHints.size >= MAX_ENGINE_HINTS) engineByHints.clear();
+    engineByHints.set(key, engine);
+  }
+  return engine;
+}
+
 export function decodeRecord(json: Uint8Array | string, opts: DecodeOptions): DecodedRecord {
   const record = parseRecord(json);
   const clusterId = typeof record.clusterId === 'string' && record.clusterId !== '' ? record.clusterId : null;
@@ -44,7 +72,10 @@ export function decodeRecord(json: Uint8Array | string, opts: DecodeOptions): De
     if (!isRawObject(entry)) {
       throw new DasError('invalid_event', `databaseActivityEventList[${index}] is ${describeJson(entry)}, not an object`);
     }
-    return { raw: entry, index, ownEngine: engineFromFields(entry) };
+    if (nestsTooDeep(entry)) {
+      throw new DasError('invalid_event', `databaseActivityEventList[${index}] nests values deeper than ${MAX_VALUE_DEPTH} levels`);
+    }
+    return { raw: entry, index, ownEngine: engineOf(entry) };
   });
 
   // Every entry of a record comes from one instance, so an entry that does not
@@ -74,7 +105,7 @@ function parseRecord(json: Uint8Array | string): RawObject {
   let text: string;
   let value: unknown;
   try {
-    text = typeof json === 'string' ? json : new TextDecoder('utf-8', { fatal: true }).decode(json);
+    text = typeof json === 'string' ? json : utf8.decode(json);
     value = JSON.parse(text);
   } catch (cause) {
     throw new DasError('invalid_event_json', 'decrypted record is not UTF-8 JSON', { cause });
@@ -92,7 +123,7 @@ function parseRecord(json: Uint8Array | string): RawObject {
 }
 
 function decodeEvent(raw: RawObject, index: number, engine: Engine, context: EventContext): ActivityEvent {
-  const f = new FieldReader(raw);
+  const f = new FieldReader(raw, EVENT_FIELDS);
   // Oracle's documented events carry no `type`; any value but "heartbeat" is activity.
   f.expect('type', 'record');
 
@@ -155,7 +186,7 @@ function decodeEvent(raw: RawObject, index: number, engine: Engine, context: Eve
 }
 
 function decodeHeartbeat(raw: RawObject, engine: Engine, context: EventContext): Heartbeat {
-  const f = new FieldReader(raw);
+  const f = new FieldReader(raw, HEARTBEAT_FIELDS);
   f.expect('type', 'heartbeat');
   const logTimeRaw = f.text('logTime');
   return {
@@ -171,6 +202,32 @@ function decodeHeartbeat(raw: RawObject, engine: Engine, context: EventContext):
 
 function parseTime(raw: string | null): bigint | null {
   return raw === null ? null : parseDasTimestamp(raw);
+}
+
+/**
+ * How deep a value inside an event may nest. DAS values are at most two deep;
+ * a much deeper one would make every sink's JSON.stringify (recursive) throw
+ * a RangeError, which a sink reports as an outage: the shard would retry the
+ * same batch forever. Such an entry makes the record a dead letter instead.
+ */
+export const MAX_VALUE_DEPTH = 64;
+
+/** Walks only the containers an entry holds (a scalar field costs one typeof), without recursion. */
+function nestsTooDeep(entry: RawObject): boolean {
+  const stack: { value: object; depth: number }[] = [];
+  const push = (container: object, depth: number) => {
+    for (const key in container) {
+      const v = (container as Record<string, unknown>)[key];
+      if (typeof v === 'object' && v !== null) stack.push({ value: v, depth });
+    }
+  };
+  push(entry, 2);
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop()!;
+    if (depth > MAX_VALUE_DEPTH) return true;
+    push(value, depth + 1);
+  }
+  return false;
 }
 
 function describeJson(value: unknown): string {

@@ -20,81 +20,98 @@ const HEX_ID = /^0x[0-9a-f]+$/i;
 
 export class FieldReader {
   readonly #raw: RawObject;
-  readonly #read = new Set<string>();
-  readonly #unreadable: RawObject = {};
+  /** Keys the caller reads, when it says so up front (one shared set instead of one per event); else recorded as read. */
+  readonly #known: ReadonlySet<string> | null;
+  readonly #read: Set<string> | null;
+  #unreadable: RawObject | null = null;
 
-  constructor(raw: RawObject) {
+  /** `known`, when given, must list every key this reader will be asked for: `extra()` keeps all the others. */
+  constructor(raw: RawObject, known?: ReadonlySet<string>) {
     this.#raw = raw;
+    this.#known = known ?? null;
+    this.#read = known === undefined ? new Set<string>() : null;
   }
 
   /** A field whose value is fixed (`type`); any other value is kept in `extra`. */
   expect(key: string, expected: string): void {
-    this.#take(key, (v) => (v === expected ? v : undefined));
+    const v = this.#value(key);
+    if (v !== undefined && v !== expected) this.#keep(key, v);
   }
 
   /** A string kept exactly as sent ("" included). */
   text(key: string): string | null {
-    return this.#take(key, (v) => (typeof v === 'string' ? v : undefined));
+    const v = this.#value(key);
+    if (v === undefined) return null;
+    if (typeof v === 'string') return v;
+    return this.#keep(key, v);
   }
 
   /** A string where "" means absent (`errorMessage`, `clusterId`). */
   textOrNullWhenEmpty(key: string): string | null {
-    return this.#take(key, (v) => (typeof v === 'string' ? (v === '' ? null : v) : undefined));
+    const v = this.#value(key);
+    if (v === undefined) return null;
+    if (typeof v === 'string') return v === '' ? null : v;
+    return this.#keep(key, v);
   }
 
   /** An integer sent as a number or as decimal text; "" is absent (MySQL AUX `exitCode`). */
   integer(key: string): number | null {
-    return this.#take(key, (v) => {
-      if (typeof v === 'number') return Number.isSafeInteger(v) ? v : undefined;
-      if (typeof v !== 'string') return undefined;
-      if (v === '') return null;
-      if (!INTEGER_TEXT.test(v)) return undefined;
-      const n = Number(v);
-      return Number.isSafeInteger(n) ? n : undefined;
-    });
+    const v = this.#value(key);
+    if (v === undefined) return null;
+    if (typeof v === 'number') return Number.isSafeInteger(v) ? v : this.#keep(key, v);
+    if (typeof v !== 'string') return this.#keep(key, v);
+    if (v === '') return null;
+    if (!INTEGER_TEXT.test(v)) return this.#keep(key, v);
+    const n = Number(v);
+    return Number.isSafeInteger(n) ? n : this.#keep(key, v);
   }
 
   /** An identifier as a string: numbers in decimal, `0x…` hex in lower case, other text as sent; "" is absent. */
   identifier(key: string): string | null {
-    return this.#take(key, (v) => {
-      if (typeof v === 'number') return Number.isSafeInteger(v) ? String(v) : undefined;
-      if (typeof v !== 'string') return undefined;
-      if (v === '') return null;
-      return HEX_ID.test(v) ? v.toLowerCase() : v;
-    });
+    const v = this.#value(key);
+    if (v === undefined) return null;
+    if (typeof v === 'number') return Number.isSafeInteger(v) ? String(v) : this.#keep(key, v);
+    if (typeof v !== 'string') return this.#keep(key, v);
+    if (v === '') return null;
+    return v.charCodeAt(0) === 48 /* 0 */ && HEX_ID.test(v) ? v.toLowerCase() : v;
   }
 
   /** A list whose elements become strings; null elements stay null. */
   stringList(key: string): (string | null)[] | null {
-    return this.#take(key, (v) => (Array.isArray(v) ? v.map(elementToString) : undefined));
+    const v = this.#value(key);
+    if (v === undefined) return null;
+    return Array.isArray(v) ? v.map(elementToString) : this.#keep(key, v);
   }
 
   /** A JSON object kept as sent (`engineNativeAuditFields`). */
   object(key: string): RawObject | null {
-    return this.#take(key, (v) => (isRawObject(v) ? v : undefined));
+    const v = this.#value(key);
+    if (v === undefined) return null;
+    return isRawObject(v) ? v : this.#keep(key, v);
   }
 
   /** Every field no reader took, plus the raw value of every field a reader could not use. */
   extra(): RawObject {
     const extra: RawObject = {};
-    for (const [key, value] of Object.entries(this.#raw)) {
-      if (!this.#read.has(key)) setOwn(extra, key, value);
+    const taken = this.#known ?? this.#read!;
+    for (const key of Object.keys(this.#raw)) {
+      if (!taken.has(key)) setOwn(extra, key, this.#raw[key]);
     }
-    for (const [key, value] of Object.entries(this.#unreadable)) setOwn(extra, key, value);
+    if (this.#unreadable !== null) for (const key of Object.keys(this.#unreadable)) setOwn(extra, key, this.#unreadable[key]);
     return extra;
   }
 
-  /** `parse` returns the normalised value, or undefined when the raw value is unusable. */
-  #take<T>(key: string, parse: (value: unknown) => T | null | undefined): T | null {
-    this.#read.add(key);
+  /** The raw value, or undefined when absent or null; marks the key as read. */
+  #value(key: string): unknown {
+    this.#read?.add(key);
     const value = this.#raw[key];
-    if (value === undefined || value === null) return null;
-    const parsed = parse(value);
-    if (parsed === undefined) {
-      this.#unreadable[key] = value;
-      return null;
-    }
-    return parsed;
+    return value === null ? undefined : value;
+  }
+
+  /** A raw value no reader could use: kept for `extra`, read as null. */
+  #keep(key: string, value: unknown): null {
+    (this.#unreadable ??= {})[key] = value;
+    return null;
   }
 }
 

@@ -2,7 +2,7 @@
  * A Sink that sends each batch's events as OTLP/HTTP log records and knows,
  * per event, what the backend did with it.
  *
- * The batch is encoded here (otlp-transformer's protobuf or JSON serializer)
+ * The batch is encoded here (protobuf.ts, or otlp-transformer's JSON serializer)
  * and POSTed here, so every answer is seen: nothing is buffered behind an SDK
  * processor that reports success on a failed export. The answer decides the
  * result, per the OTLP/HTTP spec:
@@ -25,13 +25,15 @@
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
+import type { AttributeValue } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { describeError } from '../../errors.ts';
 import type { ActivityEvent } from '../../events/model.ts';
 import type { Rejection, Sink, SinkBatch, SinkResult } from '../sink.ts';
 import { redactUrl, type OtlpExporterConfig } from './config.ts';
-import type { LogRecordMapper } from './mapping.ts';
+import type { LogRecordFields, LogRecordMapper } from './mapping.ts';
+import { encodeLogsRequest } from './protobuf.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -45,7 +47,8 @@ export interface OtlpExportObserver {
 
 export interface OtlpLogSinkOptions {
   config: OtlpExporterConfig;
-  mapper: Pick<LogRecordMapper, 'map'>;
+  /** A mapper with `mapFields` (LogRecordMapper) is encoded without building attribute objects. */
+  mapper: Pick<LogRecordMapper, 'map'> & Partial<Pick<LogRecordMapper, 'mapFields'>>;
   fetch?: typeof globalThis.fetch;
   /** For `Retry-After` given as an HTTP date. */
   clock?: () => Date;
@@ -63,12 +66,12 @@ type Answer =
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
   | { kind: 'refused'; reason: string };
 
-type Slice = { records: ReadableLogRecord[]; eventIds: string[] };
+type Slice = { records: LogRecordFields[]; eventIds: string[] };
 
 export class OtlpLogSink implements Sink {
   readonly name = 'otlp';
   readonly #config: OtlpExporterConfig;
-  readonly #mapper: Pick<LogRecordMapper, 'map'>;
+  readonly #mapper: OtlpLogSinkOptions['mapper'];
   readonly #fetch: typeof globalThis.fetch;
   readonly #clock: () => Date;
   readonly #observer: OtlpExportObserver | undefined;
@@ -83,7 +86,11 @@ export class OtlpLogSink implements Sink {
     this.#clock = options.clock ?? (() => new Date());
     this.#observer = options.observer;
     this.#reasonLength = options.reasonLength ?? 300;
-    this.#secrets = Object.values(options.config.headers).filter((v) => v.length >= 4);
+    // A backend may echo the credential without its scheme (`Bearer <token>` → `<token>`): mask both, longest first.
+    this.#secrets = Object.values(options.config.headers)
+      .flatMap((v) => [v, /^[A-Za-z][\w.+-]*\s+(\S.*)$/.exec(v)?.[1] ?? ''])
+      .filter((v) => v.length >= 4)
+      .sort((a, b) => b.length - a.length);
   }
 
   /** Runs per pipeline batch; heartbeats are liveness signals, not log records, and are not sent. */
@@ -91,8 +98,9 @@ export class OtlpLogSink implements Sink {
     if (this.#closed) return { status: 'retryable', reason: 'otlp sink is closed' };
     if (batch.events.length === 0) return { status: 'delivered', rejected: [] };
     const slice: Slice = { records: [], eventIds: [] };
+    const mapper = this.#mapper;
     for (const event of batch.events) {
-      slice.records.push(this.#mapper.map(event as ActivityEvent));
+      slice.records.push(mapper.mapFields ? mapper.mapFields(event as ActivityEvent) : fieldsOf(mapper.map(event as ActivityEvent)));
       slice.eventIds.push(event.eventId);
     }
     const result = await this.#deliver(slice);
@@ -137,12 +145,11 @@ export class OtlpLogSink implements Sink {
     return { status: 'delivered', rejected };
   }
 
-  async #post(records: ReadableLogRecord[]): Promise<Answer> {
+  async #post(records: LogRecordFields[]): Promise<Answer> {
     const json = this.#config.protocol === 'http/json';
-    const serializer = json ? JsonLogsSerializer : ProtobufLogsSerializer;
     let body: Uint8Array;
     try {
-      const encoded = serializer.serializeRequest(records);
+      const encoded = json ? JsonLogsSerializer.serializeRequest(records.map(readableOf)) : encodeLogsRequest(records);
       if (encoded === undefined) return { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
       body = this.#config.compression === 'gzip' ? await gzip(encoded) : encoded;
     } catch (error) {
@@ -186,6 +193,18 @@ export class OtlpLogSink implements Sink {
     for (const secret of this.#secrets) out = out.split(secret).join('***');
     return out;
   }
+}
+
+function fieldsOf(record: ReadableLogRecord): LogRecordFields {
+  const { attributes, body, ...rest } = record;
+  return { ...rest, body: typeof body === 'string' ? body : String(body ?? ''), attributeKeys: Object.keys(attributes), attributeValues: Object.values(attributes) as AttributeValue[] };
+}
+
+function readableOf(fields: LogRecordFields): ReadableLogRecord {
+  const { attributeKeys, attributeValues, ...rest } = fields;
+  const attributes: Record<string, AttributeValue> = {};
+  for (let i = 0; i < attributeKeys.length; i++) attributes[attributeKeys[i]!] = attributeValues[i]!;
+  return { ...rest, attributes };
 }
 
 /** `Retry-After` as milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */

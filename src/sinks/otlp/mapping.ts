@@ -90,9 +90,27 @@ export class LogRecordMapper {
   }
 
   map(event: ActivityEvent): ReadableLogRecord {
-    const resource = this.#resources.resourceFor(event);
-    return mapEvent(event, { resource, observed: this.#clock(), limits: this.#limits });
+    return toReadableLogRecord(this.mapFields(event));
   }
+
+  /** The same record with its attributes as parallel lists, for the OTLP encoder (no attributes object to build). */
+  mapFields(event: ActivityEvent): LogRecordFields {
+    return mapWithLimits(event, this.#resources.resourceFor(event), this.#clock(), this.#limits);
+  }
+}
+
+/** A mapped log record whose attributes are two parallel lists, in rank order. */
+export interface LogRecordFields extends Omit<ReadableLogRecord, 'attributes' | 'body'> {
+  body: string;
+  attributeKeys: string[];
+  attributeValues: AttributeValue[];
+}
+
+function toReadableLogRecord(fields: LogRecordFields): ReadableLogRecord {
+  const { attributeKeys, attributeValues, ...record } = fields;
+  const attributes: Attributes = {};
+  for (let i = 0; i < attributeKeys.length; i++) attributes[attributeKeys[i]!] = attributeValues[i]!;
+  return { ...record, attributes };
 }
 
 export interface MapContext {
@@ -102,26 +120,45 @@ export interface MapContext {
 }
 
 export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
-  const limits = { ...DEFAULT_LIMITS, ...context.limits };
+  return toReadableLogRecord(mapWithLimits(event, context.resource, context.observed, { ...DEFAULT_LIMITS, ...context.limits }));
+}
+
+/** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
+const resourceCosts = new WeakMap<Resource, { entries: number; bytes: number }>();
+
+function resourceCost(resource: Resource): { entries: number; bytes: number } {
+  let cost = resourceCosts.get(resource);
+  if (cost === undefined) {
+    const extras = Object.entries(resource.attributes).filter(([k]) => !LOKI_INDEXED_RESOURCE_ATTRIBUTES.has(k));
+    cost = { entries: extras.length, bytes: extras.reduce((n, [k, v]) => n + k.length + String(v).length, 0) };
+    resourceCosts.set(resource, cost);
+  }
+  return cost;
+}
+
+function mapWithLimits(event: ActivityEvent, resource: Resource, observedAt: Date, limits: MappingLimits): LogRecordFields {
   const failed = event.outcome === 'failure';
   const enrichment = event.enrichment;
   const trace = enrichment?.trace ?? null;
 
   const body = bodyOf(event, limits.maxBodyBytes);
-  const ranked = rankedAttributes(event, limits.maxValueBytes);
-  if (body.truncatedFrom !== null) ranked.splice(1, 0, ['aws.rds.das.query_text_length', body.truncatedFrom]);
 
   // Entries Loki adds to every record besides its attributes: non-indexed resource
   // attributes, scope_name/scope_version, severity_number/severity_text,
   // detected_level, observed_timestamp, trace_id/span_id/flags, dropped_attributes_count.
-  const resourceExtras = Object.entries(context.resource.attributes).filter(([k]) => !LOKI_INDEXED_RESOURCE_ATTRIBUTES.has(k));
-  const fixedEntries = resourceExtras.length + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
-  const fixedBytes = resourceExtras.reduce((n, [k, v]) => n + k.length + String(v).length, 0) + 200;
-  const { attributes, dropped } = fit(ranked, limits.maxEntries - fixedEntries, limits.maxEntryBytes - fixedBytes);
-  if (dropped > 0) attributes['aws.rds.das.dropped_attributes'] = dropped;
+  const extras = resourceCost(resource);
+  const fixedEntries = extras.entries + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
+  const fixedBytes = extras.bytes + 200;
+  const budget = new AttributeBudget(limits.maxEntries - fixedEntries, limits.maxEntryBytes - fixedBytes, limits.maxValueBytes);
+  addRankedAttributes(event, budget, body.truncatedFrom);
+  const { keys, values, dropped } = budget;
+  if (dropped > 0) {
+    keys.push('aws.rds.das.dropped_attributes');
+    values.push(dropped);
+  }
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
-  const observed = hrTimeFromMs(context.observed.getTime());
+  const observed = hrTimeFromMs(observedAt.getTime());
   return {
     hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
     hrTimeObserved: observed,
@@ -132,15 +169,18 @@ export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLog
     severityText: failed ? 'WARN' : 'INFO',
     body: body.text,
     eventName: EVENT_NAME,
-    resource: context.resource,
+    resource,
     instrumentationScope: SCOPE,
-    attributes,
+    attributeKeys: keys,
+    attributeValues: values,
     droppedAttributesCount: dropped,
   };
 }
 
 function bodyOf(event: ActivityEvent, maxBytes: number): { text: string; truncatedFrom: number | null } {
   const text = event.enrichment?.queryText ?? event.command ?? event.class ?? '';
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short text needs no counting.
+  if (text.length * 3 <= maxBytes) return { text, truncatedFrom: null };
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= maxBytes) return { text, truncatedFrom: null };
   const marker = ` …[truncated: ${bytes} bytes in all]`;
@@ -156,22 +196,24 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   return buf.subarray(0, end).toString('utf8');
 }
 
-type Ranked = [key: string, value: AttributeValue][];
+const SELECT_FIRST = /^select\b/i;
 
-/** Attributes in the order they are kept when a record is over budget: most important first. */
-function rankedAttributes(event: ActivityEvent, maxValueBytes: number): Ranked {
-  const out: Ranked = [];
-  const add = (key: string, value: AttributeValue | null | undefined) => {
-    if (value === null || value === undefined || value === '') return;
-    out.push([key, typeof value === 'string' ? capValue(value, maxValueBytes) : value]);
-  };
+/**
+ * Offers the attributes in the order they are kept when a record is over
+ * budget, most important first; `query_text_length` (when the body was cut)
+ * ranks second.
+ */
+function addRankedAttributes(event: ActivityEvent, budget: AttributeBudget, truncatedFrom: number | null): void {
+  const maxValueBytes = budget.maxValueBytes;
+  const add = (key: string, value: AttributeValue | null | undefined): void => budget.add(key, value);
   const e = event.enrichment;
   const rules = OUTCOME_RULES[event.engine];
   const statusCode = event.exitCode !== null && rules.exitCodeFails(event.exitCode) ? String(event.exitCode) : null;
   const operation = e?.operationName ?? null;
-  const isRead = /^select\b/i.test(operation ?? event.command ?? '');
+  const isRead = SELECT_FIRST.test(operation ?? event.command ?? '');
 
   add('log.record.uid', event.eventId);
+  if (truncatedFrom !== null) add('aws.rds.das.query_text_length', truncatedFrom);
   add('db.system.name', DB_SYSTEM[event.engine]);
   add('db.namespace', event.databaseName);
   add('db.operation.name', operation);
@@ -226,7 +268,6 @@ function rankedAttributes(event: ActivityEvent, maxValueBytes: number): Ranked {
   for (const key of Object.keys(event.extra).sort()) add(`aws.rds.das.extra.${key}`, attributeValue(event.extra[key]));
   const native = event.engineNativeAuditFields ?? {};
   for (const key of Object.keys(native).sort()) add(`aws.rds.das.native.${key}`, attributeValue(native[key]));
-  return out;
 }
 
 function attributeValue(value: unknown): AttributeValue | null {
@@ -238,27 +279,65 @@ function attributeValue(value: unknown): AttributeValue | null {
 }
 
 function capValue(value: string, maxBytes: number): string {
-  if (Buffer.byteLength(value, 'utf8') <= maxBytes) return value;
+  if (value.length * 3 <= maxBytes || Buffer.byteLength(value, 'utf8') <= maxBytes) return value;
   const marker = '…[truncated]';
   return truncateUtf8(value, maxBytes - Buffer.byteLength(marker, 'utf8')) + marker;
 }
 
-/** Keeps ranked attributes in order while they fit; one slot is held back for the dropped count. */
-function fit(ranked: Ranked, maxEntries: number, maxBytes: number): { attributes: Attributes; dropped: number } {
-  const attributes: Attributes = {};
-  let entries = 0;
-  let bytes = 0;
-  let dropped = 0;
-  const reserve = 1;
-  for (const [key, value] of ranked) {
-    const size = key.length + valueBytes(value);
-    if (entries + 1 + reserve <= maxEntries && bytes + size <= maxBytes) {
-      attributes[key] = value;
-      entries++;
-      bytes += size;
-    } else dropped++;
+/**
+ * Keeps offered attributes in order while they fit; one slot is held back for
+ * the dropped count. Byte sizes are counted exactly only once the record gets
+ * near its budget: until then an upper bound (3 bytes per UTF-16 unit) proves
+ * that everything fits, which is the same answer for less work.
+ */
+class AttributeBudget {
+  readonly keys: string[] = [];
+  readonly values: AttributeValue[] = [];
+  dropped = 0;
+  readonly maxValueBytes: number;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #entries = 0;
+  #bytes = 0;
+  #exact = false;
+
+  constructor(maxEntries: number, maxBytes: number, maxValueBytes: number) {
+    this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
+    this.maxValueBytes = maxValueBytes;
   }
-  return { attributes, dropped };
+
+  add(key: string, raw: AttributeValue | null | undefined): void {
+    if (raw === null || raw === undefined || raw === '') return;
+    const value = typeof raw === 'string' ? capValue(raw, this.maxValueBytes) : raw;
+    const reserve = 1;
+    if (this.#entries + 1 + reserve > this.#maxEntries) {
+      this.dropped++;
+      return;
+    }
+    if (!this.#exact) {
+      const upper = key.length * 3 + (typeof value === 'string' ? value.length * 3 : valueBytes(value));
+      if (this.#bytes + upper <= this.#maxBytes) {
+        this.#keep(key, value, upper);
+        return;
+      }
+      // Near the budget: from here on, exact sizes.
+      this.#exact = true;
+      this.#bytes = 0;
+      for (let i = 0; i < this.keys.length; i++) this.#bytes += Buffer.byteLength(this.keys[i]!, 'utf8') + valueBytes(this.values[i]!);
+    }
+    // Loki counts UTF-8 bytes; an unknown field's name (`aws.rds.das.extra.<key>`) can be any text.
+    const size = Buffer.byteLength(key, 'utf8') + valueBytes(value);
+    if (this.#bytes + size <= this.#maxBytes) this.#keep(key, value, size);
+    else this.dropped++;
+  }
+
+  #keep(key: string, value: AttributeValue, size: number): void {
+    this.keys.push(key);
+    this.values.push(value);
+    this.#entries++;
+    this.#bytes += size;
+  }
 }
 
 function valueBytes(value: AttributeValue): number {
