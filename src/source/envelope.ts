@@ -62,6 +62,7 @@ export function parseEnvelope(input: Uint8Array | string | object): Envelope {
 
 /** A Lambda Kinesis event entry (`{ kinesis: { data } }`) carries the record's data as base64: parse that. */
 function unwrapLambdaEntry(input: object): unknown {
+  if (input === null) return input;
   const kinesis = (input as { kinesis?: unknown }).kinesis;
   if (kinesis === null || typeof kinesis !== 'object') return input;
   const data = (kinesis as { data?: unknown }).data;

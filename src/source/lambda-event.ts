@@ -120,10 +120,13 @@ function shardOfEventId(eventId: string): string | undefined {
  * JSON.stringify an ISO string. An unreadable timestamp is dropped: it is
  * informational and must not cost a decryptable record.
  */
+const MAX_DATE_MS = 8.64e15;
+
 function toDate(value: unknown): Date | undefined {
   const ms =
     typeof value === 'number' ? value * 1000 : typeof value === 'string' ? (/^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : Date.parse(value)) : NaN;
-  return Number.isFinite(ms) ? new Date(Math.round(ms)) : undefined;
+  // Beyond ±8.64e15 ms a Date is Invalid Date, which would throw later in toISOString.
+  return Number.isFinite(ms) && Math.abs(Math.round(ms)) <= MAX_DATE_MS ? new Date(Math.round(ms)) : undefined;
 }
 
 function either(value: Record<string, unknown>, upper: string, lower: string): [string, unknown] {

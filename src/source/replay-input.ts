@@ -556,8 +556,10 @@ export class JsonValueSplitter {
       return i;
     }
     const message = `${problem} at byte ${p}`;
+    // Judged by the bytes seen, not by #oversize (set only at a chunk's end), so the outcome never depends on how the input was cut.
+    const oversize = p - this.#captureStart > this.#max;
     const brace = this.#lastBraceInString;
-    if (brace > this.#captureStart && !this.#oversize) {
+    if (brace > this.#captureStart && !oversize) {
       const seen = Buffer.concat([...this.#parts, buf.subarray(this.#from, i)]);
       const rest = Buffer.concat([seen.subarray(brace - this.#captureStart), buf.subarray(i)]);
       this.#out.push(this.#broken('invalid_json', `${message}; reading on from byte ${brace}`, this.#captureStart, this.#captureLabel));
@@ -566,7 +568,7 @@ export class JsonValueSplitter {
       else this.#resetTop();
       return { buf: rest, base: brace };
     }
-    const reason = this.#oversize ? 'too_large' : 'invalid_json';
+    const reason = oversize ? 'too_large' : 'invalid_json';
     const start = this.#captureStart;
     const label = this.#captureLabel;
     this.#dropCapture();
