@@ -5,7 +5,10 @@
  *
  * A stream that cannot be read (Kinesis access denied, a `fatal` pipeline
  * verdict) is stopped on its own, logged once, and reported through
- * `status()`; the other streams keep flowing. `stop()` stops polling, aborts
+ * `status()`; the other streams keep flowing. A stopped stream is re-checked
+ * with backoff (`reprobe`): its shards are read again from their checkpoints,
+ * and it is reported up once a batch is delivered, so access granted again
+ * resumes it without a restart. `stop()` stops polling, aborts
  * batches waiting on retries (the pipeline then answers `aborted` and nothing
  * past them is checkpointed), lets the rest finish and checkpoint, and hands
  * the leases back.
@@ -37,6 +40,8 @@ export interface KinesisConsumerOptions {
   /** Batches in the pipeline at once, across all shards and streams (default: no cap beyond one per shard). */
   maxConcurrentBatches?: number;
   retry?: BackoffOptions;
+  /** Waits before re-reading a stream stopped by a fatal failure (default 10 s, doubling to 5 min, jittered). */
+  reprobe?: BackoffOptions;
   observer?: KinesisObserver;
   log?: Logger;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -105,11 +110,19 @@ interface RunningShard {
 class StreamConsumer {
   readonly #ref: StreamRef;
   readonly #o: Shared;
+  /** Aborted by stop(): shutdown. */
   readonly #controller = new AbortController();
+  /** The readers of one attempt at reading the stream; aborted when the stream stops on a fatal failure. */
+  #attempt = new AbortController();
   readonly #readers = new Map<string, RunningShard>();
   #status: StreamStatus;
   #loop: Promise<void> = Promise.resolve();
-  #failed = false;
+  /** Set while the stream is stopped and waiting for its next re-probe. */
+  #stoppedFor: string | undefined;
+  /** The status holds a failure reason: cleared once a batch is delivered again. */
+  #down = false;
+  /** Fatal stops since the stream last delivered a batch; paces re-probes. */
+  #stops = 0;
   #wake: (() => void) | undefined;
   #wakeRequested = false;
 
@@ -128,7 +141,7 @@ class StreamConsumer {
     this.#wakeUp();
     await this.#loop;
     await Promise.all([...this.#readers.values()].map((r) => r.done));
-    if (!this.#failed) this.#setStatus({ up: false, reason: 'stopped' });
+    if (!this.#down) this.#setStatus({ up: false, reason: 'stopped' });
   }
 
   status(): StreamStatus {
@@ -138,6 +151,10 @@ class StreamConsumer {
   async #discoverLoop(): Promise<void> {
     const signal = this.#controller.signal;
     for (let failures = 0; !signal.aborted; ) {
+      if (this.#stoppedFor !== undefined) {
+        await this.#waitToReprobe(signal);
+        continue;
+      }
       let waitMs = this.#o.discoveryIntervalMs;
       try {
         await this.#discover(signal);
@@ -145,7 +162,10 @@ class StreamConsumer {
       } catch (error) {
         if (signal.aborted) return;
         const failure = classifyKinesisError(error);
-        if (failure.kind === 'fatal') return this.#fail(failure.reason, describeError(error));
+        if (failure.kind === 'fatal') {
+          this.#fail(failure.reason, describeError(error));
+          continue;
+        }
         this.#o.observer?.retrying?.(this.#ref.name, null, 'ListShards', failure.kind === 'retryable' ? failure.reason : 'unexpected');
         this.#o.log.warn('shard discovery failed; retrying', { stream: this.#ref.name, error: describeError(error) });
         waitMs = Math.min(waitMs, backoffDelay(failures++, this.#o.retry));
@@ -159,7 +179,8 @@ class StreamConsumer {
     const shards = await listAllShards(this.#o.client, this.#ref, signal);
     await this.#o.coordinator.syncShards(this.#ref.name, shards);
     const leases = await this.#o.coordinator.acquire(this.#ref.name);
-    if (signal.aborted) return;
+    if (signal.aborted || this.#stoppedFor !== undefined) return;
+    const attempt = this.#attempt.signal;
     if (this.#status.reason === 'starting') this.#setStatus({ up: true, reason: null });
     const held = new Set(leases.map((l) => l.shardId));
     // A shard still being read but no longer handed out: its lease went to another worker.
@@ -181,16 +202,21 @@ class StreamConsumer {
         ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
         ...(this.#o.retry ? { retry: this.#o.retry } : {}),
         ...(this.#o.limiter ? { limiter: this.#o.limiter } : {}),
-        ...(this.#o.observer ? { observer: this.#o.observer } : {}),
+        observer: this.#readerObserver(),
         ...(this.#o.now ? { now: this.#o.now } : {}),
       });
       const stopWithStream = () => controller.abort(signal.reason);
+      const stopWithAttempt = () => controller.abort(attempt.reason);
       signal.addEventListener('abort', stopWithStream, { once: true });
+      attempt.addEventListener('abort', stopWithAttempt, { once: true });
       const done = reader
         .run(controller.signal)
         .catch((error): ShardOutcome => ({ status: 'fatal', reason: 'internal_error', message: `shard reader failed: ${describeError(error)}` }))
         .then((outcome) => this.#shardStopped(lease.shardId, outcome))
-        .finally(() => signal.removeEventListener('abort', stopWithStream));
+        .finally(() => {
+          signal.removeEventListener('abort', stopWithStream);
+          attempt.removeEventListener('abort', stopWithAttempt);
+        });
       this.#readers.set(lease.shardId, { controller, done });
     }
   }
@@ -208,18 +234,56 @@ class StreamConsumer {
     }
   }
 
-  /** Stops this stream only, says why once, loudly, and leaves the others running. */
+  /**
+   * Stops this stream only (its readers, never a checkpoint), says why once,
+   * loudly, and leaves the others running; a failed re-probe only warns.
+   */
   #fail(reason: string, message: string): void {
-    if (this.#failed) return;
-    this.#failed = true;
+    if (this.#stoppedFor !== undefined) return;
+    this.#stoppedFor = reason;
+    const fields = { stream: this.#ref.name, reason, detail: message };
+    if (this.#down) this.#o.log.warn(`stream ${this.#ref.name} is still stopped: ${reason}`, fields);
+    else this.#o.log.error(`stream ${this.#ref.name} stopped: ${reason}; its records are not read until this is fixed (re-checked with backoff)`, fields);
+    this.#down = true;
     this.#setStatus({ up: false, reason });
-    this.#o.log.error(`stream ${this.#ref.name} stopped: ${reason}; its records are not read until this is fixed and das-exporter restarted`, {
-      stream: this.#ref.name,
-      reason,
-      detail: message,
-    });
-    this.#controller.abort(new Error(`stream stopped: ${reason}`));
+    this.#attempt.abort(new Error(`stream stopped: ${reason}`));
     this.#wakeUp();
+  }
+
+  /** Runs while the stream is stopped: waits out the backoff and its readers, then lets discovery read it again. */
+  async #waitToReprobe(signal: AbortSignal): Promise<void> {
+    const waitMs = backoffDelay(this.#stops++, { baseDelayMs: 10_000, maxDelayMs: 300_000, ...this.#o.reprobe });
+    // A plain sleep, not #idle: an ended shard must not cut the wait short.
+    await this.#o.sleep(waitMs, signal).catch(() => {});
+    await Promise.all([...this.#readers.values()].map((r) => r.done));
+    if (signal.aborted) return;
+    this.#o.log.info(`re-checking stopped stream ${this.#ref.name}`, { stream: this.#ref.name, reason: this.#stoppedFor, attempt: this.#stops });
+    this.#attempt = new AbortController();
+    this.#stoppedFor = undefined;
+  }
+
+  /** Runs when a reader checkpoints a delivered batch: a stopped stream that delivers again is up. */
+  #delivered(): void {
+    if (!this.#down || this.#stoppedFor !== undefined) return;
+    this.#down = false;
+    this.#stops = 0;
+    this.#o.log.info(`stream ${this.#ref.name} resumed`, { stream: this.#ref.name });
+    this.#setStatus({ up: true, reason: null });
+  }
+
+  /** The observer handed to shard readers: the configured one, plus the delivery that brings a stopped stream back up. */
+  #readerObserver(): KinesisObserver {
+    const base = this.#o.observer;
+    return {
+      millisBehindLatest: (stream, shardId, ms) => base?.millisBehindLatest?.(stream, shardId, ms),
+      recordsRead: (stream, shardId, n) => base?.recordsRead?.(stream, shardId, n),
+      retrying: (stream, shardId, operation, reason) => base?.retrying?.(stream, shardId, operation, reason),
+      shardStarted: (stream, shardId) => base?.shardStarted?.(stream, shardId),
+      checkpointed: (stream, shardId, position) => {
+        base?.checkpointed?.(stream, shardId, position);
+        this.#delivered();
+      },
+    };
   }
 
   #setStatus(change: Pick<StreamStatus, 'up' | 'reason'>): void {
