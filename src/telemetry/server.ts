@@ -102,7 +102,9 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const shownHost = host.includes(':') ? `[${host}]` : host;
+  // A wildcard bind is reachable on loopback; show an address a person can open.
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const shownHost = reachable.includes(':') ? `[${reachable}]` : reachable;
 
   return {
     url: `http://${shownHost}:${port}`,

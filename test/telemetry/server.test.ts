@@ -200,3 +200,17 @@ describe('metrics HTTP server', () => {
     await assert.rejects(fetch(`${started.url}/healthz`));
   });
 });
+
+describe('the address the server reports', () => {
+  it('is one a person can open when it binds every interface', async () => {
+    const { createMetrics, createMetricsRegistry } = await import('../../src/telemetry/metrics.ts');
+    const { startMetricsServer } = await import('../../src/telemetry/server.ts');
+    const server = await startMetricsServer({ registry: createMetrics(createMetricsRegistry()).registry, host: '0.0.0.0', port: 0 });
+    try {
+      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+});
