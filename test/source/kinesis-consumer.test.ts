@@ -272,6 +272,37 @@ describe('Kinesis consumer against kinesalite', function () {
     }
   });
 
+  it('started at latest, still delivers everything written after the start when a shard splits: children start at their beginning', async () => {
+    const stream = await newStream(1);
+    await produce(kinesis.client, stream, testRecords(50, 4, 'before'));
+    // A slow sink keeps a backlog on the parent when it closes, so records reach the children before they are read.
+    const sink = new MemorySink();
+    const slow: Sink = { name: 'slow', write: async (batch) => (await new Promise((r) => setTimeout(r, 30)), sink.write(batch)), close: async () => {} };
+    const c = consumer({ streams: [stream], pipeline: pipelineFor(slow), limit: 10, startPosition: { type: 'latest' } });
+    await c.start();
+    await waitFor(() => c.status()[0]?.shards === 1, 10_000, () => 'the reader of the only shard');
+    await new Promise((r) => setTimeout(r, 300));
+
+    const produced: TestRecord[] = [];
+    const write = async (prefix: string, count: number) => {
+      const records = testRecords(count, 8, prefix);
+      await produce(kinesis.client, stream, records);
+      produced.push(...records);
+    };
+    await write('parent', 120);
+    const [shard0] = await listShards(kinesis.client, stream);
+    const mid = (BigInt(shard0!.HashKeyRange!.StartingHashKey!) + BigInt(shard0!.HashKeyRange!.EndingHashKey!)) / 2n;
+    await kinesis.client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: shard0!.ShardId!, NewStartingHashKey: String(mid + 1n) }));
+    await waitActive(kinesis.client, stream);
+    await write('child', 120);
+
+    await waitFor(() => sink.events.length >= produced.length, 20_000, () => `${produced.length} events written after the start (have ${sink.events.length})`);
+    await c.stop();
+    const delivered = ids(sink.events);
+    assert.deepEqual(missingFrom(delivered, produced), [], 'nothing written after the start is skipped');
+    assert.ok(!delivered.some((id) => id.startsWith('before')), 'records from before the start stay unread, as latest asks');
+  });
+
   it('resumes after the last delivered record when an iterator expires, losing and repeating nothing', async () => {
     const stream = await newStream(2);
     const produced = testRecords(600, 20);

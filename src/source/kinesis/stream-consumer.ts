@@ -183,6 +183,8 @@ class StreamConsumer {
     const attempt = this.#attempt.signal;
     if (this.#status.reason === 'starting') this.#setStatus({ up: true, reason: null });
     const held = new Set(leases.map((l) => l.shardId));
+    const listed = new Set(shards.map((shard) => shard.shardId));
+    const parentsOf = new Map(shards.map((shard) => [shard.shardId, shard.parentShardIds]));
     // A shard still being read but no longer handed out: its lease went to another worker.
     for (const [shardId, running] of this.#readers) if (!held.has(shardId)) running.controller.abort(new Error('lease lost'));
     for (const lease of leases) {
@@ -195,7 +197,7 @@ class StreamConsumer {
         checkpoint: lease.checkpoint,
         pipeline: this.#o.pipeline,
         coordinator: this.#o.coordinator,
-        startPosition: this.#o.startPosition,
+        startPosition: startPositionOf(parentsOf.get(lease.shardId) ?? [], listed, this.#o.startPosition),
         log: this.#o.log,
         sleep: this.#o.sleep,
         ...(this.#o.limit !== undefined ? { limit: this.#o.limit } : {}),
@@ -307,4 +309,17 @@ class StreamConsumer {
     this.#wakeRequested = true;
     this.#wake?.();
   }
+}
+
+/**
+ * Where a shard without a checkpoint starts. The configured position applies
+ * to shards the stream had when reading began; a shard born of a reshard
+ * whose parent is still on the stream (so it was read, to SHARD_END, before
+ * this child is handed out) starts at TRIM_HORIZON, as in KCL: with `latest`
+ * or a timestamp, everything written to the child while its parent was still
+ * being read would otherwise be skipped. A parent aged out of the stream's
+ * retention is unknown, and the configured position applies.
+ */
+export function startPositionOf(parents: readonly string[], listed: ReadonlySet<string>, configured: StartPosition): StartPosition {
+  return parents.some((parent) => listed.has(parent)) ? { type: 'trim_horizon' } : configured;
 }
