@@ -1,6 +1,6 @@
 /**
  * A fault-injecting HTTP proxy (node:http, 127.0.0.1) in front of one AWS
- * JSON 1.1 service (Kinesis, KMS) or the OTLP receiver. The exporter under
+ * JSON service (Kinesis, KMS, DynamoDB for leases) or the OTLP receiver. The exporter under
  * test is pointed at the proxy; the producer talks to the real component
  * directly, so only the consumer's path sees faults.
  *
@@ -9,6 +9,8 @@
  *   `ProvisionedThroughputExceededException` (GetRecords, GetShardIterator) or
  *   `LimitExceededException` (control plane), KMS answers 400
  *   `ThrottlingException`, both as `application/x-amz-json-1.1` with `__type`;
+ *   DynamoDB answers 400 `ProvisionedThroughputExceededException` as
+ *   `application/x-amz-json-1.0`;
  * - expire shard iterators after `iteratorExpiryMs` instead of Kinesis's
  *   5 minutes: the proxy notes when each iterator was handed out
  *   (GetShardIterator, NextShardIterator) and answers GetRecords on an older
@@ -23,7 +25,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { seeded } from './random.ts';
 
-export type ProxiedService = 'kinesis' | 'kms' | 'otlp';
+export type ProxiedService = 'kinesis' | 'kms' | 'dynamodb' | 'otlp';
 
 export interface ProxyStats {
   /** Requests that reached the proxy, per operation (X-Amz-Target's operation, or the path). */
@@ -241,7 +243,7 @@ export class FaultProxy {
   #awsError(res: ServerResponse, error: { type: string; message: string }): void {
     const json = JSON.stringify({ __type: error.type, message: error.message });
     res.writeHead(400, {
-      'content-type': 'application/x-amz-json-1.1',
+      'content-type': this.service === 'dynamodb' ? 'application/x-amz-json-1.0' : 'application/x-amz-json-1.1',
       'content-length': Buffer.byteLength(json),
       'x-amzn-RequestId': randomUUID(),
     });
@@ -251,6 +253,9 @@ export class FaultProxy {
 
 function throttleError(service: ProxiedService, operation: string): { type: string; message: string } {
   if (service === 'kms') return { type: 'ThrottlingException', message: 'Rate exceeded' };
+  if (service === 'dynamodb') {
+    return { type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'The level of configured provisioned throughput for the table was exceeded.' };
+  }
   if (operation === 'GetRecords' || operation === 'GetShardIterator') {
     return { type: 'ProvisionedThroughputExceededException', message: 'Rate exceeded for shard in stream under account 111122223333.' };
   }

@@ -1,7 +1,8 @@
 /**
  * One scenario's world on this machine: kinesalite, the local KMS, the
  * Loki-faithful receiver (the ledger), a fault proxy in front of each of the
- * three, a temporary directory, and helpers to write events, start the
+ * three (and, when asked for, dynalite behind a fourth, for a DynamoDB lease
+ * table), a temporary directory, and helpers to write events, start the
  * exporter and wait for things. Every scenario file builds its own lab, so a
  * scenario's faults, ledger and duplicates never leak into the next.
  */
@@ -12,6 +13,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { LocalKms } from '../../../src/demo/local-kms.ts';
 import { kmsDataKeySource, type DataKeyGenerator } from '../../../src/demo/record-factory.ts';
 import { deadLetterFileIn } from '../../../src/sinks/dead-letter.ts';
+import { startDynalite, type LocalDynamoDb } from '../../support/dynalite.ts';
 import { createStream, startKinesalite, type LocalKinesis } from '../../support/kinesalite.ts';
 import { LokiReceiver } from '../../support/loki-receiver.ts';
 import { ExporterProcess } from './exporter-process.ts';
@@ -31,6 +33,8 @@ interface LabParts {
   kinesisProxy: FaultProxy;
   kmsProxy: FaultProxy;
   otlpProxy: FaultProxy;
+  dynamo: LocalDynamoDb | undefined;
+  dynamoProxy: FaultProxy | undefined;
 }
 
 export class FaultLab {
@@ -45,13 +49,16 @@ export class FaultLab {
   readonly kinesisProxy!: FaultProxy;
   readonly kmsProxy!: FaultProxy;
   readonly otlpProxy!: FaultProxy;
+  /** dynalite, when the lab was started with `{ dynamodb: true }`; exporters reach it through `dynamoProxy`. */
+  readonly dynamo: LocalDynamoDb | undefined;
+  readonly dynamoProxy: FaultProxy | undefined;
   readonly #exporters: ExporterProcess[] = [];
 
   private constructor(fields: LabParts) {
     Object.assign(this, fields);
   }
 
-  static async start(name: string): Promise<FaultLab> {
+  static async start(name: string, options: { dynamodb?: boolean } = {}): Promise<FaultLab> {
     const dir = await mkdtemp(path.join(os.tmpdir(), `das-faults-${name}-`));
     const kinesis = await startKinesalite();
     const kms = new LocalKms();
@@ -62,7 +69,9 @@ export class FaultLab {
     const kinesisProxy = await new FaultProxy('kinesis', kinesis.endpoint).start();
     const kmsProxy = await new FaultProxy('kms', kmsEndpoint).start();
     const otlpProxy = await new FaultProxy('otlp', receiver.url).start();
-    return new FaultLab({ name, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisProxy, kmsProxy, otlpProxy });
+    const dynamo = options.dynamodb ? await startDynalite() : undefined;
+    const dynamoProxy = dynamo ? await new FaultProxy('dynamodb', dynamo.endpoint).start() : undefined;
+    return new FaultLab({ name, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisProxy, kmsProxy, otlpProxy, dynamo, dynamoProxy });
   }
 
   get stateDir(): string {
@@ -88,7 +97,7 @@ export class FaultLab {
     return new EventProducer({ kinesis: this.kinesis.client, dataKeys: kmsDataKeySource(this.kmsClient, this.keyId), ...options });
   }
 
-  /** Starts `das-exporter run` on `stream`, through the three proxies. */
+  /** Starts `das-exporter run` on `stream`, through the proxies (DynamoDB's too, when the lab has one). */
   exporter(stream: string, options: { env?: Record<string, string>; args?: string[] } = {}): ExporterProcess {
     const exporter = ExporterProcess.start({
       stream,
@@ -98,6 +107,7 @@ export class FaultLab {
       otlpLogsEndpoint: `${this.otlpProxy.url}/otlp/v1/logs`,
       logFile: this.logFile,
       ...options,
+      env: { ...(this.dynamoProxy ? { AWS_ENDPOINT_URL_DYNAMODB: this.dynamoProxy.url } : {}), ...options.env },
     });
     this.#exporters.push(exporter);
     return exporter;
@@ -127,7 +137,8 @@ export class FaultLab {
 
   async close(): Promise<void> {
     for (const exporter of this.#exporters) if (exporter.running) await exporter.stop(5_000);
-    await Promise.all([this.kinesisProxy.close(), this.kmsProxy.close(), this.otlpProxy.close()]);
+    await Promise.all([this.kinesisProxy.close(), this.kmsProxy.close(), this.otlpProxy.close(), this.dynamoProxy?.close()]);
+    await this.dynamo?.stop();
     await this.receiver.close();
     this.kmsClient.destroy();
     await this.kms.close();

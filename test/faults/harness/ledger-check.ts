@@ -7,7 +7,8 @@
  *   them): exact repeats Loki's head block dropped plus repeats that made it
  *   into the ledger;
  * - order: per shard, first deliveries come in sequence-number order, and per
- *   partition key in production order;
+ *   partition key in production order; after a reshard, every parent's
+ *   events come before any of its children's (`parentsBeforeChildren`);
  * - dead letters: every one names a produced event or a record written bad
  *   on purpose, with reason, shard and sequence number; none is unexplained.
  */
@@ -103,6 +104,37 @@ export function checkLedger(produced: readonly ProducedEvent[], receiver: LokiRe
     orderViolations,
     idMismatches,
   };
+}
+
+/**
+ * After a split or merge: whether each child shard's first delivery came
+ * after the last first delivery of each of its parents (ledger order).
+ * Returns the children that started early.
+ */
+export function parentsBeforeChildren(produced: readonly ProducedEvent[], receiver: LokiReceiver, parents: ReadonlyMap<string, readonly string[]>): string[] {
+  const byId = new Map(produced.map((p) => [p.id, p]));
+  const byUid = new Map(produced.map((p) => [p.eventId, p]));
+  const seen = new Set<string>();
+  const first = new Map<string, number>();
+  const last = new Map<string, number>();
+  receiver.ledger.forEach((entry, i) => {
+    const inLine = ID_PATTERN.exec(entry.line)?.[0];
+    const p = inLine ? byId.get(inLine) : byUid.get(entry.eventId ?? '');
+    if (!p || seen.has(p.id)) return;
+    seen.add(p.id);
+    if (!first.has(p.shardId)) first.set(p.shardId, i);
+    last.set(p.shardId, i);
+  });
+  const early: string[] = [];
+  for (const [child, of] of parents) {
+    const start = first.get(child);
+    if (start === undefined) continue;
+    for (const parent of of) {
+      const end = last.get(parent);
+      if (end !== undefined && end > start) early.push(`${child} first delivered at ledger entry ${start}, before ${parent}'s last first delivery at ${end}`);
+    }
+  }
+  return early;
 }
 
 /** Whether everything at or below each shard's checkpoint is in the ledger or dead-lettered; returns what is not. */
