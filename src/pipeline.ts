@@ -10,6 +10,13 @@
  * - `aborted`: shutdown came while waiting out a retryable failure. Nothing of
  *   the batch may be checkpointed; it will be read again.
  *
+ * A batch larger than `recordsPerPart` goes through in parts, one after
+ * another: while one part is delivered the next is opened (on the thread
+ * pool), and memory holds two parts' events, not the whole batch's. The
+ * batch's outcome is still decided once, after its last part: a part already
+ * delivered when a later one ends `fatal` or `aborted` is read and delivered
+ * again (at least once, never lost).
+ *
  * Retryable failures (KMS throttling, a backend outage) are waited out here,
  * with backoff, for as long as it takes: the source stops polling meanwhile,
  * which is the backpressure that keeps memory bounded.
@@ -47,25 +54,56 @@ export interface PipelineOptions {
   observer?: PipelineObserver;
   /** Records opened at once (decryption and gunzip run on the thread pool). */
   concurrency?: number;
+  /** Records opened and delivered together; a larger batch goes in parts of this size (default 25). */
+  recordsPerPart?: number;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Attempts at opening a record that keeps failing in a retryable way before
+   * it is set aside with that reason (default: no limit, the right choice for
+   * a stream, where waiting loses nothing). One-shot commands such as replay
+   * set a limit so an unreachable KMS ends with a report instead of a hang.
+   */
+  maxOpenAttempts?: number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   clock?: () => Date;
 }
 
+export const DEFAULT_RECORDS_PER_PART = 25;
+
 type Opened = { ok: true; record: SourceRecord; decoded: DecodedRecord } | { ok: false; record: SourceRecord; error: DasError };
 
 export class Pipeline {
-  readonly #opts: Required<Pick<PipelineOptions, 'concurrency'>> & PipelineOptions;
+  readonly #opts: Required<Pick<PipelineOptions, 'concurrency' | 'recordsPerPart'>> & PipelineOptions;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(options: PipelineOptions) {
-    this.#opts = { concurrency: 4, ...options };
+    this.#opts = { concurrency: 4, recordsPerPart: DEFAULT_RECORDS_PER_PART, ...options };
     this.#sleep = options.sleep ?? defaultSleep;
   }
 
   /** Runs for each batch read from a shard, in shard order. */
   async process(records: readonly SourceRecord[], signal?: AbortSignal): Promise<BatchOutcome> {
-    const opened = await this.#openAll(records, signal);
+    const size = this.#opts.recordsPerPart;
+    const done = { status: 'done' as const, records: records.length, events: 0, deadLettered: 0 };
+    let opening = this.#openAll(records.slice(0, size), signal);
+    for (let from = 0; from < records.length; from += size) {
+      const opened = await opening;
+      const rest = from + size < records.length;
+      if (rest) opening = this.#openAll(records.slice(from + size, from + 2 * size), signal);
+      const outcome = await this.#processPart(records.slice(from, from + size), opened, signal);
+      if (outcome.status !== 'done') {
+        // Whatever the next part's opening finds is read again with the batch: let it end first.
+        if (rest) await opening;
+        return outcome;
+      }
+      done.events += outcome.events;
+      done.deadLettered += outcome.deadLettered;
+    }
+    return done;
+  }
+
+  /** Delivers one opened part of a batch to every sink and dead-letters what cannot be delivered. */
+  async #processPart(records: readonly SourceRecord[], opened: Opened[] | 'aborted', signal?: AbortSignal): Promise<BatchOutcome> {
     if (opened === 'aborted') return { status: 'aborted' };
 
     const fatal = opened.find((o) => !o.ok && o.error.disposition === 'fatal');
@@ -129,7 +167,7 @@ export class Pipeline {
           ? thrown
           : new DasError('internal_error', `unexpected failure opening the record: ${describeError(thrown)}`, { cause: thrown });
         this.#opts.observer?.recordFailed?.(record, error.reason);
-        if (error.disposition !== 'retryable') return { ok: false, record, error };
+        if (error.disposition !== 'retryable' || attempt + 1 >= (this.#opts.maxOpenAttempts ?? Infinity)) return { ok: false, record, error };
         this.#opts.observer?.retrying?.('open', error.reason);
         if (signal?.aborted) return 'aborted';
         await this.#sleep(error.retryAfterMs ?? backoffDelay(attempt, this.#opts.retry), signal).catch(() => {});

@@ -12,7 +12,7 @@ import { Pipeline } from '../pipeline.ts';
 import { readReplayInput } from '../source/replay-input.ts';
 import type { SourceRecord } from '../source/record.ts';
 import type { CliIo } from './main.ts';
-import { buildOpener, createKmsClient } from './wiring.ts';
+import { buildOpener, createKmsClient, requireAwsConfig } from './wiring.ts';
 
 const BATCH_SIZE = 100;
 const FAILURES_SHOWN = 20;
@@ -56,12 +56,18 @@ export async function replayCommand(
 ): Promise<number> {
   const config = loadConfig(flags, io.env);
   const kms = createKmsClient();
+  await requireAwsConfig({ KMS: kms }).catch((error) => {
+    kms.destroy();
+    throw error;
+  });
   const failures = new ReplayFailures(io.stderr, options.deadLetterFile ? new FileDeadLetterSink(options.deadLetterFile) : undefined);
   const pipeline = new Pipeline({
     opener: buildOpener(config, kms),
     sinks: [new JsonlSink(io.stdout as NodeJS.WritableStream & import('node:stream').Writable, { heartbeats: config.heartbeats })],
     deadLetters: failures,
     concurrency: config.concurrency,
+    // The data-key cache has already retried KMS with backoff: a replay reports, it does not wait forever.
+    maxOpenAttempts: 1,
   });
 
   let records = 0;

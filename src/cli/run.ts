@@ -8,7 +8,7 @@ import { startApp, type AppDependencies } from '../app.ts';
 import { loadConfig, type ConfigInput } from '../config/config.ts';
 import { createKinesisClient } from '../source/kinesis/client.ts';
 import type { CliIo } from './main.ts';
-import { createKmsClient } from './wiring.ts';
+import { createKmsClient, requireAwsConfig } from './wiring.ts';
 
 export interface RunOptions {
   /** Resolves when the command should stop; default: the first SIGTERM or SIGINT. */
@@ -35,6 +35,13 @@ export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOpti
   const kinesis = options.deps?.kinesis ?? createKinesisClient();
   const kms = options.deps?.kms ?? createKmsClient();
   const stopSignal = options.stopSignal ?? firstSignal();
+  try {
+    await requireAwsConfig({ Kinesis: kinesis, KMS: kms });
+  } catch (error) {
+    kinesis.destroy();
+    kms.destroy();
+    throw error;
+  }
   const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps });
   const signal = await stopSignal;
   io.stderr.write(`das-exporter: ${typeof signal === 'string' ? signal : 'stop'} received, finishing in-flight batches and writing checkpoints\n`);

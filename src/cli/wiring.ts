@@ -11,7 +11,8 @@ import { DasRecordOpener } from '../decrypt/opener.ts';
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
 import { enrichRecord } from '../enrich/stage.ts';
-import { DasError } from '../errors.ts';
+import { DasError, describeError } from '../errors.ts';
+import { ConfigError } from '../config/config.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
 
@@ -23,6 +24,33 @@ export function createKmsClient(): KMSClient {
     maxAttempts: 1,
     requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }),
   });
+}
+
+interface AwsClient {
+  config: { region: () => Promise<string>; credentials: () => Promise<unknown> };
+}
+
+/**
+ * Resolves each client's region and credentials once, before any work: a
+ * missing one is a configuration error to report at start-up, not a
+ * failure to retry on every record.
+ */
+export async function requireAwsConfig(clients: Readonly<Record<string, AwsClient>>): Promise<void> {
+  const problems: string[] = [];
+  for (const [service, client] of Object.entries(clients)) {
+    try {
+      await client.config.region();
+    } catch (error) {
+      problems.push(`${service}: no AWS region (set AWS_REGION): ${describeError(error)}`);
+      continue;
+    }
+    try {
+      await client.config.credentials();
+    } catch (error) {
+      problems.push(`${service}: no AWS credentials from the standard chain (environment, profile, web identity, container or instance role): ${describeError(error)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /** Encryption context per record: an explicit resource id for its stream, else one read off the stream name. */

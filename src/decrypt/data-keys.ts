@@ -236,6 +236,8 @@ function classify(error: unknown): Classified {
     return { outcome: 'invalid_ciphertext', reason: 'kms_invalid_ciphertext', transient: false };
   }
   if (AUTH_REJECTED.has(name)) return { outcome: 'access_denied', reason: 'kms_access_denied', transient: false };
+  // No region or no credentials: nothing will change until someone configures them.
+  if (isMissingAwsConfig(error)) return { outcome: 'error', reason: 'aws_config_missing', transient: false };
   if (KEY_UNUSABLE.has(name)) return { outcome: 'error', reason: 'kms_key_unusable', transient: false };
   const transient =
     KMS_SIDE_FAULTS.has(name) ||
@@ -244,6 +246,12 @@ function classify(error: unknown): Classified {
     TIMEOUT_NAMES.has(name);
   // Anything unrecognised is reported as an outage, never as bad data, but not retried here.
   return { outcome: 'error', reason: 'kms_unavailable', transient };
+}
+
+/** The SDK's errors for a client with no region or no credentials. */
+export function isMissingAwsConfig(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return error.name === 'CredentialsProviderError' || /^Region is missing/.test(error.message);
 }
 
 function toDasError(failure: Classified, error: unknown, attempts: number, context: EncryptionContext): DasError {
@@ -260,6 +268,8 @@ function summary(failure: Classified, attempts: number, context: EncryptionConte
       return 'KMS refused Decrypt: check the credentials and that they allow kms:Decrypt on the DAS key';
     case 'kms_key_unusable':
       return 'the DAS KMS key cannot be used (disabled, pending deletion, unavailable or missing)';
+    case 'aws_config_missing':
+      return 'KMS cannot be called: set AWS_REGION and credentials (the standard AWS SDK chain)';
     default:
       return failure.transient ? `KMS Decrypt kept failing (${attempts} attempts)` : 'KMS Decrypt failed';
   }

@@ -5,6 +5,7 @@
  * without stopping the good ones.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,7 @@ import {
 } from '../../src/demo/record-factory.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import { toJsonLine } from '../../src/sinks/jsonl.ts';
+import { withoutAwsConfig } from '../support/aws-env.ts';
 import { decryptedExamples, readJsonFixture, realRecordPath } from '../support/fixtures.ts';
 
 const SQL_SERVER: EngineProfile = { ...AURORA_POSTGRESQL, version: '1.4' };
@@ -227,6 +229,30 @@ describe('das-exporter replay', function () {
     const { code, stderr } = await runCli(['replay', input]);
     assert.equal(code, 1);
     assert.match(stderr, /unknown_resource: .*--resource-id/);
+  });
+
+  it('ends with a report instead of waiting forever when KMS cannot be reached', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_KMS;
+    process.env.AWS_ENDPOINT_URL_KMS = 'http://127.0.0.1:9'; // nothing listens on the discard port
+    try {
+      const { code, stdout, stderr } = await runCli(['replay', realRecordPath('aurora-mysql-lambda-kinesis-event.json')]);
+      assert.equal(code, 1);
+      assert.equal(stdout, '');
+      assert.match(stderr, /could not be opened: kms_unavailable 2/);
+    } finally {
+      process.env.AWS_ENDPOINT_URL_KMS = saved;
+    }
+  });
+
+  it('refuses to start without an AWS region, saying which setting is missing', async () => {
+    const child = spawn(process.execPath, ['bin/das-exporter.js', 'replay', realRecordPath('aurora-mysql-lambda-kinesis-event.json')], {
+      env: withoutAwsConfig(process.env),
+    });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2);
+    assert.match(stderr, /KMS: no AWS region \(set AWS_REGION\)/);
   });
 
   it('refuses a bad flag value naming the flag', async () => {

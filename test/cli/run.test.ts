@@ -21,6 +21,7 @@ import { createKmsClient } from '../../src/cli/wiring.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
 import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
+import { withoutAwsConfig } from '../support/aws-env.ts';
 
 const CLUSTER = 'cluster-RUNENDTOEND0000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
@@ -175,6 +176,17 @@ describe('das-exporter run', function () {
     const code = await new Promise((resolve) => child.on('exit', resolve));
     assert.equal(code, 2);
     assert.match(stderr, /--stream \/ DAS_STREAMS: at least one DAS stream/);
+  });
+
+  it('refuses to start without AWS credentials, saying so, instead of retrying forever', async () => {
+    const env = { ...withoutAwsConfig(process.env), AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint };
+    const child = spawn(process.execPath, ['bin/das-exporter.js', 'run', '--stream', STREAM, '--metrics-port', '0'], { env });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /Kinesis: no AWS credentials from the standard chain/);
+    assert.match(stderr, /KMS: no AWS credentials from the standard chain/);
   });
 
   it('stops cleanly on SIGTERM: exit 0, checkpoints written', async () => {

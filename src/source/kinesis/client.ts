@@ -5,6 +5,7 @@
  * retry, or stop the stream and alert).
  */
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { isMissingAwsConfig } from '../../decrypt/data-keys.ts';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 
 /** A stream as the user named it, and the parameters that address it in API calls. */
@@ -53,7 +54,7 @@ export function createKinesisClient(config: KinesisClientConfig = {}): KinesisCl
 export type KinesisFailure =
   | { kind: 'expired_iterator' }
   | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'network' | 'unexpected' }
-  | { kind: 'fatal'; reason: 'kinesis_access_denied' | 'stream_not_found' | 'stream_key_unusable' };
+  | { kind: 'fatal'; reason: 'kinesis_access_denied' | 'stream_not_found' | 'stream_key_unusable' | 'aws_config_missing' };
 
 const THROTTLED = new Set([
   'ProvisionedThroughputExceededException',
@@ -71,6 +72,7 @@ export function classifyKinesisError(error: unknown): KinesisFailure {
   if (name === 'ExpiredIteratorException') return { kind: 'expired_iterator' };
   if (THROTTLED.has(name)) return { kind: 'retryable', reason: 'throttled' };
   if (ACCESS_DENIED.has(name)) return { kind: 'fatal', reason: 'kinesis_access_denied' };
+  if (isMissingAwsConfig(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
   if (KEY_UNUSABLE.has(name)) return { kind: 'fatal', reason: 'stream_key_unusable' };
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'stream_not_found' };
   const status = e?.$metadata?.httpStatusCode;
