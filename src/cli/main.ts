@@ -4,7 +4,8 @@
  * code instead of exiting, so commands can be tested in-process.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, REDACT_MODES, parsePairs, parseResourceIds, type ConfigInput } from '../config/config.ts';
+import { ConfigError, parsePairs, parseResourceIds, type ConfigInput } from '../config/config.ts';
+import { REDACTION_MODES } from '../enrich/redact.ts';
 import { demoCommand } from './demo.ts';
 import { replayCommand } from './replay.ts';
 import { runCommand } from './run.ts';
@@ -22,7 +23,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 function addPipelineOptions(command: Command): Command {
   return command
     .option('--resource-id <[stream=]id>', 'resource id whose KMS encryption context opens a stream (repeatable)', collect)
-    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters (default passwords)').choices(REDACT_MODES))
+    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters (default passwords)').choices(REDACTION_MODES))
     .option('--metrics-host <host>', 'address of the metrics and health server')
     .option('--metrics-port <port>', 'port of the metrics and health server (default 9464)')
     .option('--label-top-n <n>', 'user/database/code label values kept before folding into __other__')
@@ -99,7 +100,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .argument('[files...]', 'Firehose/S3 objects, NDJSON envelopes or Kinesis records, Lambda events; gzipped or not; - for stdin')
     .option('--resource-id <[stream=]id>', 'resource id whose KMS encryption context opens the records (repeatable)', collect)
     .option('--heartbeats', 'also write heartbeat events')
-    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters').choices(REDACT_MODES))
+    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters').choices(REDACTION_MODES))
     .option('--max-record-bytes <n>', 'cap on one record\'s decompressed size')
     .option('--dead-letters <file>', 'also write records that could not be opened to this JSONL file')
     .action(async (files: string[], opts) => {

@@ -8,15 +8,23 @@
  * falls back to a default.
  */
 import { z } from 'zod';
+import { REDACTION_MODES } from '../enrich/redact.ts';
 
-export const REDACT_MODES = ['none', 'passwords', 'literals', 'all'] as const;
-export type RedactMode = (typeof REDACT_MODES)[number];
 
 const positiveInt = z.coerce.number().int().positive();
 
 export const configSchema = z.object({
   /** `--stream` / `DAS_STREAMS`: DAS stream names or ARNs (`aws-rds-das-<resource id>`). */
-  streams: z.array(z.string().min(1)).default([]),
+  streams: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^([A-Za-z0-9_.-]{1,128}|arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream\/[A-Za-z0-9_.-]{1,128})$/,
+          'expected a Kinesis stream name (aws-rds-das-<resource id>) or a stream ARN',
+        ),
+    )
+    .default([]),
   /**
    * `--resource-id [stream=]id` / `DAS_RESOURCE_ID`: the DbClusterResourceId or DbiResourceId
    * whose encryption context opens a stream's data keys, when the stream name does not tell it.
@@ -24,16 +32,16 @@ export const configSchema = z.object({
    */
   resourceIds: z.record(z.string(), z.string().regex(/^(cluster|db)-[A-Za-z0-9_-]+$/, 'expected cluster-… or db-…')).default({}),
   /** `--redact` / `DAS_REDACT`: what to hide in SQL text and parameters (default passwords). */
-  redact: z.enum(REDACT_MODES).default('passwords'),
+  redact: z.enum(REDACTION_MODES).default('passwords'),
   /** `--heartbeats`: replay also writes heartbeat events (default off). */
   heartbeats: z.boolean().default(false),
   /** `--state-dir` / `DAS_STATE_DIR`: checkpoints and dead letters (default ./.das-exporter). */
   stateDir: z.string().min(1).default('./.das-exporter'),
   /** `--max-record-bytes` / `DAS_MAX_RECORD_BYTES`: cap on one record's decompressed size (default 64 MiB). */
   maxRecordBytes: positiveInt.default(64 * 1024 * 1024),
-  /** `--data-key-cache-size` / `DAS_DATA_KEY_CACHE_SIZE`: data keys kept in memory (default 1000). */
+  /** `DAS_DATA_KEY_CACHE_SIZE`: data keys kept in memory (default 1000). */
   dataKeyCacheSize: positiveInt.default(1000),
-  /** `--data-key-ttl` / `DAS_DATA_KEY_TTL_SECONDS`: seconds a data key stays cached (default 600). */
+  /** `DAS_DATA_KEY_TTL_SECONDS`: seconds a data key stays cached (default 600). */
   dataKeyTtlSeconds: positiveInt.default(600),
   /** `--concurrency` / `DAS_CONCURRENCY`: records opened at once per batch (default 4). */
   concurrency: positiveInt.default(4),
@@ -66,7 +74,14 @@ export const configSchema = z.object({
   /** `--label-top-n` / `DAS_LABEL_TOP_N`: distinct user, database and error-code label values kept before folding into __other__ (default 50). */
   labelTopN: positiveInt.default(50),
   /** `--service-name id=name` / `DAS_SERVICE_NAMES`: friendly `service.name` per resource id (default the id). */
-  serviceNames: z.record(z.string().regex(/^(cluster|db)-[A-Za-z0-9_-]+$/, 'expected <resource id>=<name>'), z.string().min(1)).default({}),
+  serviceNames: z
+    .record(z.string(), z.string().min(1, 'expected <resource id>=<name>'))
+    .superRefine((names, ctx) => {
+      for (const id of Object.keys(names)) {
+        if (!/^(cluster|db)-[A-Za-z0-9_-]+$/.test(id)) ctx.addIssue({ code: 'custom', message: `expected <resource id>=<name> with a cluster-… or db-… id (got "${id}")` });
+      }
+    })
+    .default({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -79,8 +94,8 @@ const FIELD_NAMES: Record<string, string> = {
   redact: '--redact / DAS_REDACT',
   stateDir: '--state-dir / DAS_STATE_DIR',
   maxRecordBytes: '--max-record-bytes / DAS_MAX_RECORD_BYTES',
-  dataKeyCacheSize: '--data-key-cache-size / DAS_DATA_KEY_CACHE_SIZE',
-  dataKeyTtlSeconds: '--data-key-ttl / DAS_DATA_KEY_TTL_SECONDS',
+  dataKeyCacheSize: 'DAS_DATA_KEY_CACHE_SIZE',
+  dataKeyTtlSeconds: 'DAS_DATA_KEY_TTL_SECONDS',
   concurrency: '--concurrency / DAS_CONCURRENCY',
   startPosition: '--start-position / DAS_START_POSITION',
   getRecordsLimit: '--get-records-limit / DAS_GET_RECORDS_LIMIT',
@@ -93,6 +108,9 @@ const FIELD_NAMES: Record<string, string> = {
   labelTopN: '--label-top-n / DAS_LABEL_TOP_N',
   serviceNames: '--service-name / DAS_SERVICE_NAMES',
 };
+
+/** Fields whose values never appear in an error message. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['metricsToken']);
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -161,7 +179,8 @@ export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const field = String(issue.path[0] ?? '');
-    const shown = Object.hasOwn(merged, field) ? JSON.stringify((merged as Record<string, unknown>)[field]) : 'missing';
+    const value = (merged as Record<string, unknown>)[field];
+    const shown = !Object.hasOwn(merged, field) ? 'missing' : SECRET_FIELDS.has(field) ? `hidden, ${String(value).length} characters` : JSON.stringify(value);
     return `${FIELD_NAMES[field] ?? field}: ${issue.message} (actual: ${shown})`;
   });
   throw new ConfigError(problems);

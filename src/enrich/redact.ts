@@ -26,8 +26,8 @@
 import type { Engine } from '../events/model.ts';
 import { dialectOf, tokenize, tokenText, type SqlDialect, type Token } from './sql-lexer.ts';
 
-export type RedactionMode = 'none' | 'passwords' | 'literals' | 'all';
-export const REDACTION_MODES: readonly RedactionMode[] = ['none', 'passwords', 'literals', 'all'];
+export const REDACTION_MODES = ['none', 'passwords', 'literals', 'all'] as const;
+export type RedactionMode = (typeof REDACTION_MODES)[number];
 export const DEFAULT_REDACTION_MODE: RedactionMode = 'passwords';
 
 /** What a masked password literal becomes in SQL text (still a valid SQL string). */

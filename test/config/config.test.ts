@@ -1,0 +1,71 @@
+/**
+ * One validated Config: flags over environment over defaults, every bad value
+ * reported at once naming its flag or variable, secrets never echoed.
+ */
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
+
+function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    return [...error.problems];
+  }
+  assert.fail('expected the configuration to be refused');
+}
+
+describe('configuration', () => {
+  it('uses the documented defaults', () => {
+    const config = loadConfig({}, {});
+    assert.equal(config.redact, 'passwords');
+    assert.equal(config.startPosition, 'trim_horizon');
+    assert.equal(config.stateDir, './.das-exporter');
+    assert.equal(config.leases, 'file');
+    assert.equal(config.metricsPort, 9464);
+    assert.equal(config.labelTopN, 50);
+    assert.deepEqual(config.streams, []);
+  });
+
+  it('reads the environment, and flags win over it', () => {
+    const env = { DAS_STREAMS: 'aws-rds-das-cluster-A, aws-rds-das-db-B', DAS_REDACT: 'literals', DAS_METRICS_PORT: '9000' };
+    const fromEnv = loadConfig({}, env);
+    assert.deepEqual(fromEnv.streams, ['aws-rds-das-cluster-A', 'aws-rds-das-db-B']);
+    assert.equal(fromEnv.redact, 'literals');
+    assert.equal(fromEnv.metricsPort, 9000);
+    const flagged = loadConfig({ redact: 'all', streams: ['arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-cluster-C'] }, env);
+    assert.equal(flagged.redact, 'all');
+    assert.deepEqual(flagged.streams, ['arn:aws:kinesis:eu-west-1:111122223333:stream/aws-rds-das-cluster-C']);
+  });
+
+  it('reports every bad value at once, each naming its flag or variable', () => {
+    const problems = problemsOf(() =>
+      loadConfig({}, { DAS_METRICS_PORT: 'abc', DAS_START_POSITION: 'yesterday', DAS_LEASES: 'redis', DAS_STREAMS: 'not a stream', DAS_DATA_KEY_TTL_SECONDS: 'x' }),
+    );
+    assert.equal(problems.length, 5, problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('--metrics-port / DAS_METRICS_PORT:')));
+    assert.ok(problems.some((p) => p.startsWith('--start-position / DAS_START_POSITION: expected trim_horizon, latest or at_timestamp')));
+    assert.ok(problems.some((p) => p.startsWith('--leases / DAS_LEASES: expected file or dynamodb:<table name>')));
+    assert.ok(problems.some((p) => p.startsWith('--stream / DAS_STREAMS: expected a Kinesis stream name')));
+    assert.ok(problems.some((p) => p.startsWith('DAS_DATA_KEY_TTL_SECONDS:')), 'a setting with no flag is named by its variable alone');
+  });
+
+  it('never echoes the metrics token, even when refusing it', () => {
+    const problems = problemsOf(() => loadConfig({}, { DAS_METRICS_TOKEN: 'short-secret' }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^DAS_METRICS_TOKEN: .*\(actual: hidden, 12 characters\)$/);
+    assert.ok(!problems[0]!.includes('short-secret'));
+  });
+
+  it('explains a --service-name without a resource id', () => {
+    const problems = problemsOf(() => loadConfig({}, { DAS_SERVICE_NAMES: 'orders' }));
+    assert.match(problems[0]!, /^--service-name \/ DAS_SERVICE_NAMES: expected <resource id>=<name> with a cluster-… or db-… id/);
+    assert.deepEqual(loadConfig({}, { DAS_SERVICE_NAMES: 'cluster-ABC=orders' }).serviceNames, { 'cluster-ABC': 'orders' });
+  });
+
+  it('accepts a timestamp start position only when the time parses', () => {
+    assert.equal(loadConfig({}, { DAS_START_POSITION: 'at_timestamp:2026-11-01T00:00:00Z' }).startPosition, 'at_timestamp:2026-11-01T00:00:00Z');
+    const problems = problemsOf(() => loadConfig({}, { DAS_START_POSITION: 'at_timestamp:soon' }));
+    assert.match(problems[0]!, /the timestamp does not parse/);
+  });
+});
