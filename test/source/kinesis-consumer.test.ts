@@ -438,6 +438,7 @@ describe('Kinesis consumer against kinesalite', function () {
     assert.equal(errors[0]!.fields.stream, broken);
     assert.equal(errors[0]!.fields.reason, 'kms_access_denied');
     assert.ok(statuses.includes(`${broken}:false:kms_access_denied`));
+    assert.deepEqual(statuses.slice(0, 2), [`${broken}:false:starting`, `${healthy}:false:starting`], 'each stream is reported (down, starting) from the start');
     assert.deepEqual(new Set(sink.events.map((e) => e.position!.stream)), new Set([healthy]));
     const saved = await checkpoints(broken);
     assert.ok(Object.values(saved).every((s) => s.checkpoint === null), 'the broken stream checkpointed nothing');

@@ -133,6 +133,8 @@ class StreamConsumer {
   }
 
   start(): void {
+    // Reported from the start, so a stream that never comes up shows as down (das_stream_up 0), not as absent.
+    this.#o.observer?.streamStatus?.(this.status());
     this.#loop = this.#discoverLoop().catch((error) => this.#fail('internal_error', `discovery failed: ${describeError(error)}`));
   }
 
