@@ -1,6 +1,7 @@
 /**
- * Writes each event as one JSON line (replay's output, and the fallback when
- * no OTLP endpoint is configured). Epoch-nanosecond times are bigints in the
+ * Writes each decoded event as one JSON line: replay's output. (`run` without
+ * an OTLP endpoint prints OTLP-shaped log records instead: otlp/stdout.ts.)
+ * Epoch-nanosecond times are bigints in the
  * model and strings here, since JSON numbers cannot hold them exactly.
  */
 import type { Writable } from 'node:stream';
