@@ -6,7 +6,9 @@
  *
  * Processes: this one builds the corpus and starts the rest; bench/world.ts
  * runs LocalKms and the OTLP endpoint; each measurement runs alone in its own
- * process (bench/measure.ts) so peak RSS and warm-up are its own.
+ * process (bench/measure.ts) so peak RSS and warm-up are its own; `--latency`
+ * runs live traffic through kinesalite and the real consumer in another
+ * (bench/latency.ts).
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -15,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { buildCorpus, SUITES } from './corpus.ts';
+import type { LatencyInput, LatencyRun } from './latency.ts';
 import type { MeasureInput, MeasureResult, Mode } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
@@ -22,6 +25,8 @@ const RECORDS_PER_CELL = quick ? 4 : 34; // × 3 engines × 3 sizes: 36 or 306 r
 const ALL_MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1'];
 /** `--backlog`: also drain 1 million events (the corpus replayed) through das-n and report peak RSS. */
 const backlog = process.argv.includes('--backlog');
+/** `--latency`: also run bench/latency.ts: live traffic at 2,000 events/s through kinesalite and `startApp`, p50/p99/max from put to the OTLP endpoint. */
+const latency = process.argv.includes('--latency');
 /** `--modes=das-1,limit-1` runs only those (for profiling); the table then compares what it has. */
 const modesArg = process.argv.find((a) => a.startsWith('--modes='));
 const MODES: Mode[] = modesArg ? ALL_MODES.filter((m) => modesArg.slice('--modes='.length).split(',').includes(m)) : ALL_MODES;
@@ -32,7 +37,8 @@ const resultsDir = path.join(here, 'results');
 const childEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 
 interface WorldReady { kmsEndpoint: string; keyId: string; otlpEndpoint: string }
-interface WorldStats { kmsCalls: Record<string, number>; otlpRequests: number; otlpBytes: number }
+interface WorldStats { kmsCalls: Record<string, number>; otlpRequests: number; otlpBytes: number; timedRecords: number }
+interface LatencyResult { eventsPerSecond: number; seconds: number; events: number; eventsPut: number; p50Ms: number; p99Ms: number; maxMs: number; lost: number }
 
 function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -71,6 +77,30 @@ async function measure(world: ChildProcess, input: MeasureInput): Promise<Measur
   return { ...measured, kmsCalls: (after.kmsCalls['Decrypt'] ?? 0) - (before.kmsCalls['Decrypt'] ?? 0), otlpBytes: after.otlpBytes - before.otlpBytes };
 }
 
+/** Live traffic through kinesalite and the real consumer; the latency of the events put in the measured window. */
+async function measureLatency(world: ChildProcess, otlpEndpoint: string): Promise<LatencyResult> {
+  const input: LatencyInput = { otlpEndpoint: otlpEndpoint.replace(/\/v1\/logs$/, '/latency/v1/logs'), eventsPerSecond: 2_000, warmupSeconds: 5, seconds: quick ? 10 : 30 };
+  const child = fork(path.join(here, 'latency.ts'), [JSON.stringify(input)], { execArgv: ['--import', 'tsx'], env: childEnv });
+  const { run } = await nextMessage<{ run: LatencyRun }>(child, 'produced');
+  // Let the consumer catch up with what was put, for at most 20 s.
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    if ((await worldStats(world)).timedRecords >= run.eventsPut) break;
+  }
+  const reply = nextMessage<{ atMs: number[]; arrivedMs: number[] }>(world, 'latency');
+  world.send({ type: 'latency' });
+  const { atMs, arrivedMs } = await reply;
+  const stopped = nextMessage(child, 'stopped');
+  child.send({ type: 'stop' });
+  await stopped;
+  child.disconnect();
+  const latencies: number[] = [];
+  for (let i = 0; i < atMs.length; i++) if (atMs[i]! >= run.measuredFromMs && atMs[i]! < run.measuredUntilMs) latencies.push(arrivedMs[i]! - atMs[i]!);
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  const seconds = (run.measuredUntilMs - run.measuredFromMs) / 1000;
+  return { eventsPerSecond: latencies.length / seconds, seconds, events: latencies.length, eventsPut: run.eventsPut, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies.at(-1) ?? NaN, lost: Math.max(0, run.eventsPut - atMs.length) };
+}
+
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
@@ -106,6 +136,12 @@ async function main(): Promise<void> {
       }
     }
     rmSync(corpusFile);
+    let latencyResult: LatencyResult | undefined;
+    if (latency) {
+      latencyResult = await measureLatency(world, ready.otlpEndpoint);
+      const l = latencyResult;
+      console.log(`  latency: ${fmt(l.events)} events put over ${fmt(l.seconds)} s (${fmt(l.eventsPerSecond)} events/s) to the OTLP endpoint: p50 ${fmt(l.p50Ms)} ms, p99 ${fmt(l.p99Ms)} ms, max ${fmt(l.maxMs)} ms${l.lost ? `; ${l.lost} not received` : ''}`);
+    }
 
     const table: Record<string, unknown>[] = [];
     const lines: string[] = [];
@@ -145,7 +181,7 @@ async function main(): Promise<void> {
 
     writeFileSync(
       path.join(resultsDir, 'latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResult ?? null, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
     );
   } finally {
     world.disconnect();

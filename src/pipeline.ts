@@ -54,7 +54,7 @@ export interface PipelineOptions {
   observer?: PipelineObserver;
   /** Records opened at once (decryption and gunzip run on the thread pool). */
   concurrency?: number;
-  /** Records opened and delivered together; a larger batch goes in parts of this size (default 25). */
+  /** Records opened and delivered together; a larger batch goes in parts of this size (default 12). */
   recordsPerPart?: number;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
   /**
@@ -68,7 +68,7 @@ export interface PipelineOptions {
   clock?: () => Date;
 }
 
-export const DEFAULT_RECORDS_PER_PART = 25;
+export const DEFAULT_RECORDS_PER_PART = 12;
 
 type Opened = { ok: true; record: SourceRecord; decoded: DecodedRecord } | { ok: false; record: SourceRecord; error: DasError };
 

@@ -258,6 +258,63 @@ describe('OtlpLogSink against a Loki-faithful receiver', () => {
     assert.equal(posted[0], 8);
   });
 
+  it('a batch of 25 with maxRecordsPerRequest 10 goes as requests of 10, 10 and 5, and is delivered whole', async () => {
+    const events = selects(25);
+    const { counts, observer } = counting();
+    const sink = new OtlpLogSink({ config: config(receiver), mapper, observer, maxRecordsPerRequest: 10 });
+    assert.deepEqual(await sink.write(batchOf(events)), { status: 'delivered', rejected: [] });
+    assert.deepEqual(receiver.requests.map((r) => r.records), [10, 10, 5]);
+    assert.deepEqual(receiver.eventIds(), events.map((e) => e.eventId));
+    assert.deepEqual(counts, { delivered: 25, rejected: 0, retryable: 0, retries: 0 });
+  });
+
+  it('the second request of three answers 503: the batch is retryable, the third is not sent, and the retry resends the first (at least once)', async () => {
+    const events = selects(25);
+    let calls = 0;
+    const failSecond: typeof fetch = (url, init) =>
+      ++calls === 2 ? Promise.resolve(new Response('ingester unavailable', { status: 503 })) : globalThis.fetch(url, init);
+    const { counts, observer } = counting();
+    const sink = new OtlpLogSink({ config: config(receiver), mapper, observer, fetch: failSecond, maxRecordsPerRequest: 10 });
+
+    const first = await sink.write(batchOf(events));
+    assert.equal(first.status, 'retryable');
+    assert.match((first as { reason: string }).reason, /HTTP 503: ingester unavailable/);
+    assert.deepEqual(receiver.requests.map((r) => r.records), [10]);
+    const second = await sink.write(batchOf(events));
+    assert.deepEqual(second, { status: 'delivered', rejected: [] });
+
+    assert.deepEqual(receiver.requests.map((r) => r.records), [10, 10, 10, 5]);
+    // Loki drops the exact repeats of the first ten; another backend would hold them twice.
+    assert.deepEqual([...receiver.eventIds()].sort(), events.map((e) => e.eventId).sort());
+    assert.deepEqual(counts, { delivered: 35, rejected: 0, retryable: 15, retries: 1 });
+  });
+
+  it('rejections from every request of the batch come back together', async () => {
+    const events = selects(30);
+    const bad = new Set([events[3]!.eventId, events[17]!.eventId, events[29]!.eventId]);
+    receiver.refuseWhere((entry) => bad.has(entry.eventId ?? ''), 'entry refused by test predicate');
+    const sink = new OtlpLogSink({ config: config(receiver), mapper, maxRecordsPerRequest: 10 });
+    const result = await sink.write(batchOf(events));
+    assert.equal(result.status, 'delivered');
+    assert.deepEqual(result.rejected.map((r) => r.eventId), [...bad]);
+    assert.equal(receiver.eventIds().length, 27);
+  });
+
+  it('a request over maxRequestBytes is split until each part fits, and every record arrives once', async () => {
+    const events = selects(40);
+    const sink = new OtlpLogSink({ config: config(receiver), mapper, maxRequestBytes: 8 * 1024 });
+    assert.deepEqual(await sink.write(batchOf(events)), { status: 'delivered', rejected: [] });
+    assert.ok(receiver.requests.length > 1);
+    for (const request of receiver.requests) assert.ok(request.bodyBytes <= 8 * 1024, `${request.bodyBytes} bytes`);
+    assert.deepEqual(receiver.eventIds(), events.map((e) => e.eventId));
+  });
+
+  it('one record larger than maxRequestBytes is still sent, alone', async () => {
+    const sink = new OtlpLogSink({ config: config(receiver), mapper, maxRequestBytes: 16 });
+    assert.deepEqual(await sink.write(batchOf(selects(2))), { status: 'delivered', rejected: [] });
+    assert.deepEqual(receiver.requests.map((r) => r.records), [1, 1]);
+  });
+
   it('heartbeats and empty batches send nothing', async () => {
     const sink = new OtlpLogSink({ config: config(receiver), mapper });
     assert.deepEqual(await sink.write({ events: [], heartbeats: [] }), { status: 'delivered', rejected: [] });

@@ -57,7 +57,8 @@ const consumer = new KinesisConsumer({
   client: testClient(options.endpoint),
   streams: options.streams,
   coordinator: new FileCheckpointStore({ dir: options.stateDir }),
-  pipeline: new Pipeline({ opener: plainRecordOpener, sinks: [ledgerSink], deadLetters: new MemoryDeadLetterSink() }),
+  // One sink write per GetRecords batch (no parts): each ledger line is then a batch, the unit the crash test reasons about.
+  pipeline: new Pipeline({ opener: plainRecordOpener, sinks: [ledgerSink], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: options.limit }),
   limit: options.limit,
   pollIntervalMs: options.pollIntervalMs,
   discoveryIntervalMs: 500,

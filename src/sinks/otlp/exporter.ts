@@ -18,8 +18,14 @@
  * - any other 4xx/5xx: permanent. The batch is bisected to isolate the records
  *   the backend refuses; they come back as `rejected` with its reason (status
  *   and message excerpt) and the rest is delivered.
+ * A batch goes out as requests of at most `maxRecordsPerRequest` records and
+ * `maxRequestBytes` bytes, one after another, so memory holds one request's
+ * mapped records and body at a time, not the whole batch's. The batch is
+ * delivered when every request is; a retryable answer to any makes the whole
+ * batch retryable, and requests not yet sent are not sent.
  * Delivery is at least once: bisecting and retries resend records the backend
- * may already hold (Loki drops exact repeats: same stream, timestamp and line);
+ * may already hold (a retried batch resends the requests already accepted;
+ * Loki drops exact repeats: same stream, timestamp and line);
  * `log.record.uid` identifies duplicates elsewhere. Header values never appear
  * in a reason: any text that came back holding one is masked.
  */
@@ -55,7 +61,14 @@ export interface OtlpLogSinkOptions {
   observer?: OtlpExportObserver;
   /** Characters of a backend's error message kept in a rejection reason (default 300). */
   reasonLength?: number;
+  /** Most log records in one request (default 1,000). */
+  maxRecordsPerRequest?: number;
+  /** Most bytes in one request body before compression; a larger request of several records is split in two (default 4 MiB). */
+  maxRequestBytes?: number;
 }
+
+export const DEFAULT_MAX_RECORDS_PER_REQUEST = 1_000;
+export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const MISCONFIGURED_STATUS = new Set([401, 403, 404, 405, 407]);
@@ -77,6 +90,8 @@ export class OtlpLogSink implements Sink {
   readonly #observer: OtlpExportObserver | undefined;
   readonly #reasonLength: number;
   readonly #secrets: string[];
+  readonly #maxRecords: number;
+  readonly #maxBytes: number;
   #closed = false;
 
   constructor(options: OtlpLogSinkOptions) {
@@ -86,6 +101,8 @@ export class OtlpLogSink implements Sink {
     this.#clock = options.clock ?? (() => new Date());
     this.#observer = options.observer;
     this.#reasonLength = options.reasonLength ?? 300;
+    this.#maxRecords = options.maxRecordsPerRequest ?? DEFAULT_MAX_RECORDS_PER_REQUEST;
+    this.#maxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
     // A backend may echo the credential without its scheme (`Bearer <token>` → `<token>`): mask both, longest first.
     this.#secrets = Object.values(options.config.headers)
       .flatMap((v) => [v, /^[A-Za-z][\w.+-]*\s+(\S.*)$/.exec(v)?.[1] ?? ''])
@@ -97,22 +114,32 @@ export class OtlpLogSink implements Sink {
   async write(batch: SinkBatch): Promise<SinkResult> {
     if (this.#closed) return { status: 'retryable', reason: 'otlp sink is closed' };
     if (batch.events.length === 0) return { status: 'delivered', rejected: [] };
+    const rejected: Rejection[] = [];
+    for (let from = 0; from < batch.events.length; from += this.#maxRecords) {
+      const slice = this.#map(batch.events, from, Math.min(batch.events.length, from + this.#maxRecords));
+      const result = await this.#deliver(slice);
+      if (result.status === 'retryable') {
+        this.#observer?.exportRetry?.();
+        this.#observer?.logRecordsExported?.('retryable', batch.events.length - from);
+        return result;
+      }
+      if (result.rejected.length > 0) this.#observer?.logRecordsExported?.('rejected', result.rejected.length);
+      if (slice.records.length - result.rejected.length > 0) this.#observer?.logRecordsExported?.('delivered', slice.records.length - result.rejected.length);
+      rejected.push(...result.rejected);
+    }
+    return { status: 'delivered', rejected };
+  }
+
+  /** The log records of events[from, to). */
+  #map(events: SinkBatch['events'], from: number, to: number): Slice {
     const slice: Slice = { records: [], eventIds: [] };
     const mapper = this.#mapper;
-    for (const event of batch.events) {
-      slice.records.push(mapper.mapFields ? mapper.mapFields(event as ActivityEvent) : fieldsOf(mapper.map(event as ActivityEvent)));
+    for (let i = from; i < to; i++) {
+      const event = events[i] as ActivityEvent;
+      slice.records.push(mapper.mapFields ? mapper.mapFields(event) : fieldsOf(mapper.map(event)));
       slice.eventIds.push(event.eventId);
     }
-    const result = await this.#deliver(slice);
-    if (result.status === 'retryable') {
-      this.#observer?.exportRetry?.();
-      this.#observer?.logRecordsExported?.('retryable', slice.records.length);
-    } else {
-      const rejected = result.rejected.length;
-      if (rejected > 0) this.#observer?.logRecordsExported?.('rejected', rejected);
-      if (slice.records.length - rejected > 0) this.#observer?.logRecordsExported?.('delivered', slice.records.length - rejected);
-    }
-    return result;
+    return slice;
   }
 
   /** Runs on shutdown: nothing is buffered, so only later writes are refused. */
@@ -121,7 +148,9 @@ export class OtlpLogSink implements Sink {
   }
 
   async #deliver(slice: Slice): Promise<SinkResult> {
-    const answer = await this.#post(slice.records);
+    const body = this.#encode(slice.records);
+    if (body instanceof Uint8Array && body.length > this.#maxBytes && slice.records.length > 1) return this.#inHalves(slice);
+    const answer = body instanceof Uint8Array ? await this.#post(body) : body;
     if (answer.kind === 'retryable') {
       return { status: 'retryable', reason: answer.reason, ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}) };
     }
@@ -132,6 +161,11 @@ export class OtlpLogSink implements Sink {
     if (slice.records.length === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= slice.records.length)) {
       return { status: 'delivered', rejected: slice.eventIds.map((eventId) => ({ eventId, reason })) };
     }
+    return this.#inHalves(slice);
+  }
+
+  /** Delivers each half of the slice on its own: to isolate rejected records, or to keep a request within maxRequestBytes. */
+  async #inHalves(slice: Slice): Promise<SinkResult> {
     const mid = Math.ceil(slice.records.length / 2);
     const rejected: Rejection[] = [];
     for (const half of [
@@ -145,17 +179,24 @@ export class OtlpLogSink implements Sink {
     return { status: 'delivered', rejected };
   }
 
-  async #post(records: LogRecordFields[]): Promise<Answer> {
-    const json = this.#config.protocol === 'http/json';
-    let body: Uint8Array;
+  /** The request body before compression, or the refusal when these records cannot be encoded. */
+  #encode(records: LogRecordFields[]): Uint8Array | Answer {
     try {
-      const encoded = json ? JsonLogsSerializer.serializeRequest(records.map(readableOf)) : encodeLogsRequest(records);
-      if (encoded === undefined) return { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
-      body = this.#config.compression === 'gzip' ? await gzip(encoded) : encoded;
+      const encoded = this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(records.map(readableOf)) : encodeLogsRequest(records);
+      return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
     } catch (error) {
       return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}` };
     }
+  }
 
+  async #post(encoded: Uint8Array): Promise<Answer> {
+    const json = this.#config.protocol === 'http/json';
+    let body: Uint8Array;
+    try {
+      body = this.#config.compression === 'gzip' ? await gzip(encoded) : encoded;
+    } catch (error) {
+      return { kind: 'refused', reason: `the OTLP request could not be compressed: ${describeError(error)}` };
+    }
     const headers: Record<string, string> = {
       ...this.#config.headers,
       'content-type': json ? 'application/json' : 'application/x-protobuf',

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { DasError } from '../src/errors.ts';
+import { Pipeline, type RecordOpener } from '../src/pipeline.ts';
+import { MemoryDeadLetterSink } from '../src/sinks/dead-letter.ts';
+import { DELIVERED, MemorySink, type Sink, type SinkBatch, type SinkResult } from '../src/sinks/sink.ts';
+import type { SourceRecord } from '../src/source/record.ts';
+import { plainRecordOpener } from './support/kinesalite.ts';
+
+function records(n: number): SourceRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    stream: 'aws-rds-das-cluster-TEST',
+    shardId: 'shardId-000000000000',
+    sequenceNumber: String(i),
+    data: Buffer.from(JSON.stringify({ id: `r${i}`, key: 'k', n: i })),
+  }));
+}
+
+/** A sink that hands every write to `answer`, after noting how many events it held. */
+function scripted(answer: (call: number, batch: SinkBatch) => Promise<SinkResult> | SinkResult): Sink & { sizes: number[] } {
+  const sizes: number[] = [];
+  return { name: 'scripted', sizes, write: async (batch) => answer(sizes.push(batch.events.length), batch), close: async () => {} };
+}
+
+const noSleep = async () => {};
+
+describe('Pipeline: a batch larger than recordsPerPart', () => {
+  it('60 records in parts of 25 reach the sinks as 25, 25 and 10 events, and the outcome counts all 60', async () => {
+    const sink = scripted(() => DELIVERED);
+    const memory = new MemorySink();
+    const pipeline = new Pipeline({ opener: plainRecordOpener, sinks: [sink, memory], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: 25 });
+    const batch = records(60);
+    assert.deepEqual(await pipeline.process(batch), { status: 'done', records: 60, events: 60, deadLettered: 0 });
+    assert.deepEqual(sink.sizes, [25, 25, 10]);
+    assert.deepEqual(memory.events.map((e) => e.position?.sequenceNumber), batch.map((r) => r.sequenceNumber));
+  });
+
+  it('opens the next part while the current one is being delivered', async () => {
+    const seen: string[] = [];
+    const opener: RecordOpener = { open: (record) => (seen.push(record.sequenceNumber), plainRecordOpener.open(record)) };
+    let nextPartOpenedDuringFirstWrite = false;
+    const sink = scripted(async (call) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (call === 1) nextPartOpenedDuringFirstWrite = seen.includes('10');
+      return DELIVERED;
+    });
+    const pipeline = new Pipeline({ opener, sinks: [sink], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: 10 });
+    assert.equal((await pipeline.process(records(20))).status, 'done');
+    assert.ok(nextPartOpenedDuringFirstWrite);
+  });
+
+  it('a poison record in a later part is dead-lettered with its reason and the rest delivered', async () => {
+    const opener: RecordOpener = {
+      open: (record) => (record.sequenceNumber === '37' ? Promise.reject(new DasError('not_gzip', 'bad gzip')) : plainRecordOpener.open(record)),
+    };
+    const deadLetters = new MemoryDeadLetterSink();
+    const memory = new MemorySink();
+    const pipeline = new Pipeline({ opener, sinks: [memory], deadLetters, recordsPerPart: 25 });
+    assert.deepEqual(await pipeline.process(records(50)), { status: 'done', records: 50, events: 49, deadLettered: 1 });
+    assert.deepEqual(deadLetters.letters.map((l) => [l.sequenceNumber, l.reason]), [['37', 'not_gzip']]);
+  });
+
+  it('KMS access denied in the second part makes the batch fatal, though the first part was delivered (it is read again)', async () => {
+    const opener: RecordOpener = {
+      open: (record) =>
+        Number(record.sequenceNumber) >= 25 ? Promise.reject(new DasError('kms_access_denied', 'AccessDeniedException')) : plainRecordOpener.open(record),
+    };
+    const deadLetters = new MemoryDeadLetterSink();
+    const memory = new MemorySink();
+    const pipeline = new Pipeline({ opener, sinks: [memory], deadLetters, recordsPerPart: 25 });
+    const outcome = await pipeline.process(records(50));
+    assert.equal(outcome.status, 'fatal');
+    assert.equal((outcome as { reason: string }).reason, 'kms_access_denied');
+    assert.equal(memory.events.length, 25);
+    assert.equal(deadLetters.letters.length, 0);
+  });
+
+  it('shutdown while the second part waits out an outage: aborted, and nothing after it is sent', async () => {
+    const controller = new AbortController();
+    const sink = scripted((call) => {
+      if (call === 1) return DELIVERED;
+      controller.abort();
+      return { status: 'retryable', reason: 'HTTP 503' };
+    });
+    const pipeline = new Pipeline({ opener: plainRecordOpener, sinks: [sink], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: 10, sleep: noSleep });
+    assert.deepEqual(await pipeline.process(records(30), controller.signal), { status: 'aborted' });
+    assert.deepEqual(sink.sizes, [10, 10]);
+  });
+
+  it('an outage on the second part is waited out; the batch is done once every part is delivered', async () => {
+    const sink = scripted((call) => (call === 2 || call === 3 ? { status: 'retryable', reason: 'HTTP 503' } : DELIVERED));
+    const pipeline = new Pipeline({ opener: plainRecordOpener, sinks: [sink], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: 10, sleep: noSleep });
+    assert.deepEqual(await pipeline.process(records(30)), { status: 'done', records: 30, events: 30, deadLettered: 0 });
+    assert.deepEqual(sink.sizes, [10, 10, 10, 10, 10]);
+  });
+});
