@@ -22,42 +22,14 @@ import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
 import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 import { withoutAwsConfig } from '../support/aws-env.ts';
+import { rawPostgresSelect } from '../support/raw-events.ts';
 
 const CLUSTER = 'cluster-RUNENDTOEND0000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
 
-/** A PostgreSQL SELECT as DAS writes it, stamped `at`. */
+/** A PostgreSQL SELECT as DAS writes it, carrying an application's traceparent. */
 function pgSelect(n: number, at: Date): Record<string, unknown> {
-  const stamp = at.toISOString().replace('T', ' ').replace('Z', '000+00');
-  return {
-    type: 'record',
-    class: 'READ',
-    command: 'SELECT',
-    commandText: `SELECT * FROM orders WHERE id = ${n} /*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/`,
-    databaseName: 'shop',
-    dbUserName: 'app',
-    remoteHost: '10.0.0.5',
-    remotePort: '5432',
-    sessionId: '5ce5f7f0.474b',
-    statementId: n,
-    substatementId: 1,
-    objectType: 'TABLE',
-    objectName: 'orders',
-    rowCount: 1,
-    paramList: [],
-    pid: 100,
-    clientApplication: 'orders-api',
-    exitCode: null,
-    errorMessage: null,
-    startTime: stamp,
-    logTime: stamp,
-    serverVersion: '2.3.1',
-    serverType: 'PostgreSQL',
-    serviceName: 'Amazon Aurora PostgreSQL-Compatible edition',
-    serverHost: '172.31.3.192',
-    netProtocol: 'TCP',
-    dbProtocol: 'Postgres 3.0',
-  };
+  return rawPostgresSelect(n, at, `SELECT * FROM orders WHERE id = ${n} /*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/`);
 }
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {

@@ -23,6 +23,7 @@ import type { Sink } from '../../src/sinks/sink.ts';
 import { silentLogger } from '../../src/source/kinesis/observer.ts';
 import { createLambdaHandler, lambdaDependenciesFromEnvironment, type KinesisStreamEvent } from '../../src/source/lambda.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
+import { rawPostgresSelect } from '../support/raw-events.ts';
 
 const CLUSTER = 'cluster-LAMBDAHANDLER000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
@@ -30,14 +31,7 @@ const SHARD = 'shardId-000000000001';
 const FIXTURE = new URL('../../../shared/fixtures/real-records/aurora-mysql-lambda-kinesis-event.json', import.meta.url);
 
 function pgSelect(n: number): Record<string, unknown> {
-  const stamp = new Date().toISOString().replace('T', ' ').replace('Z', '000+00');
-  return {
-    type: 'record', class: 'READ', command: 'SELECT', commandText: `SELECT * FROM orders WHERE id = ${n}`, databaseName: 'shop',
-    dbUserName: 'app', remoteHost: '10.0.0.5', remotePort: '5432', sessionId: '5ce5f7f0.474b', statementId: n, substatementId: 1,
-    objectType: 'TABLE', objectName: 'orders', rowCount: 1, paramList: [], pid: 100, clientApplication: 'orders-api', exitCode: null,
-    errorMessage: null, startTime: stamp, logTime: stamp, serverVersion: '2.3.1', serverType: 'PostgreSQL',
-    serviceName: 'Amazon Aurora PostgreSQL-Compatible edition', serverHost: '172.31.3.192', netProtocol: 'TCP', dbProtocol: 'Postgres 3.0',
-  };
+  return rawPostgresSelect(n, new Date(), `SELECT * FROM orders WHERE id = ${n}`);
 }
 
 const sequence = (i: number) => `4964288148067676369424230943454560676270057741489694${String(1000 + i)}`;

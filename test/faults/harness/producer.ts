@@ -19,6 +19,7 @@ import {
 } from '../../../src/demo/record-factory.ts';
 import type { EncryptionContext } from '../../../src/source/record.ts';
 import { seeded } from './random.ts';
+import { rawPostgresSelect } from '../../support/raw-events.ts';
 
 export interface ProducedEvent {
   /** `fault:<tag>:<n>`: the id the ledger is checked against. */
@@ -44,36 +45,7 @@ export const ID_PATTERN = /fault:[A-Za-z0-9]+:\d+/;
 
 /** A PostgreSQL statement as DAS writes it, carrying the producer's id in its text. */
 export function pgEvent(id: string, n: number, at: Date, sqlPadding = ''): Record<string, unknown> {
-  const stamp = at.toISOString().replace('T', ' ').replace('Z', '000+00');
-  return {
-    type: 'record',
-    class: 'READ',
-    command: 'SELECT',
-    commandText: `SELECT * FROM orders WHERE id = ${n}${sqlPadding} /* ${id} */`,
-    databaseName: 'shop',
-    dbUserName: 'app',
-    remoteHost: '10.0.0.5',
-    remotePort: '5432',
-    sessionId: '5ce5f7f0.474b',
-    statementId: n,
-    substatementId: 1,
-    objectType: 'TABLE',
-    objectName: 'orders',
-    rowCount: 1,
-    paramList: [],
-    pid: 100,
-    clientApplication: 'orders-api',
-    exitCode: null,
-    errorMessage: null,
-    startTime: stamp,
-    logTime: stamp,
-    serverVersion: '2.3.1',
-    serverType: 'PostgreSQL',
-    serviceName: 'Amazon Aurora PostgreSQL-Compatible edition',
-    serverHost: '172.31.3.192',
-    netProtocol: 'TCP',
-    dbProtocol: 'Postgres 3.0',
-  };
+  return rawPostgresSelect(n, at, `SELECT * FROM orders WHERE id = ${n}${sqlPadding} /* ${id} */`);
 }
 
 /** Data keys made by KMS ahead of time, served in order: lets records be written while KMS refuses everyone. */
