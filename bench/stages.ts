@@ -1,7 +1,9 @@
 /**
  * `tsx bench/stages.ts [rounds]`: per-event cost of each stage after decryption,
  * in one process, on the bench corpus (0x0178, decrypted once up front):
- * decode, enrich, metrics, OTLP mapping, OTLP protobuf encoding. For finding
+ * decode, enrich, metrics, OTLP mapping + protobuf encoding of mapped records
+ * (the JSON and fallback path), and the direct encoding the exporter uses
+ * (`LogRecordMapper.encode`). For finding
  * where the time goes; `npm run bench` is the measurement that counts.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -76,6 +78,9 @@ let mapped = all.map((e) => mapper.mapFields(e));
 time('map', () => void (mapped = all.map((e) => mapper.mapFields(e))));
 time('encode', () => {
   for (let i = 0; i < mapped.length; i += 7000) encodeLogsRequest(mapped.slice(i, i + 7000));
+});
+time('direct', () => {
+  for (let i = 0; i < all.length; i += 1000) mapper.encode(all.slice(i, i + 1000));
 });
 // The one-pass encoder must write what otlp-transformer writes.
 const ours = Buffer.from(encodeLogsRequest(mapped));

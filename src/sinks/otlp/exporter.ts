@@ -20,7 +20,7 @@
  *   and message excerpt) and the rest is delivered.
  * A batch goes out as requests of at most `maxRecordsPerRequest` records and
  * `maxRequestBytes` bytes, one after another, so memory holds one request's
- * mapped records and body at a time, not the whole batch's. The batch is
+ * body at a time, not the whole batch's. The batch is
  * delivered when every request is; a retryable answer to any makes the whole
  * batch retryable, and requests not yet sent are not sent.
  * Delivery is at least once: bisecting and retries resend records the backend
@@ -31,15 +31,12 @@
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import type { AttributeValue } from '@opentelemetry/api';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { JsonLogsSerializer, ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { describeError } from '../../errors.ts';
 import type { ActivityEvent } from '../../events/model.ts';
 import type { Rejection, Sink, SinkBatch, SinkResult } from '../sink.ts';
 import { redactUrl, type OtlpExporterConfig } from './config.ts';
-import type { LogRecordFields, LogRecordMapper } from './mapping.ts';
-import { encodeLogsRequest } from './protobuf.ts';
+import type { LogRecordMapper } from './mapping.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -53,8 +50,8 @@ export interface OtlpExportObserver {
 
 export interface OtlpLogSinkOptions {
   config: OtlpExporterConfig;
-  /** A mapper with `mapFields` (LogRecordMapper) is encoded without building attribute objects. */
-  mapper: Pick<LogRecordMapper, 'map'> & Partial<Pick<LogRecordMapper, 'mapFields'>>;
+  /** Maps events for OTLP/JSON and encodes them for OTLP/protobuf (LogRecordMapper). */
+  mapper: Pick<LogRecordMapper, 'map' | 'encode'>;
   fetch?: typeof globalThis.fetch;
   /** For `Retry-After` given as an HTTP date. */
   clock?: () => Date;
@@ -79,7 +76,7 @@ type Answer =
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
   | { kind: 'refused'; reason: string };
 
-type Slice = { records: LogRecordFields[]; eventIds: string[] };
+type Slice = { events: ActivityEvent[]; eventIds: string[] };
 
 export class OtlpLogSink implements Sink {
   readonly name = 'otlp';
@@ -124,21 +121,16 @@ export class OtlpLogSink implements Sink {
         return result;
       }
       if (result.rejected.length > 0) this.#observer?.logRecordsExported?.('rejected', result.rejected.length);
-      if (slice.records.length - result.rejected.length > 0) this.#observer?.logRecordsExported?.('delivered', slice.records.length - result.rejected.length);
+      if (slice.events.length - result.rejected.length > 0) this.#observer?.logRecordsExported?.('delivered', slice.events.length - result.rejected.length);
       rejected.push(...result.rejected);
     }
     return { status: 'delivered', rejected };
   }
 
-  /** The log records of events[from, to). */
+  /** The events[from, to) with their ids. */
   #map(events: SinkBatch['events'], from: number, to: number): Slice {
-    const slice: Slice = { records: [], eventIds: [] };
-    const mapper = this.#mapper;
-    for (let i = from; i < to; i++) {
-      const event = events[i] as ActivityEvent;
-      slice.records.push(mapper.mapFields ? mapper.mapFields(event) : fieldsOf(mapper.map(event)));
-      slice.eventIds.push(event.eventId);
-    }
+    const slice: Slice = { events: events.slice(from, to) as ActivityEvent[], eventIds: [] };
+    for (const event of slice.events) slice.eventIds.push(event.eventId);
     return slice;
   }
 
@@ -148,8 +140,8 @@ export class OtlpLogSink implements Sink {
   }
 
   async #deliver(slice: Slice): Promise<SinkResult> {
-    const body = this.#encode(slice.records);
-    if (body instanceof Uint8Array && body.length > this.#maxBytes && slice.records.length > 1) return this.#inHalves(slice);
+    const body = this.#encode(slice.events);
+    if (body instanceof Uint8Array && body.length > this.#maxBytes && slice.events.length > 1) return this.#inHalves(slice);
     const answer = body instanceof Uint8Array ? await this.#post(body) : body;
     if (answer.kind === 'retryable') {
       return { status: 'retryable', reason: answer.reason, ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}) };
@@ -158,7 +150,7 @@ export class OtlpLogSink implements Sink {
 
     const reason = answer.kind === 'refused' ? answer.reason : `partial success: ${answer.rejectedCount} rejected: ${answer.message}`;
     // All refused, or only one there: no need to bisect to know which.
-    if (slice.records.length === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= slice.records.length)) {
+    if (slice.events.length === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= slice.events.length)) {
       return { status: 'delivered', rejected: slice.eventIds.map((eventId) => ({ eventId, reason })) };
     }
     return this.#inHalves(slice);
@@ -166,11 +158,11 @@ export class OtlpLogSink implements Sink {
 
   /** Delivers each half of the slice on its own: to isolate rejected records, or to keep a request within maxRequestBytes. */
   async #inHalves(slice: Slice): Promise<SinkResult> {
-    const mid = Math.ceil(slice.records.length / 2);
+    const mid = Math.ceil(slice.events.length / 2);
     const rejected: Rejection[] = [];
     for (const half of [
-      { records: slice.records.slice(0, mid), eventIds: slice.eventIds.slice(0, mid) },
-      { records: slice.records.slice(mid), eventIds: slice.eventIds.slice(mid) },
+      { events: slice.events.slice(0, mid), eventIds: slice.eventIds.slice(0, mid) },
+      { events: slice.events.slice(mid), eventIds: slice.eventIds.slice(mid) },
     ]) {
       const result = await this.#deliver(half);
       if (result.status === 'retryable') return result;
@@ -180,9 +172,9 @@ export class OtlpLogSink implements Sink {
   }
 
   /** The request body before compression, or the refusal when these records cannot be encoded. */
-  #encode(records: LogRecordFields[]): Uint8Array | Answer {
+  #encode(events: ActivityEvent[]): Uint8Array | Answer {
     try {
-      const encoded = this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(records.map(readableOf)) : encodeLogsRequest(records);
+      const encoded = this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(events.map((e) => this.#mapper.map(e))) : this.#mapper.encode(events);
       return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
     } catch (error) {
       return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}` };
@@ -234,18 +226,6 @@ export class OtlpLogSink implements Sink {
     for (const secret of this.#secrets) out = out.split(secret).join('***');
     return out;
   }
-}
-
-function fieldsOf(record: ReadableLogRecord): LogRecordFields {
-  const { attributes, body, ...rest } = record;
-  return { ...rest, body: typeof body === 'string' ? body : String(body ?? ''), attributeKeys: Object.keys(attributes), attributeValues: Object.values(attributes) as AttributeValue[] };
-}
-
-function readableOf(fields: LogRecordFields): ReadableLogRecord {
-  const { attributeKeys, attributeValues, ...rest } = fields;
-  const attributes: Record<string, AttributeValue> = {};
-  for (let i = 0; i < attributeKeys.length; i++) attributes[attributeKeys[i]!] = attributeValues[i]!;
-  return { ...rest, attributes };
 }
 
 /** `Retry-After` as milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */

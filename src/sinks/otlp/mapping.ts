@@ -23,6 +23,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
 import type { ActivityEvent, Engine } from '../../events/model.ts';
 import { OUTCOME_RULES } from '../../events/outcome.ts';
+import { encodeRequest, type ProtoWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
@@ -95,7 +96,38 @@ export class LogRecordMapper {
 
   /** The same record with its attributes as parallel lists, for the OTLP encoder (no attributes object to build). */
   mapFields(event: ActivityEvent): LogRecordFields {
-    return mapWithLimits(event, this.#resources.resourceFor(event), this.#clock(), this.#limits);
+    return mapWithLimits(event, this.#resources.resourceFor(event), hrTimeFromMs(this.#clock().getTime()), this.#limits);
+  }
+
+  /**
+   * The events as one OTLP ExportLogsServiceRequest in protobuf: the bytes
+   * `encodeLogsRequest(events.map(mapFields))` gives, without building the
+   * records first. Each record's attributes are written as they are ranked
+   * while an upper bound proves they fit Loki's budget; a record that may not
+   * fit is rewound and mapped the careful way (exact sizes, drops counted).
+   */
+  encode(events: readonly ActivityEvent[]): Uint8Array {
+    const observed = hrTimeFromMs(this.#clock().getTime());
+    const limits = this.#limits;
+    const resources = this.#resources;
+    return encodeRequest(events, {
+      resourceOf: (event) => resources.resourceFor(event),
+      scopeOf: () => SCOPE,
+      write: (w, event) => {
+        const resource = resources.resourceFor(event);
+        const head = headOf(event, resource, observed, limits);
+        const mark = w.position;
+        const at = w.recordStart(head);
+        const direct = new DirectAttributes(w, head.maxEntries, head.maxBytes, limits.maxValueBytes);
+        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes);
+        if (direct.fits) {
+          w.recordEnd(at, head);
+          return;
+        }
+        w.rewind(mark);
+        w.logRecord(withAttributes(head, event, limits));
+      },
+    });
   }
 }
 
@@ -120,7 +152,7 @@ export interface MapContext {
 }
 
 export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
-  return toReadableLogRecord(mapWithLimits(event, context.resource, context.observed, { ...DEFAULT_LIMITS, ...context.limits }));
+  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), { ...DEFAULT_LIMITS, ...context.limits }));
 }
 
 /** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
@@ -136,11 +168,22 @@ function resourceCost(resource: Resource): { entries: number; bytes: number } {
   return cost;
 }
 
-function mapWithLimits(event: ActivityEvent, resource: Resource, observedAt: Date, limits: MappingLimits): LogRecordFields {
-  const failed = event.outcome === 'failure';
-  const enrichment = event.enrichment;
-  const trace = enrichment?.trace ?? null;
+/** A record but its attributes, and the structured-metadata budget its attributes have. */
+interface RecordHead extends Omit<LogRecordFields, 'attributeKeys' | 'attributeValues' | 'droppedAttributesCount'> {
+  droppedAttributesCount: 0;
+  /** Set when the body was cut: the SQL's full length in UTF-8 bytes. */
+  truncatedFrom: number | null;
+  maxEntries: number;
+  maxBytes: number;
+}
 
+function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits): LogRecordFields {
+  return withAttributes(headOf(event, resource, observed, limits), event, limits);
+}
+
+function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits): RecordHead {
+  const failed = event.outcome === 'failure';
+  const trace = event.enrichment?.trace ?? null;
   const body = bodyOf(event, limits.maxBodyBytes);
 
   // Entries Loki adds to every record besides its attributes: non-indexed resource
@@ -149,16 +192,8 @@ function mapWithLimits(event: ActivityEvent, resource: Resource, observedAt: Dat
   const extras = resourceCost(resource);
   const fixedEntries = extras.entries + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
   const fixedBytes = extras.bytes + 200;
-  const budget = new AttributeBudget(limits.maxEntries - fixedEntries, limits.maxEntryBytes - fixedBytes, limits.maxValueBytes);
-  addRankedAttributes(event, budget, body.truncatedFrom);
-  const { keys, values, dropped } = budget;
-  if (dropped > 0) {
-    keys.push('aws.rds.das.dropped_attributes');
-    values.push(dropped);
-  }
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
-  const observed = hrTimeFromMs(observedAt.getTime());
   return {
     hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
     hrTimeObserved: observed,
@@ -171,10 +206,24 @@ function mapWithLimits(event: ActivityEvent, resource: Resource, observedAt: Dat
     eventName: EVENT_NAME,
     resource,
     instrumentationScope: SCOPE,
-    attributeKeys: keys,
-    attributeValues: values,
-    droppedAttributesCount: dropped,
+    droppedAttributesCount: 0,
+    truncatedFrom: body.truncatedFrom,
+    maxEntries: limits.maxEntries - fixedEntries,
+    maxBytes: limits.maxEntryBytes - fixedBytes,
   };
+}
+
+/** The whole record: its head and the attributes its budget keeps, drops counted. */
+function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingLimits): LogRecordFields {
+  const budget = new AttributeBudget(head.maxEntries, head.maxBytes, limits.maxValueBytes);
+  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes);
+  const { keys, values, dropped } = budget;
+  if (dropped > 0) {
+    keys.push('aws.rds.das.dropped_attributes');
+    values.push(dropped);
+  }
+  const { truncatedFrom: _t, maxEntries: _e, maxBytes: _b, ...record } = head;
+  return { ...record, attributeKeys: keys, attributeValues: values, droppedAttributesCount: dropped };
 }
 
 function bodyOf(event: ActivityEvent, maxBytes: number): { text: string; truncatedFrom: number | null } {
@@ -198,14 +247,19 @@ export function truncateUtf8(text: string, maxBytes: number): string {
 
 const SELECT_FIRST = /^select\b/i;
 
+/** Takes a record's attributes one by one, in rank order; skips null, undefined and "" itself. */
+interface AttributeReceiver {
+  add(key: string, value: AttributeValue | null | undefined): void;
+}
+
 /**
  * Offers the attributes in the order they are kept when a record is over
  * budget, most important first; `query_text_length` (when the body was cut)
- * ranks second.
+ * ranks second. The one list of what a log record says: the budgeted mapping
+ * and the direct protobuf writer both read it.
  */
-function addRankedAttributes(event: ActivityEvent, budget: AttributeBudget, truncatedFrom: number | null): void {
-  const maxValueBytes = budget.maxValueBytes;
-  const add = (key: string, value: AttributeValue | null | undefined): void => budget.add(key, value);
+function forEachRankedAttribute(event: ActivityEvent, receiver: AttributeReceiver, truncatedFrom: number | null, maxValueBytes: number): void {
+  const add = (key: string, value: AttributeValue | null | undefined): void => receiver.add(key, value);
   const e = event.enrichment;
   const rules = OUTCOME_RULES[event.engine];
   const statusCode = event.exitCode !== null && rules.exitCodeFails(event.exitCode) ? String(event.exitCode) : null;
@@ -310,13 +364,12 @@ class AttributeBudget {
   add(key: string, raw: AttributeValue | null | undefined): void {
     if (raw === null || raw === undefined || raw === '') return;
     const value = typeof raw === 'string' ? capValue(raw, this.maxValueBytes) : raw;
-    const reserve = 1;
-    if (this.#entries + 1 + reserve > this.#maxEntries) {
+    if (this.#entries + 1 + RESERVED_ENTRIES > this.#maxEntries) {
       this.dropped++;
       return;
     }
     if (!this.#exact) {
-      const upper = key.length * 3 + (typeof value === 'string' ? value.length * 3 : valueBytes(value));
+      const upper = upperBytes(key, value);
       if (this.#bytes + upper <= this.#maxBytes) {
         this.#keep(key, value, upper);
         return;
@@ -337,6 +390,52 @@ class AttributeBudget {
     this.values.push(value);
     this.#entries++;
     this.#bytes += size;
+  }
+}
+
+/** The slot AttributeBudget holds back for `aws.rds.das.dropped_attributes`. */
+const RESERVED_ENTRIES = 1;
+
+/** At least the UTF-8 size of an attribute, cheaply: 3 bytes per UTF-16 unit of text. */
+function upperBytes(key: string, value: AttributeValue): number {
+  return key.length * 3 + (typeof value === 'string' ? value.length * 3 : valueBytes(value));
+}
+
+/**
+ * Writes attributes straight into a protobuf LogRecord for as long as
+ * AttributeBudget would keep them without counting exactly (the same upper
+ * bound, the same capped values): while `fits` holds, the bytes are those of
+ * the budgeted mapping with nothing dropped. The first attribute that might
+ * not fit clears `fits`, and the caller starts the record again the careful way.
+ */
+class DirectAttributes implements AttributeReceiver {
+  fits = true;
+  readonly #w: ProtoWriter;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #maxValueBytes: number;
+  #entries = 0;
+  #bytes = 0;
+
+  constructor(w: ProtoWriter, maxEntries: number, maxBytes: number, maxValueBytes: number) {
+    this.#w = w;
+    this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
+    this.#maxValueBytes = maxValueBytes;
+  }
+
+  add(key: string, raw: AttributeValue | null | undefined): void {
+    if (!this.fits || raw === null || raw === undefined || raw === '') return;
+    const value = typeof raw === 'string' ? capValue(raw, this.#maxValueBytes) : raw;
+    const upper = upperBytes(key, value);
+    if (this.#entries + 1 + RESERVED_ENTRIES > this.#maxEntries || this.#bytes + upper > this.#maxBytes) {
+      this.fits = false;
+      return;
+    }
+    this.#entries++;
+    this.#bytes += upper;
+    this.#w.tag(6, 2);
+    this.#w.keyValue(key, value);
   }
 }
 

@@ -1,15 +1,36 @@
 /**
  * OTLP ExportLogsServiceRequest protobuf encoding for das-exporter's log
  * records. It writes exactly what otlp-transformer's ProtobufLogsSerializer
- * writes (test/sinks/otlp-protobuf.test.ts compares the bytes), in one pass
- * and from the mapper's parallel attribute lists: the library's two passes
- * (size estimate, then write) over attribute objects were the largest single
- * cost of the export path in the benchmark.
+ * writes (test/sinks/otlp-protobuf.test.ts compares the bytes), in one pass:
+ * the library's two passes (size estimate, then write) over attribute
+ * objects were the largest single cost of the export path in the benchmark.
+ * Records come either mapped (`encodeLogsRequest`, from LogRecordFields) or
+ * straight from events (`LogRecordMapper.encode`, which writes each record's
+ * attributes here as it ranks them, with no attribute lists in between).
  */
 import type { AttributeValue, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { LogRecordFields } from './mapping.ts';
+
+/** How the request encoder reads the items it is given: their resource and scope, and how to write each as a LogRecord. */
+export interface RecordWriter<T> {
+  resourceOf(item: T): Resource;
+  scopeOf(item: T): InstrumentationScope;
+  /** Writes `item` as a LogRecord message (its length prefix included), the field tag already written. */
+  write(w: ProtoWriter, item: T): void;
+}
+
+const MAPPED: RecordWriter<LogRecordFields> = {
+  resourceOf: (r) => r.resource,
+  scopeOf: (r) => r.instrumentationScope,
+  write: (w, r) => w.logRecord(r),
+};
+
+/** An ExportLogsServiceRequest of mapped records. */
+export function encodeLogsRequest(records: readonly LogRecordFields[]): Uint8Array {
+  return encodeRequest(records, MAPPED);
+}
 
 /**
  * An OTLP ExportLogsServiceRequest in protobuf, written in one pass: the same
@@ -19,16 +40,18 @@ import type { LogRecordFields } from './mapping.ts';
  * the message when the length needs more than the one byte reserved for it.
  * Records are grouped by resource, then scope (by identity), as the library does.
  */
-export function encodeLogsRequest(records: readonly LogRecordFields[]): Uint8Array {
-  const byResource = new Map<Resource, Map<InstrumentationScope, LogRecordFields[]>>();
-  for (const record of records) {
-    let scopes = byResource.get(record.resource);
-    if (scopes === undefined) byResource.set(record.resource, (scopes = new Map()));
-    let list = scopes.get(record.instrumentationScope);
-    if (list === undefined) scopes.set(record.instrumentationScope, (list = []));
-    list.push(record);
+export function encodeRequest<T>(items: readonly T[], records: RecordWriter<T>): Uint8Array {
+  const byResource = new Map<Resource, Map<InstrumentationScope, T[]>>();
+  for (const item of items) {
+    const resource = records.resourceOf(item);
+    let scopes = byResource.get(resource);
+    if (scopes === undefined) byResource.set(resource, (scopes = new Map()));
+    const scope = records.scopeOf(item);
+    let list = scopes.get(scope);
+    if (list === undefined) scopes.set(scope, (list = []));
+    list.push(item);
   }
-  const w = new ProtoWriter(records.length * 1024 + 1024);
+  const w = new ProtoWriter(items.length * 1024 + 1024);
   for (const [resource, scopes] of byResource) {
     w.tag(1, 2);
     const resourceLogs = w.begin();
@@ -50,9 +73,9 @@ export function encodeLogsRequest(records: readonly LogRecordFields[]): Uint8Arr
         w.string(scope.version);
       }
       w.end(sc);
-      for (const record of list) {
+      for (const item of list) {
         w.tag(2, 2);
-        w.logRecord(record);
+        records.write(w, item);
       }
       if (scope.schemaUrl) {
         w.tag(3, 2);
@@ -71,7 +94,11 @@ export function encodeLogsRequest(records: readonly LogRecordFields[]): Uint8Arr
 
 const TWO_POW_32 = 0x1_0000_0000;
 
-class ProtoWriter {
+/** Encoded `key` fields of KeyValue messages (tag, length, UTF-8), per key: the same few dozen names are written on every record. */
+const KEY_FIELDS = new Map<string, Uint8Array>();
+const MAX_KEY_FIELDS = 4096;
+
+export class ProtoWriter {
   #buf: Buffer;
   #pos = 0;
 
@@ -116,19 +143,63 @@ class ProtoWriter {
     this.#buf[this.#pos++] = Number(v);
   }
 
+  /**
+   * A length-delimited UTF-8 string. Short ASCII text (most attribute values)
+   * is copied a character at a time: cheaper than a call into Buffer#write.
+   */
   string(text: string): void {
-    const most = text.length * 3;
-    if (most < 128) {
-      this.#ensure(most + 1);
-      const n = this.#buf.write(text, this.#pos + 1, 'utf8');
-      this.#buf[this.#pos] = n;
-      this.#pos += 1 + n;
-      return;
+    const length = text.length;
+    if (length < 128) {
+      this.#ensure(length * 3 + 1);
+      const buf = this.#buf;
+      let p = this.#pos + 1;
+      for (let i = 0; i < length; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f) {
+          p = -1;
+          break;
+        }
+        buf[p++] = c;
+      }
+      // Not ASCII: at most 3 bytes per UTF-16 unit, so below 128 bytes the length is one byte.
+      const n = p >= 0 ? length : buf.write(text, this.#pos + 1, 'utf8');
+      if (n < 128) {
+        buf[this.#pos] = n;
+        this.#pos += 1 + n;
+        return;
+      }
     }
     const n = Buffer.byteLength(text, 'utf8');
     this.varint(n);
     this.#ensure(n);
     this.#pos += this.#buf.write(text, this.#pos, 'utf8');
+  }
+
+  /** The `key` field (1) of a KeyValue, from the cache of encoded keys when it is there. */
+  key(key: string): void {
+    let field = KEY_FIELDS.get(key);
+    if (field === undefined) {
+      const start = this.#pos;
+      this.tag(1, 2);
+      this.string(key);
+      if (KEY_FIELDS.size < MAX_KEY_FIELDS) KEY_FIELDS.set(key, Uint8Array.prototype.slice.call(this.#buf, start, this.#pos));
+      return;
+    }
+    const n = field.length;
+    this.#ensure(n);
+    const buf = this.#buf;
+    const at = this.#pos;
+    for (let i = 0; i < n; i++) buf[at + i] = field[i]!;
+    this.#pos = at + n;
+  }
+
+  /** Where the next byte goes; `rewind` returns to such a mark, dropping what was written since. */
+  get position(): number {
+    return this.#pos;
+  }
+
+  rewind(position: number): void {
+    this.#pos = position;
   }
 
   bytes(data: Uint8Array): void {
@@ -229,8 +300,7 @@ class ProtoWriter {
 
   keyValue(key: string, value: unknown): void {
     const kv = this.begin();
-    this.tag(1, 2);
-    this.string(key);
+    this.key(key);
     this.tag(2, 2);
     const at = this.begin();
     this.anyValue(value);
@@ -245,7 +315,15 @@ class ProtoWriter {
     }
   }
 
+  /** A mapped LogRecord, its length prefix included. */
   logRecord(r: LogRecordFields): void {
+    const at = this.recordStart(r);
+    this.attributes(6, r.attributeKeys, r.attributeValues);
+    this.recordEnd(at, r);
+  }
+
+  /** A LogRecord up to its attributes (time, severity, body); returns the mark `recordEnd` closes. */
+  recordStart(r: Pick<LogRecordFields, 'hrTime' | 'severityNumber' | 'severityText' | 'body'>): number {
     const at = this.begin();
     this.tag(1, 1);
     this.fixed64(r.hrTime);
@@ -261,7 +339,11 @@ class ProtoWriter {
     const body = this.begin();
     this.anyValue(r.body);
     this.end(body);
-    this.attributes(6, r.attributeKeys, r.attributeValues);
+    return at;
+  }
+
+  /** The fields of a LogRecord after its attributes; closes the record `recordStart` opened at `at`. */
+  recordEnd(at: number, r: Pick<LogRecordFields, 'droppedAttributesCount' | 'spanContext' | 'hrTimeObserved' | 'eventName'>): void {
     this.tag(7, 0);
     this.varint(r.droppedAttributesCount);
     const span = r.spanContext;
