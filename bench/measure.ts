@@ -1,6 +1,7 @@
 /**
  * One measurement, in a fresh process so peak RSS and JIT state belong to it
- * alone: reads the corpus of one suite, warms up on its first records, then
+ * alone: reads the corpus of one suite, warms up on its first records (all of
+ * them, unless --quick), then
  * runs `mode` over all of it and prints one JSON line. Started by bench/run.ts.
  *
  * Modes:
@@ -8,11 +9,15 @@
  *   serial with synchronous calls, or 8 at a time on the thread pool.
  * - `das-decrypt-1`: das-exporter's decrypt stage alone (NativePayloadDecryptor,
  *   gunzipCapped, JSON.parse): the same work as the limit.
- * - `das-1`, `das-n`: das-exporter end to end: envelope → DataKeyCache (KMS)
- *   → NativePayloadDecryptor → gunzip → decode → enrich (redact `passwords`,
- *   summary, trace context) → MetricsSink + OTLP/protobuf
- *   delivery, through the Pipeline, 100-record batches, record concurrency 1 or 8.
- * - `backlog` (`--backlog`): das-n over the suite's records replayed until
+ * - `das-1`, `das-n`: das-exporter end to end, wired as src/app.ts wires it:
+ *   envelope → DataKeyCache (KMS) → NativePayloadDecryptor → gunzip → decode
+ *   → enrich (redact `passwords`, summary, trace context) → OTLP log records
+ *   and metric tallies (workers/prepare.ts) → MetricsSink + OTLP/protobuf
+ *   delivery, through the Pipeline, 100-record batches. `das-1`: one core
+ *   (no worker threads), one record at a time; `das-n`: a worker thread per
+ *   core (`--workers <cores>`), 8 records in flight.
+ * - `backlog` (`--backlog`): the default configuration (no worker threads;
+ *   crypto and zlib on the thread pool, 8 records in flight) over the suite's records replayed until
  *   1 million events have gone through, RSS sampled every 100 ms: the memory
  *   a consumer needs to drain a backlog.
  * - `published-1`: the consumer AWS's sample shows: per record a KMS Decrypt,
@@ -20,6 +25,7 @@
  *   JSON.parse (in decode), the same sinks, one record after another.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
@@ -28,9 +34,7 @@ import { contextResolver } from '../src/cli/wiring.ts';
 import { DataKeyCache } from '../src/decrypt/data-keys.ts';
 import { NativePayloadDecryptor } from '../src/decrypt/fast/native-payload.ts';
 import { gunzipCapped } from '../src/decrypt/gunzip.ts';
-import { DasRecordOpener } from '../src/decrypt/opener.ts';
 import { EsdkPayloadDecryptor } from '../src/decrypt/payload.ts';
-import { enrichRecord } from '../src/enrich/stage.ts';
 import { decodeRecord } from '../src/events/decode.ts';
 import { Pipeline } from '../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../src/sinks/dead-letter.ts';
@@ -42,6 +46,9 @@ import type { Sink } from '../src/sinks/sink.ts';
 import { parseEnvelope } from '../src/source/envelope.ts';
 import type { SourceRecord } from '../src/source/record.ts';
 import { createMetrics, createMetricsRegistry } from '../src/telemetry/metrics.ts';
+import { PreparingOpener } from '../src/workers/opener.ts';
+import { PreparePool } from '../src/workers/pool.ts';
+import type { PrepareSetup } from '../src/workers/prepare.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 
@@ -154,18 +161,17 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
   }
 
   if (input.mode === 'das-1' || input.mode === 'das-n' || input.mode === 'backlog') {
-    const concurrency = input.mode === 'das-1' ? 1 : CONCURRENCY;
+    // As src/app.ts builds it, with the default --redact mode: `das-1` on one core (no
+    // worker threads, one record at a time); `das-n` on every core (--workers <cores>,
+    // 8 records in flight); `backlog` as configured by default (no worker threads, crypto
+    // and zlib on the thread pool, 8 records in flight).
+    const one = input.mode === 'das-1';
+    const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {} };
+    const workers = input.mode === 'das-n' ? new PreparePool({ size: availableParallelism(), setup }) : undefined;
     return async (records) => {
-      const opener = new DasRecordOpener({
-        dataKeys: cacheFor(),
-        decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
-        contextFor,
-        maxRecordBytes: 64 * 1024 * 1024,
-        // As src/cli/wiring.ts builds it, with the default --redact mode.
-        enrich: (record) => enrichRecord(record, 'passwords'),
-      });
+      const opener = new PreparingOpener({ dataKeys: cacheFor(), contextFor, setup, ...(workers ? { pool: workers } : {}) });
       const deadLetters = new MemoryDeadLetterSink();
-      const pipeline = new Pipeline({ opener, sinks: sinks(input.otlpEndpoint), deadLetters, concurrency });
+      const pipeline = new Pipeline({ opener, sinks: sinks(input.otlpEndpoint), deadLetters, concurrency: one ? 1 : CONCURRENCY });
       await inBatches(records, async (batch) => {
         const outcome = await pipeline.process(batch);
         if (outcome.status !== 'done') throw new Error(`batch ${outcome.status}`);

@@ -32,6 +32,12 @@ const modesArg = process.argv.find((a) => a.startsWith('--modes='));
 const MODES: Mode[] = modesArg ? ALL_MODES.filter((m) => modesArg.slice('--modes='.length).split(',').includes(m)) : ALL_MODES;
 /** `--cpu-prof`: each measurement writes bench/results/profiles/<suite>-<mode>/*.cpuprofile (the largest is the main thread; read it with bench/cpuprofile.ts). */
 const cpuProf = process.argv.includes('--cpu-prof');
+/**
+ * Records each mode runs before it is timed: a whole pass over a suite's
+ * corpus, so that every thread (the main one and each worker) has compiled
+ * its hot paths. A pass of 30 left the worker threads timing their own JIT.
+ */
+const WARMUP_RECORDS = Number.MAX_SAFE_INTEGER;
 const here = import.meta.dirname;
 const resultsDir = path.join(here, 'results');
 const childEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
@@ -122,7 +128,7 @@ async function main(): Promise<void> {
     const results: (MeasureResult & { kmsCalls: number; otlpBytes: number })[] = [];
     for (const suiteId of SUITES) {
       for (const mode of MODES) {
-        const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : 30 });
+        const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
         results.push(result);
         console.log(`  0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB`);
       }
@@ -130,7 +136,7 @@ async function main(): Promise<void> {
     const backlogResults: (MeasureResult & { kmsCalls: number; otlpBytes: number })[] = [];
     if (backlog) {
       for (const suiteId of SUITES) {
-        const result = await measure(world, { corpusFile, suiteId, mode: 'backlog', kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : 30 });
+        const result = await measure(world, { corpusFile, suiteId, mode: 'backlog', kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
         backlogResults.push(result);
         console.log(`  0x0${suiteId.toString(16)} backlog: ${fmt(result.events)} events in ${fmt(result.seconds, 1)} s (${fmt(result.eventsPerSecond)} events/s), peak RSS ${fmt(result.peakRssMiB)} MiB (sampled ${fmt(result.sampledPeakRssMiB ?? 0)} MiB), KMS ${result.kmsCalls}, failures ${result.failures}`);
       }

@@ -14,7 +14,7 @@ import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, M
 import { loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
 import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
 import { LogRecordMapper } from './sinks/otlp/mapping.ts';
-import { ResourceCatalog } from './sinks/otlp/resource.ts';
+import { ResourceCatalog, type ResourceFacts } from './sinks/otlp/resource.ts';
 import { StdoutLogSink } from './sinks/otlp/stdout.ts';
 import type { Sink } from './sinks/sink.ts';
 import { FileCheckpointStore } from './source/checkpoints/file-store.ts';
@@ -27,7 +27,8 @@ import { KinesisConsumer } from './source/kinesis/stream-consumer.ts';
 import { parseKinesisStreamArn } from './source/resource.ts';
 import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';
 import { startMetricsServer, type StreamReadiness } from './telemetry/server.ts';
-import { buildOpener } from './cli/wiring.ts';
+import { buildPreparingOpener, prepareSetup } from './cli/wiring.ts';
+import { PreparePool } from './workers/pool.ts';
 
 export interface AppDependencies {
   kinesis: KinesisClient;
@@ -78,14 +79,13 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const health = metricsStreamHealth(metrics);
 
   const firstArn = config.streams.map(parseKinesisStreamArn).find((arn) => arn !== undefined);
-  const mapper = new LogRecordMapper({
-    resources: new ResourceCatalog({
-      serviceNames: config.serviceNames,
-      region: firstArn?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION ?? null,
-      accountId: firstArn?.accountId ?? null,
-      environment: otlp.resource,
-    }),
-  });
+  const resources: ResourceFacts = {
+    serviceNames: config.serviceNames,
+    region: firstArn?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION ?? null,
+    accountId: firstArn?.accountId ?? null,
+    environment: otlp.resource,
+  };
+  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources) });
   const exportObserver: OtlpExportObserver = {
     logRecordsExported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
   };
@@ -97,8 +97,9 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const sinks: Sink[] = [logSink, new MetricsSink(metrics, { topN: config.labelTopN })];
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 
+  const pool = config.workers > 0 ? new PreparePool({ size: config.workers, setup: prepareSetup(config, resources), onWorkerLost: (reason) => log.warn('prepare worker lost', { reason }) }) : undefined;
   const pipeline = new Pipeline({
-    opener: buildOpener(config, deps.kms, metricsDataKeyObserver(metrics)),
+    opener: buildPreparingOpener(config, deps.kms, { resources, observer: metricsDataKeyObserver(metrics), ...(pool ? { pool } : {}) }),
     sinks,
     deadLetters,
     observer: metricsPipelineObserver(metrics),
@@ -138,6 +139,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     await consumer.start();
   } catch (error) {
     await server.close();
+    await pool?.close();
     throw error;
   }
   log.info('das-exporter started', { streams: config.streams, metrics: server.url, logs: otlp.exporter ? redactEndpoint(otlp.exporter.endpoint) : 'stdout' });
@@ -152,6 +154,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     stop: () =>
       (stopping ??= (async () => {
         await consumer.stop();
+        await pool?.close();
         for (const sink of sinks) await sink.close();
         await deadLetters.close();
         await server.close();

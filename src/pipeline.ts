@@ -24,14 +24,18 @@
 import { DasError, describeError, isDasError, type FailureReason } from './errors.ts';
 import type { DecodedRecord } from './events/model.ts';
 import type { DeadLetterSink } from './sinks/dead-letter.ts';
-import type { Sink, SinkBatch, SinkResult } from './sinks/sink.ts';
+import { eventCount, type PreparedBatch, type Sink, type SinkBatch, type SinkResult } from './sinks/sink.ts';
 import type { SourceRecord } from './source/record.ts';
 import { backoffDelay, sleep as defaultSleep } from './util/backoff.ts';
+import type { PreparedRecord } from './workers/prepare.ts';
 
 /** Opens one record; throws a DasError (or anything else, for a bug) when it cannot. */
 export interface RecordOpener {
-  open(record: SourceRecord): Promise<DecodedRecord>;
+  open(record: SourceRecord): Promise<OpenedRecord>;
 }
+
+/** A decoded record, maybe with its per-event work already done for the sinks (workers/opener.ts). */
+export type OpenedRecord = DecodedRecord & { prepared?: PreparedRecord };
 
 /** What the pipeline reports as it goes; the metrics layer implements it. */
 export interface PipelineObserver {
@@ -70,7 +74,7 @@ export interface PipelineOptions {
 
 export const DEFAULT_RECORDS_PER_PART = 12;
 
-type Opened = { ok: true; record: SourceRecord; decoded: DecodedRecord } | { ok: false; record: SourceRecord; error: DasError };
+type Opened = { ok: true; record: SourceRecord; decoded: OpenedRecord } | { ok: false; record: SourceRecord; error: DasError };
 
 export class Pipeline {
   readonly #opts: Required<Pick<PipelineOptions, 'concurrency' | 'recordsPerPart'>> & PipelineOptions;
@@ -110,16 +114,15 @@ export class Pipeline {
     if (fatal && !fatal.ok) return { status: 'fatal', reason: fatal.error.reason, message: fatal.error.message };
 
     let deadLettered = 0;
-    const batch: { events: DecodedRecord['events']; heartbeats: DecodedRecord['heartbeats'] } = { events: [], heartbeats: [] };
+    const decoded: OpenedRecord[] = [];
     for (const o of opened) {
-      if (o.ok) {
-        batch.events.push(...o.decoded.events);
-        batch.heartbeats.push(...o.decoded.heartbeats);
-      } else {
+      if (o.ok) decoded.push(o.decoded);
+      else {
         await this.#deadLetterRecord(o.record, o.error);
         deadLettered++;
       }
     }
+    const batch = batchOf(decoded);
 
     const results = await Promise.all(this.#opts.sinks.map((sink) => this.#deliver(sink, batch, signal)));
     if (results.some((r) => r === 'aborted')) return { status: 'aborted' };
@@ -137,7 +140,7 @@ export class Pipeline {
     }
 
     this.#opts.observer?.batchDelivered?.(records, batch);
-    return { status: 'done', records: records.length, events: batch.events.length, deadLettered };
+    return { status: 'done', records: records.length, events: eventCount(batch), deadLettered };
   }
 
   async #openAll(records: readonly SourceRecord[], signal?: AbortSignal): Promise<Opened[] | 'aborted'> {
@@ -219,4 +222,29 @@ export class Pipeline {
     });
     this.#opts.observer?.deadLettered?.('rejected_by_backend');
   }
+}
+
+/**
+ * The sinks' view of a part's records. When every record was prepared, the
+ * batch carries the prepared forms and decodes its events only if a sink (or
+ * a rejection) reads them.
+ */
+function batchOf(records: readonly OpenedRecord[]): SinkBatch {
+  const heartbeats = records.flatMap((r) => r.heartbeats);
+  if (records.length === 0 || records.some((r) => r.prepared === undefined)) {
+    return { events: records.flatMap((r) => r.events), heartbeats };
+  }
+  const prepared: PreparedBatch = {
+    eventIds: records.flatMap((r) => r.prepared!.eventIds),
+    logRecords: records.map((r) => r.prepared!.logRecords),
+    tallies: records.map((r) => r.prepared!.tally),
+  };
+  let events: SinkBatch['events'] | undefined;
+  return {
+    heartbeats,
+    prepared,
+    get events() {
+      return (events ??= records.flatMap((r) => r.events));
+    },
+  };
 }

@@ -29,7 +29,8 @@ function addPipelineOptions(command: Command): Command {
     .option('--label-top-n <n>', 'user/database/code label values kept before folding into __other__')
     .option('--service-name <id=name>', 'friendly service.name for a resource id (repeatable)', collect)
     .option('--max-record-bytes <n>', "cap on one record's decompressed size")
-    .option('--concurrency <n>', 'records opened at once per batch');
+    .option('--concurrency <n>', 'records opened at once per batch')
+    .option('--workers <n>', 'worker threads that decrypt, decode and encode records (default 0; one per core is fastest)');
 }
 
 function pipelineFlags(opts: Record<string, any>): ConfigInput {
@@ -42,6 +43,7 @@ function pipelineFlags(opts: Record<string, any>): ConfigInput {
     serviceNames: opts.serviceName ? parsePairs(opts.serviceName) : undefined,
     maxRecordBytes: opts.maxRecordBytes,
     concurrency: opts.concurrency,
+    workers: opts.workers,
   } as ConfigInput;
 }
 

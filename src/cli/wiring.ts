@@ -15,6 +15,10 @@ import { DasError, describeError } from '../errors.ts';
 import { ConfigError } from '../config/config.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
+import type { ResourceFacts } from '../sinks/otlp/resource.ts';
+import { PreparingOpener } from '../workers/opener.ts';
+import type { PreparePool } from '../workers/pool.ts';
+import type { PrepareSetup } from '../workers/prepare.ts';
 
 /** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS). */
 export function createKmsClient(): KMSClient {
@@ -76,14 +80,41 @@ export function contextResolver(resourceIds: Config['resourceIds']): (record: So
   };
 }
 
+function buildDataKeys(config: Config, kms: KMSClient, observer?: DataKeyObserver): DataKeyCache {
+  return new DataKeyCache({
+    kms,
+    maxEntries: config.dataKeyCacheSize,
+    ttlMs: config.dataKeyTtlSeconds * 1000,
+    ...(observer ? { observer } : {}),
+  });
+}
+
+/**
+ * The opener of `run` and `demo`: records prepared for the sinks (decrypted,
+ * decoded, enriched, encoded, counted) in `pool` when there is one. The
+ * resources must be those the log sink's mapper uses.
+ */
+export function buildPreparingOpener(
+  config: Config,
+  kms: KMSClient,
+  options: { resources: ResourceFacts; pool?: PreparePool; observer?: DataKeyObserver; onLocalFallback?: (reason: string) => void },
+): PreparingOpener {
+  return new PreparingOpener({
+    dataKeys: buildDataKeys(config, kms, options.observer),
+    contextFor: contextResolver(config.resourceIds),
+    setup: prepareSetup(config, options.resources),
+    ...(options.pool ? { pool: options.pool } : {}),
+    ...(options.onLocalFallback ? { onLocalFallback: options.onLocalFallback } : {}),
+  });
+}
+
+export function prepareSetup(config: Config, resources: ResourceFacts): PrepareSetup {
+  return { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources };
+}
+
 export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver): DasRecordOpener {
   return new DasRecordOpener({
-    dataKeys: new DataKeyCache({
-      kms,
-      maxEntries: config.dataKeyCacheSize,
-      ttlMs: config.dataKeyTtlSeconds * 1000,
-      ...(observer ? { observer } : {}),
-    }),
+    dataKeys: buildDataKeys(config, kms, observer),
     // Suites 0x0078/0x0178/0x0378 with one BC/DataKey key are opened on node:crypto; anything else by the Encryption SDK.
     decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
     contextFor: contextResolver(config.resourceIds),

@@ -5,7 +5,7 @@
  * a failure means for the batch.
  */
 import type { DecodedRecord } from '../events/model.ts';
-import { decodeRecord } from '../events/decode.ts';
+import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
 import type { RecordOpener } from '../pipeline.ts';
 import { parseEnvelope } from '../source/envelope.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
@@ -37,14 +37,28 @@ export class DasRecordOpener implements RecordOpener {
   }
 
   async open(record: SourceRecord): Promise<DecodedRecord> {
-    const envelope = parseEnvelope(record.data);
-    const dataKey = await this.#opts.dataKeys.get(envelope.key, this.#opts.contextFor(record));
-    const compressed = await this.#opts.decryptor.decrypt(envelope.payload, dataKey);
+    const { payload, dataKey, decode } = await unlock(record, this.#opts);
+    const compressed = await this.#opts.decryptor.decrypt(payload, dataKey);
     const json = await gunzipCapped(compressed, this.#opts.maxRecordBytes);
-    const decoded = decodeRecord(json, {
-      version: envelope.version,
-      position: { stream: record.stream, shardId: record.shardId, sequenceNumber: record.sequenceNumber },
-    });
+    const decoded = decodeRecord(json, decode);
     return this.#opts.enrich ? this.#opts.enrich(decoded) : decoded;
   }
+}
+
+/** A record's Encryption SDK message with its data key (from KMS or the cache), and how to decode what it holds. */
+export interface UnlockedRecord {
+  payload: Uint8Array;
+  dataKey: Uint8Array;
+  decode: Required<DecodeOptions>;
+}
+
+/** The steps before decryption: envelope, encryption context, data key. */
+export async function unlock(record: SourceRecord, keys: Pick<OpenerOptions, 'dataKeys' | 'contextFor'>): Promise<UnlockedRecord> {
+  const envelope = parseEnvelope(record.data);
+  const dataKey = await keys.dataKeys.get(envelope.key, keys.contextFor(record));
+  return {
+    payload: envelope.payload,
+    dataKey,
+    decode: { version: envelope.version, position: { stream: record.stream, shardId: record.shardId, sequenceNumber: record.sequenceNumber } },
+  };
 }

@@ -8,19 +8,22 @@
  * delivered. A statement whose SQL carried trace context leaves its trace id
  * as the exemplar of its `das_statements_total` series.
  *
+ * Events are counted as tallies (metrics-tally.ts): groups of events with the
+ * same label values, made here from the batch's events or, when the records
+ * were opened in worker threads, made there and sent along with the batch.
  * Label values are bounded here, once, by the rules of telemetry/cardinality.ts;
  * success and login come from the event (events/outcome.ts decided them).
  */
 import type { LabelValues } from 'prom-client';
 import type { DataKeyObserver, KmsRequestOutcome } from '../decrypt/data-keys.ts';
 import { dispositionOf, type FailureReason } from '../errors.ts';
-import type { ActivityEvent, Heartbeat } from '../events/model.ts';
-import { OUTCOME_RULES } from '../events/outcome.ts';
+import type { Heartbeat } from '../events/model.ts';
 import type { PipelineObserver } from '../pipeline.ts';
 import type { SourceRecord } from '../source/record.ts';
-import { DEFAULT_MAX_LABEL_LENGTH, DEFAULT_TOP_N, TopValues, capLength, classLabel, commandLabel } from '../telemetry/cardinality.ts';
+import { DEFAULT_MAX_LABEL_LENGTH, DEFAULT_TOP_N, TopValues, capLength } from '../telemetry/cardinality.ts';
 import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
-import { DELIVERED, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
+import { epochSeconds, tallyEvents, type EventTally } from './metrics-tally.ts';
+import { DELIVERED, eventCount, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
 
 export interface MetricsSinkOptions {
   /** Distinct `user`, `database` and `code` values kept per label before folding into `__other__`. Default 50. */
@@ -54,49 +57,48 @@ export class MetricsSink implements Sink {
 
   async write(batch: SinkBatch): Promise<SinkResult> {
     const nowSeconds = this.#clock() / 1000;
-    for (const event of batch.events) this.#countEvent(event, nowSeconds);
+    for (const tally of batch.prepared?.tallies ?? [tallyEvents(batch.events)]) this.#apply(tally, nowSeconds);
     for (const heartbeat of batch.heartbeats) this.#countHeartbeat(heartbeat);
     return DELIVERED;
   }
 
   async close(): Promise<void> {}
 
-  #countEvent(event: ActivityEvent, nowSeconds: number): void {
+  #apply(tally: EventTally, nowSeconds: number): void {
     const m = this.#metrics;
-    const { cluster, instance } = this.#where(event);
-    // A failed login's user and database are whatever the client typed: they may read a kept value but never claim a slot.
-    const admit = !(event.isLogin && event.outcome === 'failure');
-    const user = this.#users.label(event.dbUserName, admit);
-    const eventClass = classLabel(event.class);
-    const command = commandLabel(event.command);
-
-    const labels = {
-      cluster,
-      instance,
-      engine: event.engine,
-      database: this.#databases.label(event.databaseName, admit),
-      class: eventClass,
-      command,
-      outcome: event.outcome,
-    };
-    const trace = event.enrichment?.trace;
-    if (trace) m.statements.inc({ labels, value: 1, exemplarLabels: traceExemplar(trace.traceId) });
-    else m.statements.inc({ labels, value: 1 });
-
-    m.userStatements.inc({ cluster, user, class: eventClass });
-    if (event.outcome === 'failure') {
-      m.statementErrors.inc({ cluster, engine: event.engine, command, code: this.#codes.label(errorCode(event)) });
+    for (const group of tally.statements) {
+      const cluster = capLength(group.cluster, this.#maxLength);
+      const user = this.#users.label(group.user, group.admit);
+      const eventClass = group.eventClass;
+      const command = group.command;
+      const labels = {
+        cluster,
+        instance: capLength(group.instance, this.#maxLength),
+        engine: group.engine,
+        database: this.#databases.label(group.database, group.admit),
+        class: eventClass,
+        command,
+        outcome: group.outcome,
+      };
+      const n = group.count;
+      if (group.traceId !== null) m.statements.inc({ labels, value: n, exemplarLabels: traceExemplar(group.traceId) });
+      else m.statements.inc({ labels, value: n });
+      m.userStatements.inc({ cluster, user, class: eventClass }, n);
+      if (group.code !== null) m.statementErrors.inc({ cluster, engine: group.engine, command, code: this.#codes.label(group.code) }, n);
+      if (group.isLogin) m.loginAttempts.inc({ cluster, user, outcome: group.outcome }, n);
+      if (group.rows > 0) m.statementRows.inc({ cluster, class: eventClass }, group.rows);
     }
-    if (event.isLogin) m.loginAttempts.inc({ cluster, user, outcome: event.outcome });
-    if (event.rowCount !== null && Number.isFinite(event.rowCount) && event.rowCount > 0) {
-      m.statementRows.inc({ cluster, class: eventClass }, event.rowCount);
+    for (const times of tally.logTimes) {
+      const cluster = capLength(times.cluster, this.#maxLength);
+      const lag = m.eventLag.labels({ cluster });
+      let newest = -Infinity;
+      // A database clock ahead of ours is not negative lag.
+      for (const seconds of times.seconds) {
+        lag.observe(Math.max(0, nowSeconds - seconds));
+        if (seconds > newest) newest = seconds;
+      }
+      this.#advance(this.#lastEvent, m.lastEventTimestamp, cluster, capLength(times.instance, this.#maxLength), newest);
     }
-
-    const logTime = epochSeconds(event.logTimeUnixNano);
-    if (logTime === null) return;
-    // A database clock ahead of ours is not negative lag.
-    m.eventLag.observe({ cluster }, Math.max(0, nowSeconds - logTime));
-    this.#advance(this.#lastEvent, m.lastEventTimestamp, cluster, instance, logTime);
   }
 
   #countHeartbeat(heartbeat: Heartbeat): void {
@@ -122,27 +124,11 @@ export class MetricsSink implements Sink {
   }
 }
 
-/**
- * The `code` of a failed event: the exit code when it is what failed (MySQL
- * 1045, Oracle 1017; SQL Server 0, a failed permission check), else why the
- * engine's rules call it a failure.
- */
-export function errorCode(event: ActivityEvent): string {
-  const rules = OUTCOME_RULES[event.engine];
-  if (event.exitCode !== null && rules.exitCodeFails(event.exitCode)) return String(event.exitCode);
-  const command = event.command?.trim().toUpperCase() ?? '';
-  if (rules.failureCommands.includes(command)) return event.isLogin ? 'failed_login' : 'failure_command';
-  if (event.errorMessage !== null) return 'error_message';
-  return 'unknown';
-}
+export { errorCode } from './metrics-tally.ts';
 
 // prom-client's typings give exemplars the metric's own label names; an exemplar has its own (`trace_id`).
 function traceExemplar(traceId: string): LabelValues<StatementLabel> {
   return { trace_id: traceId } as LabelValues<StatementLabel>;
-}
-
-function epochSeconds(unixNano: bigint | null): number | null {
-  return unixNano === null ? null : Number(unixNano / 1000n) / 1e6;
 }
 
 /** Counts KMS requests and cache lookups of the data-key cache (decrypt/data-keys.ts). */
@@ -180,7 +166,8 @@ export function metricsPipelineObserver(metrics: DasMetrics, options: { maxLabel
       const deadLettered = records.filter((record) => setAside.has(record)).length;
       if (records.length > deadLettered) metrics.records.inc({ stream, outcome: 'delivered' }, records.length - deadLettered);
       if (deadLettered > 0) metrics.records.inc({ stream, outcome: 'dead_lettered' }, deadLettered);
-      if (batch.events.length > 0) metrics.events.inc({ stream, type: 'record' }, batch.events.length);
+      const events = eventCount(batch);
+      if (events > 0) metrics.events.inc({ stream, type: 'record' }, events);
       if (batch.heartbeats.length > 0) metrics.events.inc({ stream, type: 'heartbeat' }, batch.heartbeats.length);
     },
   };

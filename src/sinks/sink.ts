@@ -8,10 +8,29 @@
  * pipeline decides what moves a checkpoint.
  */
 import type { ActivityEvent, Heartbeat } from '../events/model.ts';
+import type { EventTally } from './metrics-tally.ts';
+import type { EncodedLogRecords } from './otlp/protobuf.ts';
 
 export interface SinkBatch {
-  events: readonly ActivityEvent[];
-  heartbeats: readonly Heartbeat[];
+  /** The events, in shard order. With `prepared`, they are decoded again on first read: a sink with a prepared form reads that instead. */
+  readonly events: readonly ActivityEvent[];
+  readonly heartbeats: readonly Heartbeat[];
+  /** Per-event work already done where the records were opened (worker threads), for the sinks that can use it. */
+  readonly prepared?: PreparedBatch;
+}
+
+/** What a worker made of a batch's records, in the order of `SinkBatch.events`. */
+export interface PreparedBatch {
+  readonly eventIds: readonly string[];
+  /** Per record: its events as OTLP/protobuf log records. */
+  readonly logRecords: readonly EncodedLogRecords[];
+  /** Per record: its events as counted for the metrics sink. */
+  readonly tallies: readonly EventTally[];
+}
+
+/** The number of events in a batch, without decoding prepared events again. */
+export function eventCount(batch: SinkBatch): number {
+  return batch.prepared ? batch.prepared.eventIds.length : batch.events.length;
 }
 
 /** One event the backend refused for good, with the backend's own reason. */

@@ -92,10 +92,10 @@ describe('das-exporter run', function () {
     return ids;
   }
 
-  it('delivers every event once to the OTLP backend, reports it in metrics, checkpoints, and re-reads nothing after a restart', async () => {
+  it('with two worker threads, delivers every event once to the OTLP backend, reports it in metrics, checkpoints, and re-reads nothing after a restart', async () => {
     const written = await writeRecords(30, 5, 0);
     const config = loadConfig(
-      { streams: [STREAM], stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1 },
+      { streams: [STREAM], stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, workers: 2 },
       { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' },
     );
     const deps = {
@@ -161,10 +161,10 @@ describe('das-exporter run', function () {
     assert.match(stderr, /KMS: no AWS credentials from the standard chain/);
   });
 
-  it('stops cleanly on SIGTERM: exit 0, checkpoints written', async () => {
+  it('stops cleanly on SIGTERM with worker threads running: exit 0, checkpoints written', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'das-run-sig-'));
     await writeRecords(3, 2, 5000);
-    const child = spawn(process.execPath, ['bin/das-exporter.js', 'run', '--stream', STREAM, '--state-dir', dir, '--metrics-port', '0', '--metrics-host', '127.0.0.1'], {
+    const child = spawn(process.execPath, ['bin/das-exporter.js', 'run', '--stream', STREAM, '--state-dir', dir, '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--workers', '2'], {
       env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint },
     });
     let stderr = '';

@@ -37,6 +37,7 @@ import type { ActivityEvent } from '../../events/model.ts';
 import type { Rejection, Sink, SinkBatch, SinkResult } from '../sink.ts';
 import { redactUrl, type OtlpExporterConfig } from './config.ts';
 import type { LogRecordMapper } from './mapping.ts';
+import { assembleLogsRequest, type EncodedRef } from './protobuf.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -76,7 +77,46 @@ type Answer =
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
   | { kind: 'refused'; reason: string };
 
-type Slice = { events: ActivityEvent[]; eventIds: string[] };
+/** Records to send, with their event ids: the whole batch, a request's worth, or a half when bisecting. */
+interface Slice {
+  readonly eventIds: readonly string[];
+  /** The request body; undefined when the serializer cannot encode these records. */
+  encode(): Uint8Array | undefined;
+  slice(from: number, to: number): Slice;
+}
+
+/** Records as events, encoded when sent. */
+class EventSlice implements Slice {
+  constructor(
+    readonly events: readonly ActivityEvent[],
+    readonly eventIds: readonly string[],
+    readonly serialize: (events: readonly ActivityEvent[]) => Uint8Array | undefined,
+  ) {}
+
+  encode(): Uint8Array | undefined {
+    return this.serialize(this.events);
+  }
+
+  slice(from: number, to: number): Slice {
+    return new EventSlice(this.events.slice(from, to), this.eventIds.slice(from, to), this.serialize);
+  }
+}
+
+/** Records encoded already (by the prepare workers): a request is assembled from their bytes. */
+class EncodedSlice implements Slice {
+  constructor(
+    readonly refs: readonly EncodedRef[],
+    readonly eventIds: readonly string[],
+  ) {}
+
+  encode(): Uint8Array {
+    return assembleLogsRequest(this.refs);
+  }
+
+  slice(from: number, to: number): Slice {
+    return new EncodedSlice(this.refs.slice(from, to), this.eventIds.slice(from, to));
+  }
+}
 
 export class OtlpLogSink implements Sink {
   readonly name = 'otlp';
@@ -110,28 +150,39 @@ export class OtlpLogSink implements Sink {
   /** Runs per pipeline batch; heartbeats are liveness signals, not log records, and are not sent. */
   async write(batch: SinkBatch): Promise<SinkResult> {
     if (this.#closed) return { status: 'retryable', reason: 'otlp sink is closed' };
-    if (batch.events.length === 0) return { status: 'delivered', rejected: [] };
+    const all = this.#sliceOf(batch);
+    if (all.eventIds.length === 0) return { status: 'delivered', rejected: [] };
     const rejected: Rejection[] = [];
-    for (let from = 0; from < batch.events.length; from += this.#maxRecords) {
-      const slice = this.#map(batch.events, from, Math.min(batch.events.length, from + this.#maxRecords));
+    for (let from = 0; from < all.eventIds.length; from += this.#maxRecords) {
+      const slice = all.slice(from, from + this.#maxRecords);
       const result = await this.#deliver(slice);
       if (result.status === 'retryable') {
         this.#observer?.exportRetry?.();
-        this.#observer?.logRecordsExported?.('retryable', batch.events.length - from);
+        this.#observer?.logRecordsExported?.('retryable', all.eventIds.length - from);
         return result;
       }
+      const n = slice.eventIds.length;
       if (result.rejected.length > 0) this.#observer?.logRecordsExported?.('rejected', result.rejected.length);
-      if (slice.events.length - result.rejected.length > 0) this.#observer?.logRecordsExported?.('delivered', slice.events.length - result.rejected.length);
+      if (n - result.rejected.length > 0) this.#observer?.logRecordsExported?.('delivered', n - result.rejected.length);
       rejected.push(...result.rejected);
     }
     return { status: 'delivered', rejected };
   }
 
-  /** The events[from, to) with their ids. */
-  #map(events: SinkBatch['events'], from: number, to: number): Slice {
-    const slice: Slice = { events: events.slice(from, to) as ActivityEvent[], eventIds: [] };
-    for (const event of slice.events) slice.eventIds.push(event.eventId);
-    return slice;
+  /** The batch's records as one slice: encoded already when a worker prepared them for protobuf, else from the events. */
+  #sliceOf(batch: SinkBatch): Slice {
+    const prepared = batch.prepared;
+    if (prepared !== undefined && this.#config.protocol !== 'http/json') {
+      const refs: EncodedRef[] = [];
+      for (const set of prepared.logRecords) for (let index = 0; index < set.ends.length; index++) refs.push({ set, index });
+      return new EncodedSlice(refs, prepared.eventIds);
+    }
+    const events = batch.events as ActivityEvent[];
+    return new EventSlice(
+      events,
+      events.map((e) => e.eventId),
+      (list) => (this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(list.map((e) => this.#mapper.map(e))) : this.#mapper.encode(list)),
+    );
   }
 
   /** Runs on shutdown: nothing is buffered, so only later writes are refused. */
@@ -140,8 +191,9 @@ export class OtlpLogSink implements Sink {
   }
 
   async #deliver(slice: Slice): Promise<SinkResult> {
-    const body = this.#encode(slice.events);
-    if (body instanceof Uint8Array && body.length > this.#maxBytes && slice.events.length > 1) return this.#inHalves(slice);
+    const body = this.#encode(slice);
+    const n = slice.eventIds.length;
+    if (body instanceof Uint8Array && body.length > this.#maxBytes && n > 1) return this.#inHalves(slice);
     const answer = body instanceof Uint8Array ? await this.#post(body) : body;
     if (answer.kind === 'retryable') {
       return { status: 'retryable', reason: answer.reason, ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}) };
@@ -150,7 +202,7 @@ export class OtlpLogSink implements Sink {
 
     const reason = answer.kind === 'refused' ? answer.reason : `partial success: ${answer.rejectedCount} rejected: ${answer.message}`;
     // All refused, or only one there: no need to bisect to know which.
-    if (slice.events.length === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= slice.events.length)) {
+    if (n === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= n)) {
       return { status: 'delivered', rejected: slice.eventIds.map((eventId) => ({ eventId, reason })) };
     }
     return this.#inHalves(slice);
@@ -158,12 +210,9 @@ export class OtlpLogSink implements Sink {
 
   /** Delivers each half of the slice on its own: to isolate rejected records, or to keep a request within maxRequestBytes. */
   async #inHalves(slice: Slice): Promise<SinkResult> {
-    const mid = Math.ceil(slice.events.length / 2);
+    const mid = Math.ceil(slice.eventIds.length / 2);
     const rejected: Rejection[] = [];
-    for (const half of [
-      { events: slice.events.slice(0, mid), eventIds: slice.eventIds.slice(0, mid) },
-      { events: slice.events.slice(mid), eventIds: slice.eventIds.slice(mid) },
-    ]) {
+    for (const half of [slice.slice(0, mid), slice.slice(mid, slice.eventIds.length)]) {
       const result = await this.#deliver(half);
       if (result.status === 'retryable') return result;
       rejected.push(...result.rejected);
@@ -172,9 +221,9 @@ export class OtlpLogSink implements Sink {
   }
 
   /** The request body before compression, or the refusal when these records cannot be encoded. */
-  #encode(events: ActivityEvent[]): Uint8Array | Answer {
+  #encode(slice: Slice): Uint8Array | Answer {
     try {
-      const encoded = this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(events.map((e) => this.#mapper.map(e))) : this.#mapper.encode(events);
+      const encoded = slice.encode();
       return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
     } catch (error) {
       return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}` };

@@ -55,42 +55,165 @@ export function encodeRequest<T>(items: readonly T[], records: RecordWriter<T>):
   for (const [resource, scopes] of byResource) {
     w.tag(1, 2);
     const resourceLogs = w.begin();
-    w.tag(1, 2);
-    const res = w.begin();
-    w.attributes(1, Object.keys(resource.attributes), Object.values(resource.attributes) as AttributeValue[]);
-    w.tag(2, 0);
-    w.varint(0);
-    w.end(res);
+    writeResource(w, resource);
     for (const [scope, list] of scopes) {
       w.tag(2, 2);
       const scopeLogs = w.begin();
-      w.tag(1, 2);
-      const sc = w.begin();
-      w.tag(1, 2);
-      w.string(scope.name);
-      if (scope.version) {
-        w.tag(2, 2);
-        w.string(scope.version);
-      }
-      w.end(sc);
+      writeScope(w, scope);
       for (const item of list) {
         w.tag(2, 2);
         records.write(w, item);
       }
-      if (scope.schemaUrl) {
-        w.tag(3, 2);
-        w.string(scope.schemaUrl);
-      }
+      writeSchemaUrl(w, scope.schemaUrl);
       w.end(scopeLogs);
     }
-    if (resource.schemaUrl) {
-      w.tag(3, 2);
-      w.string(resource.schemaUrl);
-    }
+    writeSchemaUrl(w, resource.schemaUrl);
     w.end(resourceLogs);
   }
   return w.finish();
 }
+
+/** The `resource` field (1) of a ResourceLogs. */
+function writeResource(w: ProtoWriter, resource: Resource): void {
+  w.tag(1, 2);
+  const res = w.begin();
+  w.attributes(1, Object.keys(resource.attributes), Object.values(resource.attributes) as AttributeValue[]);
+  w.tag(2, 0);
+  w.varint(0);
+  w.end(res);
+}
+
+/** The `scope` field (1) of a ScopeLogs. */
+function writeScope(w: ProtoWriter, scope: InstrumentationScope): void {
+  w.tag(1, 2);
+  const sc = w.begin();
+  w.tag(1, 2);
+  w.string(scope.name);
+  if (scope.version) {
+    w.tag(2, 2);
+    w.string(scope.version);
+  }
+  w.end(sc);
+}
+
+/** The `schema_url` field (3) of a ResourceLogs or ScopeLogs, when there is one. */
+function writeSchemaUrl(w: ProtoWriter, schemaUrl: string | undefined): void {
+  if (!schemaUrl) return;
+  w.tag(3, 2);
+  w.string(schemaUrl);
+}
+
+/**
+ * Log records encoded one by one, to be put into requests later, maybe in
+ * another thread than the one that encoded them (all fields are
+ * structured-cloneable). Each record's bytes are its `log_records` field of a
+ * ScopeLogs, tag and length included; every record has the one scope of the
+ * request it goes in.
+ */
+export interface EncodedLogRecords {
+  /** The records' fields, one after another. */
+  bytes: Uint8Array;
+  /** Where each record's bytes end in `bytes` (it starts where the one before ends). */
+  ends: Uint32Array;
+  /** Per record, its resource: an index into `resources`. */
+  resourceOf: Uint16Array;
+  /** The distinct resources, each as `key` (equal keys: the same resource) and its encoded fields. */
+  resources: EncodedResource[];
+  /** The scope field of a ScopeLogs. */
+  scope: Uint8Array;
+}
+
+export interface EncodedResource {
+  key: string;
+  /** The `resource` field of a ResourceLogs. */
+  head: Uint8Array;
+  /** Its `schema_url` field, or nothing. */
+  tail: Uint8Array;
+}
+
+/**
+ * Encodes each item as a LogRecord on its own, with its resource (keyed by
+ * `keyOf`) and the one scope. `assembleLogsRequest` puts them together into
+ * the request `encodeRequest` would have written for the same items.
+ */
+export function encodeEach<T>(
+  items: readonly T[],
+  records: Omit<RecordWriter<T>, 'scopeOf'>,
+  scope: InstrumentationScope,
+  keyOf: (resource: Resource) => string,
+): EncodedLogRecords {
+  const w = new ProtoWriter(items.length * 1024 + 64);
+  const ends = new Uint32Array(items.length);
+  const resourceOf = new Uint16Array(items.length);
+  const indexOf = new Map<Resource, number>();
+  const resources: EncodedResource[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const resource = records.resourceOf(item);
+    let index = indexOf.get(resource);
+    if (index === undefined) {
+      if (resources.length === 0xffff) throw new RangeError('more than 65,535 resources in one set of log records');
+      index = resources.length;
+      indexOf.set(resource, index);
+      resources.push({ key: keyOf(resource), head: encodedWith((rw) => writeResource(rw, resource)), tail: encodedWith((rw) => writeSchemaUrl(rw, resource.schemaUrl)) });
+    }
+    resourceOf[i] = index;
+    w.tag(2, 2);
+    records.write(w, item);
+    ends[i] = w.position;
+  }
+  return { bytes: w.finish(), ends, resourceOf, resources, scope: encodedWith((sw) => writeScope(sw, scope)) };
+}
+
+function encodedWith(write: (w: ProtoWriter) => void): Uint8Array {
+  const w = new ProtoWriter(256);
+  write(w);
+  return Uint8Array.prototype.slice.call(w.finish());
+}
+
+/** One record of an EncodedLogRecords: `set`, and its index there. */
+export interface EncodedRef {
+  set: EncodedLogRecords;
+  index: number;
+}
+
+/**
+ * An ExportLogsServiceRequest of records encoded apart (`encodeEach`), in
+ * the order given: grouped by resource key in the order keys first appear,
+ * under the scope of the first record, which is what `encodeRequest` writes
+ * for the same records (one scope for all).
+ */
+export function assembleLogsRequest(refs: readonly EncodedRef[]): Uint8Array {
+  const byKey = new Map<string, { resource: EncodedResource; refs: EncodedRef[] }>();
+  let size = 64;
+  for (const ref of refs) {
+    const resource = ref.set.resources[ref.set.resourceOf[ref.index]!]!;
+    let group = byKey.get(resource.key);
+    if (group === undefined) {
+      byKey.set(resource.key, (group = { resource, refs: [] }));
+      size += resource.head.length + resource.tail.length + ref.set.scope.length + 16;
+    }
+    group.refs.push(ref);
+    size += recordEnd(ref) - recordStart(ref);
+  }
+  const w = new ProtoWriter(size);
+  for (const { resource, refs: group } of byKey.values()) {
+    w.tag(1, 2);
+    const resourceLogs = w.begin();
+    w.raw(resource.head);
+    w.tag(2, 2);
+    const scopeLogs = w.begin();
+    w.raw(group[0]!.set.scope);
+    for (const ref of group) w.raw(ref.set.bytes.subarray(recordStart(ref), recordEnd(ref)));
+    w.end(scopeLogs);
+    w.raw(resource.tail);
+    w.end(resourceLogs);
+  }
+  return w.finish();
+}
+
+const recordStart = (ref: EncodedRef): number => (ref.index === 0 ? 0 : ref.set.ends[ref.index - 1]!);
+const recordEnd = (ref: EncodedRef): number => ref.set.ends[ref.index]!;
 
 const TWO_POW_32 = 0x1_0000_0000;
 
@@ -200,6 +323,13 @@ export class ProtoWriter {
 
   rewind(position: number): void {
     this.#pos = position;
+  }
+
+  /** Bytes already encoded, as they are. */
+  raw(data: Uint8Array): void {
+    this.#ensure(data.length);
+    this.#buf.set(data, this.#pos);
+    this.#pos += data.length;
   }
 
   bytes(data: Uint8Array): void {

@@ -1,0 +1,111 @@
+/**
+ * What the metrics sink needs from a record's events, counted where the
+ * events are: one group per distinct set of raw label values, with the
+ * number of events, rows and the last trace id, and each event's log time
+ * for lag. A tally holds plain data (structured-cloneable), so a worker
+ * thread can count the records it opens and the main thread only applies the
+ * groups (metrics-sink.ts), folding open values into bounded labels there,
+ * where the first-seen state of the process lives.
+ */
+import type { ActivityEvent, Engine } from '../events/model.ts';
+import { OUTCOME_RULES } from '../events/outcome.ts';
+import { classLabel, commandLabel } from '../telemetry/cardinality.ts';
+
+/** Events that share every label value. Open values (`database`, `user`, `code`) are raw: the sink bounds them. */
+export interface StatementGroup {
+  /** The cluster id, else the instance id, else "". */
+  cluster: string;
+  instance: string;
+  engine: Engine;
+  database: string | null;
+  user: string | null;
+  /** False for a failed login: its user and database may read a kept value but never claim a slot. */
+  admit: boolean;
+  /** Closed-set labels, already bounded. */
+  eventClass: string;
+  command: string;
+  outcome: ActivityEvent['outcome'];
+  isLogin: boolean;
+  /** For failures: why (errorCode); else null. */
+  code: string | null;
+  count: number;
+  rows: number;
+  /** The trace id of the last event in the group that carried trace context: the exemplar. */
+  traceId: string | null;
+}
+
+/** Log times, in epoch seconds, of the events of one cluster and instance. */
+export interface LogTimes {
+  cluster: string;
+  instance: string;
+  seconds: number[];
+}
+
+export interface EventTally {
+  statements: StatementGroup[];
+  logTimes: LogTimes[];
+}
+
+export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
+  const groups = new Map<string, StatementGroup>();
+  const times = new Map<string, LogTimes>();
+  for (const event of events) {
+    const cluster = event.clusterId ?? event.instanceId ?? '';
+    const instance = event.instanceId ?? '';
+    const admit = !(event.isLogin && event.outcome === 'failure');
+    const eventClass = classLabel(event.class);
+    const command = commandLabel(event.command);
+    const code = event.outcome === 'failure' ? errorCode(event) : null;
+    const key = [cluster, instance, event.engine, event.databaseName, event.dbUserName, admit, eventClass, command, event.outcome, event.isLogin, code].join('\u0000');
+    let group = groups.get(key);
+    if (group === undefined) {
+      group = {
+        cluster,
+        instance,
+        engine: event.engine,
+        database: event.databaseName,
+        user: event.dbUserName,
+        admit,
+        eventClass,
+        command,
+        outcome: event.outcome,
+        isLogin: event.isLogin,
+        code,
+        count: 0,
+        rows: 0,
+        traceId: null,
+      };
+      groups.set(key, group);
+    }
+    group.count++;
+    if (event.rowCount !== null && Number.isFinite(event.rowCount) && event.rowCount > 0) group.rows += event.rowCount;
+    const trace = event.enrichment?.trace;
+    if (trace) group.traceId = trace.traceId;
+
+    const seconds = epochSeconds(event.logTimeUnixNano);
+    if (seconds === null) continue;
+    const where = `${cluster}\u0000${instance}`;
+    let list = times.get(where);
+    if (list === undefined) times.set(where, (list = { cluster, instance, seconds: [] }));
+    list.seconds.push(seconds);
+  }
+  return { statements: [...groups.values()], logTimes: [...times.values()] };
+}
+
+/**
+ * The `code` of a failed event: the exit code when it is what failed (MySQL
+ * 1045, Oracle 1017; SQL Server 0, a failed permission check), else why the
+ * engine's rules call it a failure.
+ */
+export function errorCode(event: ActivityEvent): string {
+  const rules = OUTCOME_RULES[event.engine];
+  if (event.exitCode !== null && rules.exitCodeFails(event.exitCode)) return String(event.exitCode);
+  const command = event.command?.trim().toUpperCase() ?? '';
+  if (rules.failureCommands.includes(command)) return event.isLogin ? 'failed_login' : 'failure_command';
+  if (event.errorMessage !== null) return 'error_message';
+  return 'unknown';
+}
+
+export function epochSeconds(unixNano: bigint | null): number | null {
+  return unixNano === null ? null : Number(unixNano / 1000n) / 1e6;
+}

@@ -1,0 +1,68 @@
+/**
+ * Opens records for the pipeline with the per-record work prepared (see
+ * prepare.ts): the envelope and the data key here, on the main thread, where
+ * the KMS client and its cache live; the rest in the prepare pool, or here
+ * when there is no pool or its worker was lost (the record is then prepared
+ * on this thread: same result, nothing lost, nothing dead-lettered for it).
+ *
+ * The opened record carries its prepared form for the sinks; its `events`
+ * are decoded again from the kept JSON only if something reads them.
+ */
+import { unlock, type OpenerOptions } from '../decrypt/opener.ts';
+import type { DecodedRecord } from '../events/model.ts';
+import type { OpenedRecord, RecordOpener } from '../pipeline.ts';
+import type { SourceRecord } from '../source/record.ts';
+import { WorkerLostError, type PreparePool } from './pool.ts';
+import { RecordPreparer, type PrepareJob, type PrepareSetup, type PreparedRecord } from './prepare.ts';
+
+export interface PreparingOpenerOptions extends Pick<OpenerOptions, 'dataKeys' | 'contextFor'> {
+  setup: PrepareSetup;
+  /** Where records are prepared; without one, on this thread. */
+  pool?: PreparePool;
+  /** Wall clock in epoch milliseconds: the log records' ObservedTimestamp. */
+  clock?: () => number;
+  /** Runs on every record prepared on this thread because a worker was lost. */
+  onLocalFallback?: (reason: string) => void;
+}
+
+export class PreparingOpener implements RecordOpener {
+  readonly #opts: PreparingOpenerOptions;
+  readonly #local: RecordPreparer;
+  readonly #clock: () => number;
+
+  constructor(options: PreparingOpenerOptions) {
+    this.#opts = options;
+    this.#local = new RecordPreparer(options.setup);
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  async open(record: SourceRecord): Promise<OpenedRecord> {
+    const unlocked = await unlock(record, this.#opts);
+    const job: PrepareJob = { ...unlocked, observedMs: this.#clock() };
+    const prepared = await this.#prepare(job);
+    const local = this.#local;
+    let events: DecodedRecord['events'] | undefined;
+    return {
+      version: prepared.version,
+      clusterId: prepared.clusterId,
+      instanceId: prepared.instanceId,
+      heartbeats: prepared.heartbeats,
+      prepared,
+      get events() {
+        return (events ??= local.decode(prepared.json, job.decode).events);
+      },
+    };
+  }
+
+  async #prepare(job: PrepareJob): Promise<PreparedRecord> {
+    const pool = this.#opts.pool;
+    if (pool === undefined) return this.#local.prepare(job, 'async');
+    try {
+      return await pool.run(job);
+    } catch (error) {
+      if (!(error instanceof WorkerLostError)) throw error;
+      this.#opts.onLocalFallback?.(error.message);
+      return this.#local.prepare(job, 'async');
+    }
+  }
+}

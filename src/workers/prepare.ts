@@ -1,0 +1,96 @@
+/**
+ * The per-record work after the data key: decrypt → gunzip → decode →
+ * enrich, then what the sinks need of the events (OTLP/protobuf log records,
+ * metric tallies). It needs nothing from the process but its setup, so it
+ * runs in a worker thread (open-worker.ts) as it runs in-process when no
+ * worker can, with the same result.
+ *
+ * The result holds no event objects: a worker sending 200 events through
+ * structured clone would cost the main thread about what decoding them did.
+ * It keeps the decompressed JSON instead, so that the rare reader who needs
+ * the events themselves (a stdout sink, a backend rejecting one) gets them
+ * by decoding again: `decodePrepared`, the same decode and enrich, the same
+ * events.
+ */
+import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
+import { gunzipCapped, gunzipCappedSync } from '../decrypt/gunzip.ts';
+import type { PayloadDecryptor } from '../decrypt/opener.ts';
+import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
+import { enrichRecord } from '../enrich/stage.ts';
+import type { RedactionMode } from '../enrich/redact.ts';
+import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
+import type { DecodedRecord, Heartbeat } from '../events/model.ts';
+import { tallyEvents, type EventTally } from '../sinks/metrics-tally.ts';
+import { LogRecordMapper, type MappingLimits } from '../sinks/otlp/mapping.ts';
+import type { EncodedLogRecords } from '../sinks/otlp/protobuf.ts';
+import { ResourceCatalog, type ResourceFacts } from '../sinks/otlp/resource.ts';
+
+/** How every record is prepared: plain data, sent once to each worker. */
+export interface PrepareSetup {
+  redact: RedactionMode;
+  /** Cap on a record's decompressed size. */
+  maxRecordBytes: number;
+  resources: ResourceFacts;
+  limits?: Partial<MappingLimits>;
+}
+
+/** One record to prepare: its Encryption SDK message and the plaintext data key (KMS already answered). */
+export interface PrepareJob {
+  payload: Uint8Array;
+  dataKey: Uint8Array;
+  decode: Required<DecodeOptions>;
+  /** The log records' ObservedTimestamp, in epoch milliseconds: when the record was read. */
+  observedMs: number;
+}
+
+/** A record prepared for the sinks (structured-cloneable). */
+export interface PreparedRecord {
+  version: string;
+  clusterId: string | null;
+  instanceId: string | null;
+  heartbeats: Heartbeat[];
+  eventIds: string[];
+  logRecords: EncodedLogRecords;
+  tally: EventTally;
+  /** The decompressed record, to decode the events again (`decodePrepared`). */
+  json: Uint8Array;
+}
+
+export class RecordPreparer {
+  readonly #setup: PrepareSetup;
+  readonly #decryptor: PayloadDecryptor;
+  readonly #mapper: LogRecordMapper;
+
+  constructor(setup: PrepareSetup, decryptor: PayloadDecryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() })) {
+    this.#setup = setup;
+    this.#decryptor = decryptor;
+    this.#mapper = new LogRecordMapper({ resources: new ResourceCatalog(setup.resources), ...(setup.limits ? { limits: setup.limits } : {}) });
+  }
+
+  /**
+   * Throws a DasError when the record cannot be opened. `gunzip: 'sync'` in
+   * a worker thread; `'async'` on the main thread, where zlib belongs on the
+   * thread pool.
+   */
+  async prepare(job: PrepareJob, gunzip: 'sync' | 'async'): Promise<PreparedRecord> {
+    const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey);
+    const max = this.#setup.maxRecordBytes;
+    const json = gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
+    const decoded = this.decode(json, job.decode);
+    return {
+      version: decoded.version,
+      clusterId: decoded.clusterId,
+      instanceId: decoded.instanceId,
+      heartbeats: decoded.heartbeats,
+      eventIds: decoded.events.map((event) => event.eventId),
+      logRecords: this.#mapper.encodeEach(decoded.events, job.observedMs),
+      tally: tallyEvents(decoded.events),
+      json,
+    };
+  }
+
+  /** Decodes and enriches a decompressed record: what `prepare` did, and what `decodePrepared` does again. */
+  decode(json: Uint8Array, options: Required<DecodeOptions>): DecodedRecord {
+    return enrichRecord(decodeRecord(json, options), this.#setup.redact);
+  }
+}
