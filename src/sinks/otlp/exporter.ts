@@ -2,8 +2,9 @@
  * A Sink that sends each batch's events as OTLP/HTTP log records and knows,
  * per event, what the backend did with it.
  *
- * The batch is encoded here (protobuf.ts, or otlp-transformer's JSON serializer)
- * and POSTed here, so every answer is seen: nothing is buffered behind an SDK
+ * The batch is encoded here (protobuf.ts, or otlp-transformer's JSON
+ * serializer), or assembled from log records a worker already encoded
+ * (`SinkBatch.prepared`, protobuf only), and POSTed here, so every answer is seen: nothing is buffered behind an SDK
  * processor that reports success on a failed export. The answer decides the
  * result, per the OTLP/HTTP spec:
  * - 2xx: delivered. A `partial_success` naming rejected records does not say
