@@ -248,8 +248,10 @@ function analyze(text: string, dialect: SqlDialect): Analysis {
       j++;
       const what = word(text, sig[j]);
       if (what === 'VALUES') j++;
-      // `BY RANDOM PASSWORD` has no secret in the text; `BY PASSWORD 'hash'` is handled at PASSWORD.
-      if ((what === 'RANDOM' || what === 'PASSWORD') && sig[j + 1] !== undefined && (word(text, sig[j + 1]) === 'PASSWORD' || isLiteralToken(sig[j + 1]!))) continue;
+      // `BY RANDOM PASSWORD` has no secret in the text; `BY PASSWORD 'hash'` (or `BY PASSWORD ?`, once
+      // masked, so that redacting twice changes nothing) is handled at PASSWORD.
+      const after = sig[j + 1];
+      if ((what === 'RANDOM' || what === 'PASSWORD') && after !== undefined && (word(text, after) === 'PASSWORD' || isLiteralToken(after) || after.kind === 'placeholder' || tokenText(text, after) === LITERAL_PLACEHOLDER)) continue;
       maskValue(j, true);
     }
   }
