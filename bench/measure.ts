@@ -15,7 +15,9 @@
  *   and metric tallies (workers/prepare.ts) → MetricsSink + OTLP/protobuf
  *   delivery, through the Pipeline, 100-record batches. `das-1`: one core
  *   (no worker threads), one record at a time; `das-n`: a worker thread per
- *   core (`--workers <cores>`), 8 records in flight.
+ *   core (`--workers <cores>`), 8 records in flight; `das-main-n`: the
+ *   default configuration (no worker threads, crypto and zlib on the thread
+ *   pool), 8 records in flight.
  * - `backlog` (`--backlog`): the default configuration (no worker threads;
  *   crypto and zlib on the thread pool, 8 records in flight) over the suite's records replayed until
  *   1 million events have gone through, RSS sampled every 100 ms: the memory
@@ -52,7 +54,7 @@ import type { PrepareSetup } from '../src/workers/prepare.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 
-export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1', 'backlog'] as const;
+export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1', 'backlog'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface MeasureInput {
@@ -160,11 +162,11 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     };
   }
 
-  if (input.mode === 'das-1' || input.mode === 'das-n' || input.mode === 'backlog') {
+  if (input.mode === 'das-1' || input.mode === 'das-main-n' || input.mode === 'das-n' || input.mode === 'backlog') {
     // As src/app.ts builds it, with the default --redact mode: `das-1` on one core (no
     // worker threads, one record at a time); `das-n` on every core (--workers <cores>,
-    // 8 records in flight); `backlog` as configured by default (no worker threads, crypto
-    // and zlib on the thread pool, 8 records in flight).
+    // 8 records in flight); `das-main-n` and `backlog` as configured by default (no worker
+    // threads, crypto and zlib on the thread pool, 8 records in flight).
     const one = input.mode === 'das-1';
     const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {} };
     const workers = input.mode === 'das-n' ? new PreparePool({ size: availableParallelism(), setup }) : undefined;

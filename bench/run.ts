@@ -22,7 +22,7 @@ import type { MeasureInput, MeasureResult, Mode } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
 const RECORDS_PER_CELL = quick ? 4 : 34; // × 3 engines × 3 sizes: 36 or 306 records per suite
-const ALL_MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-n', 'published-1'];
+const ALL_MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1'];
 /** `--backlog`: also drain 1 million events (the corpus replayed) through das-n and report peak RSS. */
 const backlog = process.argv.includes('--backlog');
 /** `--latency`: also run bench/latency.ts: live traffic at 2,000 events/s through kinesalite and `startApp`, p50/p99/max from put to the OTLP endpoint. */
@@ -179,7 +179,8 @@ async function main(): Promise<void> {
     const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}`, uvThreadpoolSize: Number(process.env['UV_THREADPOOL_SIZE'] ?? 4) };
     console.log(`\n${records} records per suite (1/20/200 events; PostgreSQL, MySQL MAIN+AUX, SQL Server), ${machine.cpus} cpus, Node ${machine.node}`);
     console.log('"-1" one record at a time; "-n" 8 in flight. vs limit compares -1 with limit-1 and -n with limit-n.');
-    console.log('das-1/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf.\n');
+    console.log('das-1/das-main-n/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf;');
+    console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.\n');
     console.log('| suite | mode          | rec/s   | events/s  | KMS  | RSS  | ÷ published | ÷ limit |');
     console.log('|-------|---------------|---------|-----------|------|------|-------------|---------|');
     for (const line of lines) console.log(line);
