@@ -27,7 +27,7 @@ import { KinesisConsumer } from './source/kinesis/stream-consumer.ts';
 import { parseKinesisStreamArn } from './source/resource.ts';
 import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';
 import { startMetricsServer, type StreamReadiness } from './telemetry/server.ts';
-import { buildPreparingOpener, prepareSetup } from './cli/wiring.ts';
+import { buildOpener, buildPreparingOpener, prepareSetup } from './cli/wiring.ts';
 import { PreparePool } from './workers/pool.ts';
 
 export interface AppDependencies {
@@ -97,9 +97,28 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const sinks: Sink[] = [logSink, new MetricsSink(metrics, { topN: config.labelTopN })];
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 
-  const pool = config.workers > 0 ? new PreparePool({ size: config.workers, setup: prepareSetup(config, resources), onWorkerLost: (reason) => log.warn('prepare worker lost', { reason }) }) : undefined;
+  // Records are prepared (encoded for OTLP/protobuf, counted) where they are opened only when the log sink sends
+  // OTLP/protobuf: a stdout or JSON sink reads events, and would decode every record a second time.
+  const preparable = deps.logSink === undefined && otlp.exporter !== null && otlp.exporter.protocol !== 'http/json';
+  if (config.workers > 0 && !preparable) {
+    log.warn('--workers needs an OTLP/protobuf endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); records are opened on the main thread', { workers: config.workers });
+  }
+  const pool =
+    preparable && config.workers > 0
+      ? new PreparePool({
+          size: config.workers,
+          setup: prepareSetup(config, resources),
+          onWorkerLost: (reason) => {
+            metrics.workersLost.inc();
+            log.warn('prepare worker lost; its records are prepared on the main thread', { reason });
+          },
+        })
+      : undefined;
+  const dataKeyObserver = metricsDataKeyObserver(metrics);
   const pipeline = new Pipeline({
-    opener: buildPreparingOpener(config, deps.kms, { resources, observer: metricsDataKeyObserver(metrics), ...(pool ? { pool } : {}) }),
+    opener: preparable
+      ? buildPreparingOpener(config, deps.kms, { resources, observer: dataKeyObserver, ...(pool ? { pool } : {}) })
+      : buildOpener(config, deps.kms, dataKeyObserver),
     sinks,
     deadLetters,
     observer: metricsPipelineObserver(metrics),

@@ -124,8 +124,6 @@ export class MetricsSink implements Sink {
   }
 }
 
-export { errorCode } from './metrics-tally.ts';
-
 // prom-client's typings give exemplars the metric's own label names; an exemplar has its own (`trace_id`).
 function traceExemplar(traceId: string): LabelValues<StatementLabel> {
   return { trace_id: traceId } as LabelValues<StatementLabel>;

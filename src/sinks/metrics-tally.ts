@@ -56,7 +56,8 @@ export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
     const eventClass = classLabel(event.class);
     const command = commandLabel(event.command);
     const code = event.outcome === 'failure' ? errorCode(event) : null;
-    const key = [cluster, instance, event.engine, event.databaseName, event.dbUserName, admit, eventClass, command, event.outcome, event.isLogin, code].join('\u0000');
+    // null and "" share a key: both read as the empty label value.
+    const key = `${cluster}\u0000${instance}\u0000${event.engine}\u0000${event.databaseName ?? ''}\u0000${event.dbUserName ?? ''}\u0000${admit}\u0000${eventClass}\u0000${command}\u0000${event.outcome}\u0000${event.isLogin}\u0000${code ?? ''}`;
     let group = groups.get(key);
     if (group === undefined) {
       group = {

@@ -53,6 +53,7 @@ export interface DasMetrics {
   readonly deadLetters: Counter<'reason'>;
   readonly logRecordsExported: Counter<'outcome'>;
   readonly exportRetries: Counter<'sink'>;
+  readonly workersLost: Counter;
 }
 
 export interface MetricsOptions {
@@ -190,6 +191,11 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
       name: 'das_export_retries_total',
       help: 'Batches a sink asked to retry later.',
       labelNames: ['sink'] as const,
+      registers,
+    }),
+    workersLost: new Counter({
+      name: 'das_workers_lost_total',
+      help: 'Worker threads (--workers) that died; their records were prepared on the main thread.',
       registers,
     }),
   };

@@ -165,7 +165,8 @@ describe('das-exporter run', function () {
     const dir = mkdtempSync(path.join(tmpdir(), 'das-run-sig-'));
     await writeRecords(3, 2, 5000);
     const child = spawn(process.execPath, ['bin/das-exporter.js', 'run', '--stream', STREAM, '--state-dir', dir, '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--workers', '2'], {
-      env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint },
+      // Worker threads prepare records for an OTLP/protobuf endpoint.
+      env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint },
     });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));

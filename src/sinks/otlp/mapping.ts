@@ -116,7 +116,7 @@ export class LogRecordMapper {
    * assembles). Same bytes per record as `encode`.
    */
   encodeEach(events: readonly ActivityEvent[], observedMs: number = this.#clock().getTime()): EncodedLogRecords {
-    return encodeEach(events, this.#writer(hrTimeFromMs(observedMs)), SCOPE, (resource) => resourceKey(resource));
+    return encodeEach(events, this.#writer(hrTimeFromMs(observedMs)), SCOPE, resourceKey);
   }
 
   #writer(observed: HrTime): RecordWriter<ActivityEvent> {
@@ -125,8 +125,7 @@ export class LogRecordMapper {
     return {
       resourceOf: (event) => resources.resourceFor(event),
       scopeOf: () => SCOPE,
-      write: (w, event) => {
-        const resource = resources.resourceFor(event);
+      write: (w, event, resource) => {
         const head = headOf(event, resource, observed, limits);
         const mark = w.position;
         const at = w.recordStart(head);

@@ -17,8 +17,8 @@ import type { LogRecordFields } from './mapping.ts';
 export interface RecordWriter<T> {
   resourceOf(item: T): Resource;
   scopeOf(item: T): InstrumentationScope;
-  /** Writes `item` as a LogRecord message (its length prefix included), the field tag already written. */
-  write(w: ProtoWriter, item: T): void;
+  /** Writes `item` as a LogRecord message (its length prefix included), the field tag already written; `resource` is resourceOf(item). */
+  write(w: ProtoWriter, item: T, resource: Resource): void;
 }
 
 const MAPPED: RecordWriter<LogRecordFields> = {
@@ -62,7 +62,7 @@ export function encodeRequest<T>(items: readonly T[], records: RecordWriter<T>):
       writeScope(w, scope);
       for (const item of list) {
         w.tag(2, 2);
-        records.write(w, item);
+        records.write(w, item, resource);
       }
       writeSchemaUrl(w, scope.schemaUrl);
       w.end(scopeLogs);
@@ -159,7 +159,7 @@ export function encodeEach<T>(
     }
     resourceOf[i] = index;
     w.tag(2, 2);
-    records.write(w, item);
+    records.write(w, item, resource);
     ends[i] = w.position;
   }
   return { bytes: w.finish(), ends, resourceOf, resources, scope: encodedWith((sw) => writeScope(sw, scope)) };
