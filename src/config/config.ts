@@ -48,7 +48,7 @@ export const configSchema = z.object({
   /**
    * `--workers` / `DAS_WORKERS`: worker threads that decrypt, decode, enrich and encode
    * records (default 0: all on the main thread, crypto and zlib on the thread pool).
-   * Only with an OTLP/protobuf endpoint. One per core is faster (see the README benchmark) and costs 80–100 MiB each.
+   * Only with an OTLP/protobuf endpoint. One per core is faster (see the README benchmark) and costs about 75 MiB each.
    */
   workers: z.coerce.number().int().min(0).max(64).default(0),
   /**
