@@ -24,7 +24,17 @@ describe('configuration', () => {
     assert.equal(config.leases, 'file');
     assert.equal(config.metricsPort, 9464);
     assert.equal(config.labelTopN, 50);
+    assert.equal(config.workers, 0);
     assert.deepEqual(config.streams, []);
+  });
+
+  it('takes --workers from 0 to 64 and names the flag when refusing a value', () => {
+    assert.equal(loadConfig({}, { DAS_WORKERS: '2' }).workers, 2);
+    for (const bad of ['-1', '65', '1.5', 'two']) {
+      const problems = problemsOf(() => loadConfig({}, { DAS_WORKERS: bad }));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.ok(problems[0]!.startsWith('--workers / DAS_WORKERS:'), problems[0]);
+    }
   });
 
   it('reads the environment, and flags win over it', () => {
