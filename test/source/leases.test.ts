@@ -176,6 +176,9 @@ describe('DynamoDB lease coordinator', function () {
 
     assert.deepEqual(ids(await a.acquire(STREAM)), [p1.shardId, p2.shardId, orphan.shardId], 'a parent aged out of the table counts as ended');
     await a.checkpoint(STREAM, p1.shardId, SHARD_END);
+    // No release: a worker killed right after its last checkpoint must not keep the ended lease in its name.
+    assert.equal((await a.leases(STREAM)).find((l) => l.shardId === p1.shardId)?.leaseOwner, null, 'the SHARD_END checkpoint gives the lease up');
+    assert.deepEqual(a.heldShards(STREAM), [p2.shardId, orphan.shardId]);
     await a.release(STREAM, p1.shardId);
     assert.deepEqual(ids(await a.acquire(STREAM)), [p2.shardId, orphan.shardId], 'one parent still open: the child waits');
 

@@ -188,8 +188,15 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
   async checkpoint(stream: string, shardId: string, position: string | ShardEnd): Promise<void> {
     const held = this.#streams.get(stream)?.held.get(shardId);
     if (!held) throw new LeaseLostError(stream, shardId);
-    const ok = await this.#serially(held, () => this.#write(stream, held, (item) => this.#table.checkpoint(item, this.workerId, position)));
+    const state = this.#streams.get(stream)!;
+    const ok = await this.#serially(held, async () => {
+      const written = await this.#write(stream, held, (item) => this.#table.checkpoint(item, this.workerId, position));
+      // The table released an ended lease with its last checkpoint.
+      if (written && position === SHARD_END && state.held.get(shardId) === held) state.held.delete(shardId);
+      return written;
+    });
     if (!ok) throw new LeaseLostError(stream, shardId);
+    if (position === SHARD_END) this.#o.observer?.leasesHeld?.(stream, state.held.size);
   }
 
   /** Runs when this worker stops reading a shard (ended, shutdown): the lease is left unowned so any worker may take it at once. */

@@ -185,11 +185,16 @@ export class LeaseTable {
     });
   }
 
-  /** Records a delivered position (and resets the owner switches, as a KCL checkpoint does). */
+  /**
+   * Records a delivered position (and resets the owner switches, as a KCL
+   * checkpoint does). SHARD_END also gives the lease up in the same write:
+   * nothing is left to read, and a worker dying between two writes would
+   * otherwise keep an ended lease in its name forever.
+   */
   checkpoint(held: LeaseItem, owner: string, position: string | ShardEnd): Promise<LeaseItem | undefined> {
     const condition = ownedBy(owner, held);
     return this.#update(held, {
-      UpdateExpression: 'SET #counter = #counter + :one, #checkpoint = :position, #sub = :zero, #switches = :zero',
+      UpdateExpression: `SET #counter = #counter + :one, #checkpoint = :position, #sub = :zero, #switches = :zero${position === SHARD_END ? ' REMOVE #owner' : ''}`,
       ConditionExpression: condition.ConditionExpression,
       ExpressionAttributeNames: { ...condition.ExpressionAttributeNames, ...names('#checkpoint', '#sub', '#switches') },
       ExpressionAttributeValues: { ...condition.ExpressionAttributeValues, ':position': { S: position }, ':zero': { N: '0' } },
