@@ -75,6 +75,8 @@ export interface MeasureResult {
   recordsPerSecond: number;
   eventsPerSecond: number;
   peakRssMiB: number;
+  /** CPU time of every thread of the process over the measured run, per second of it: 2 is both cores busy. */
+  cpuCores: number;
   /** Highest RSS sampled while the measured run went (backlog mode). */
   sampledPeakRssMiB?: number;
   failures: number;
@@ -222,7 +224,9 @@ async function main(): Promise<void> {
   let sampledPeak = process.memoryUsage.rss();
   const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss())), 100);
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   const failures = await run(measured.records);
+  const cpu = process.cpuUsage(cpuBefore);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
   const events = measured.events;
@@ -236,6 +240,7 @@ async function main(): Promise<void> {
     recordsPerSecond: measured.records.length / seconds,
     eventsPerSecond: events / seconds,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
     failures,
   };
   process.send?.({ type: 'result', result });

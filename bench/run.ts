@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
         results.push(result);
-        console.log(`  0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB`);
+        console.log(`  0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB  CPU ${fmt(result.cpuCores, 2)} cores`);
       }
     }
     const backlogResults: (MeasureResult & { kmsCalls: number; otlpBytes: number })[] = [];
@@ -165,13 +165,14 @@ async function main(): Promise<void> {
           eventsPerSecond: Math.round(r.eventsPerSecond),
           kmsCalls: r.kmsCalls,
           peakRssMiB: Math.round(r.peakRssMiB),
+          cpuCores: Math.round(r.cpuCores * 100) / 100,
           vsPublished: published ? r.recordsPerSecond / published.recordsPerSecond : NaN,
           vsLimit: limit ? r.recordsPerSecond / limit.recordsPerSecond : NaN,
           failures: r.failures,
         };
         table.push(row);
         lines.push(
-          `| ${suite} | ${mode.padEnd(13)} | ${fmt(row.recordsPerSecond).padStart(7)} | ${fmt(row.eventsPerSecond).padStart(9)} | ${String(row.kmsCalls).padStart(4)} | ${String(row.peakRssMiB).padStart(4)} | ${fmt(row.vsPublished, 2).padStart(6)}× | ${fmt(row.vsLimit, 2).padStart(5)}× |`,
+          `| ${suite} | ${mode.padEnd(13)} | ${fmt(row.recordsPerSecond).padStart(7)} | ${fmt(row.eventsPerSecond).padStart(9)} | ${String(row.kmsCalls).padStart(4)} | ${String(row.peakRssMiB).padStart(4)} | ${fmt(row.cpuCores, 2).padStart(4)} | ${fmt(row.vsPublished, 2).padStart(6)}× | ${fmt(row.vsLimit, 2).padStart(5)}× |`,
         );
       }
     }
@@ -180,9 +181,10 @@ async function main(): Promise<void> {
     console.log(`\n${records} records per suite (1/20/200 events; PostgreSQL, MySQL MAIN+AUX, SQL Server), ${machine.cpus} cpus, Node ${machine.node}`);
     console.log('"-1" one record at a time; "-n" 8 in flight. vs limit compares -1 with limit-1 and -n with limit-n.');
     console.log('das-1/das-main-n/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf;');
-    console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.\n');
-    console.log('| suite | mode          | rec/s   | events/s  | KMS  | RSS  | ÷ published | ÷ limit |');
-    console.log('|-------|---------------|---------|-----------|------|------|-------------|---------|');
+    console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.');
+    console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured.\n');
+    console.log('| suite | mode          | rec/s   | events/s  | KMS  | RSS  | CPU  | ÷ published | ÷ limit |');
+    console.log('|-------|---------------|---------|-----------|------|------|------|-------------|---------|');
     for (const line of lines) console.log(line);
     console.log(`\ndistinct data keys: ${JSON.stringify(distinctKeys)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 

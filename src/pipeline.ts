@@ -89,15 +89,15 @@ export class Pipeline {
   async process(records: readonly SourceRecord[], signal?: AbortSignal): Promise<BatchOutcome> {
     const size = this.#opts.recordsPerPart;
     const done = { status: 'done' as const, records: records.length, events: 0, deadLettered: 0 };
-    let opening = this.#openAll(records.slice(0, size), signal);
+    const opening = new OpeningWindow(records, this.#opts.concurrency, (record) => this.#openOne(record, signal));
     for (let from = 0; from < records.length; from += size) {
-      const opened = await opening;
-      const rest = from + size < records.length;
-      if (rest) opening = this.#openAll(records.slice(from + size, from + 2 * size), signal);
+      // Opened or opening: this part and the next, so memory holds two parts' events, not the batch's.
+      opening.allowUpTo(from + 2 * size);
+      const opened = await opening.part(from, from + size);
       const outcome = await this.#processPart(records.slice(from, from + size), opened, signal);
       if (outcome.status !== 'done') {
         // Whatever the next part's opening finds is read again with the batch: let it end first.
-        if (rest) await opening;
+        await opening.halt();
         return outcome;
       }
       done.events += outcome.events;
@@ -107,7 +107,7 @@ export class Pipeline {
   }
 
   /** Delivers one opened part of a batch to every sink and dead-letters what cannot be delivered. */
-  async #processPart(records: readonly SourceRecord[], opened: Opened[] | 'aborted', signal?: AbortSignal): Promise<BatchOutcome> {
+  async #processPart(records: readonly SourceRecord[], opened: readonly Opened[] | 'aborted', signal?: AbortSignal): Promise<BatchOutcome> {
     if (opened === 'aborted') return { status: 'aborted' };
 
     const fatal = opened.find((o) => !o.ok && o.error.disposition === 'fatal');
@@ -141,22 +141,6 @@ export class Pipeline {
 
     this.#opts.observer?.batchDelivered?.(records, batch);
     return { status: 'done', records: records.length, events: eventCount(batch), deadLettered };
-  }
-
-  async #openAll(records: readonly SourceRecord[], signal?: AbortSignal): Promise<Opened[] | 'aborted'> {
-    const out = new Array<Opened>(records.length);
-    let next = 0;
-    let aborted = false;
-    const worker = async () => {
-      while (!aborted && next < records.length) {
-        const i = next++;
-        const result = await this.#openOne(records[i]!, signal);
-        if (result === 'aborted') aborted = true;
-        else out[i] = result;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#opts.concurrency, records.length) }, worker));
-    return aborted ? 'aborted' : out;
   }
 
   async #openOne(record: SourceRecord, signal?: AbortSignal): Promise<Opened | 'aborted'> {
@@ -221,6 +205,87 @@ export class Pipeline {
       at: (this.#opts.clock?.() ?? new Date()).toISOString(),
     });
     this.#opts.observer?.deadLettered?.('rejected_by_backend');
+  }
+}
+
+/**
+ * Opens a batch's records, `concurrency` at a time, in order, as far as the
+ * pipeline allows: one window over the whole batch rather than one part
+ * after another, so the records of the next part start as soon as a lane is
+ * free instead of after the slowest record of this one (a part of 12 records
+ * of 1 to 200 events left worker threads idle about a third of the time).
+ */
+class OpeningWindow {
+  readonly #records: readonly SourceRecord[];
+  readonly #concurrency: number;
+  readonly #open: (record: SourceRecord) => Promise<Opened | 'aborted'>;
+  readonly #results: Promise<Opened | 'aborted'>[] = [];
+  readonly #settle: ((result: Opened | 'aborted') => void)[] = [];
+  readonly #fail: ((error: unknown) => void)[] = [];
+  #next = 0;
+  #limit = 0;
+  #inFlight = 0;
+  #halted = false;
+
+  constructor(records: readonly SourceRecord[], concurrency: number, open: (record: SourceRecord) => Promise<Opened | 'aborted'>) {
+    this.#records = records;
+    this.#concurrency = Math.max(1, concurrency);
+    this.#open = open;
+    for (let i = 0; i < records.length; i++) {
+      const result = new Promise<Opened | 'aborted'>((resolve, reject) => {
+        this.#settle.push(resolve);
+        this.#fail.push(reject);
+      });
+      // A failure surfaces where its part is awaited; one after an earlier part ended the batch is nobody's.
+      result.catch(() => {});
+      this.#results.push(result);
+    }
+  }
+
+  /** Lets records before `end` start opening. */
+  allowUpTo(end: number): void {
+    this.#limit = Math.max(this.#limit, Math.min(end, this.#records.length));
+    this.#pump();
+  }
+
+  /** The records of [from, to), once all are opened; 'aborted' when shutdown stopped any of them. */
+  async part(from: number, to: number): Promise<readonly Opened[] | 'aborted'> {
+    const opened = await Promise.all(this.#results.slice(from, to));
+    return opened.some((o) => o === 'aborted') ? 'aborted' : (opened as Opened[]);
+  }
+
+  /** Starts nothing more and waits for the records already opening. */
+  async halt(): Promise<void> {
+    this.#stopAt(this.#next);
+    await Promise.allSettled(this.#results.slice(0, this.#next));
+  }
+
+  #pump(): void {
+    while (!this.#halted && this.#inFlight < this.#concurrency && this.#next < this.#limit) {
+      const i = this.#next++;
+      this.#inFlight++;
+      this.#open(this.#records[i]!).then(
+        (result) => {
+          // Shutdown: nothing after this record starts, and the parts waiting on it see 'aborted'.
+          if (result === 'aborted') this.#stopAt(this.#next);
+          this.#settle[i]!(result);
+          this.#inFlight--;
+          this.#pump();
+        },
+        (error: unknown) => {
+          this.#fail[i]!(error);
+          this.#inFlight--;
+          this.#pump();
+        },
+      );
+    }
+  }
+
+  /** Records from `index` on will never be opened: they settle as 'aborted'. */
+  #stopAt(index: number): void {
+    if (this.#halted) return;
+    this.#halted = true;
+    for (let i = index; i < this.#records.length; i++) this.#settle[i]!('aborted');
   }
 }
 

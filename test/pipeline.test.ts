@@ -48,6 +48,43 @@ describe('Pipeline: a batch larger than recordsPerPart', () => {
     assert.ok(nextPartOpenedDuringFirstWrite);
   });
 
+  it('starts the next part\'s records while a slow record of this part still opens, within the concurrency and two parts', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const started: number[] = [];
+    const delivered: number[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const opener: RecordOpener = {
+      open: async (record) => {
+        const n = Number(record.sequenceNumber);
+        started.push(n);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        // Record 0 is a 200-event record: it opens until every other record the window allows has started.
+        if (n === 0) await slow;
+        else await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        return plainRecordOpener.open(record);
+      },
+    };
+    const sink = scripted((_call, batch) => {
+      delivered.push(batch.events.length);
+      return DELIVERED;
+    });
+    const pipeline = new Pipeline({ opener, sinks: [sink], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: 4, concurrency: 3 });
+    const processing = pipeline.process(records(20));
+    for (let i = 0; i < 50 && started.length < 8; i++) await new Promise((resolve) => setImmediate(resolve));
+    // The first part waits for record 0; records of the second part opened meanwhile, none of the third.
+    assert.deepEqual([...started].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(delivered, []);
+    release();
+    assert.deepEqual(await processing, { status: 'done', records: 20, events: 20, deadLettered: 0 });
+    assert.deepEqual(delivered, [4, 4, 4, 4, 4]);
+    assert.ok(maxInFlight <= 3, `at most 3 records open at once (saw ${maxInFlight})`);
+    assert.deepEqual(started, [...started].sort((a, b) => a - b), 'records start in order');
+  });
+
   it('a poison record in a later part is dead-lettered with its reason and the rest delivered', async () => {
     const opener: RecordOpener = {
       open: (record) => (record.sequenceNumber === '37' ? Promise.reject(new DasError('not_gzip', 'bad gzip')) : plainRecordOpener.open(record)),
