@@ -457,23 +457,20 @@ function numberEnd(text: string, at: number): number {
     while (j < n && (text.charCodeAt(j) === 48 || text.charCodeAt(j) === 49)) j++;
     return j;
   }
-  let j = at;
-  const digits = (): void => {
-    while (j < n && (isDigit(text.charCodeAt(j)) || (text.charCodeAt(j) === UNDERSCORE && isDigit(text.charCodeAt(j + 1)) && j > at))) j++;
-  };
-  digits();
-  if (j < n && text.charCodeAt(j) === DOT) {
-    j++;
-    digits();
-  }
+  let j = digitsEnd(text, at, at);
+  if (j < n && text.charCodeAt(j) === DOT) j = digitsEnd(text, j + 1, at);
   const e = text.charCodeAt(j) | 0x20;
   if (e === 101 /* e */) {
     const sign = text.charCodeAt(j + 1);
     const k = sign === PLUS || sign === MINUS ? j + 2 : j + 1;
-    if (isDigit(text.charCodeAt(k))) {
-      j = k;
-      digits();
-    }
+    if (isDigit(text.charCodeAt(k))) j = digitsEnd(text, k, at);
   }
+  return j;
+}
+
+/** Past the digits from `j` on (an underscore between digits included, once the number has begun at `at`). */
+function digitsEnd(text: string, j: number, at: number): number {
+  const n = text.length;
+  while (j < n && (isDigit(text.charCodeAt(j)) || (text.charCodeAt(j) === UNDERSCORE && isDigit(text.charCodeAt(j + 1)) && j > at))) j++;
   return j;
 }

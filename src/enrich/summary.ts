@@ -161,6 +161,12 @@ function wordAt(toks: Tok[], k: number): string {
   return t !== undefined && t.kind === 'word' ? t.up : '';
 }
 
+/** Whether the words from `k` on are `phrase`. */
+function wordsAt(toks: Tok[], k: number, phrase: readonly string[]): boolean {
+  for (let i = 0; i < phrase.length; i++) if (wordAt(toks, k + i) !== phrase[i]) return false;
+  return true;
+}
+
 function opAt(toks: Tok[], k: number, op: string): boolean {
   const t = toks[k];
   return t !== undefined && t.kind === 'operator' && t.up === op;
@@ -295,7 +301,7 @@ const SET_SUBCOMMANDS: string[][] = [
 function setOperation(toks: Tok[]): string {
   let best: string[] = [];
   for (const phrase of SET_SUBCOMMANDS) {
-    if (phrase.length > best.length && phrase.every((word, i) => wordAt(toks, 1 + i) === word)) best = phrase;
+    if (phrase.length > best.length && wordsAt(toks, 1, phrase)) best = phrase;
   }
   if (best.length === 0) return 'SET';
   // SET SESSION|GLOBAL TRANSACTION is SET TRANSACTION with a scope.
@@ -412,7 +418,7 @@ function summarizeDdl(toks: Tok[], verb: string, out: Collector, dialect: SqlDia
   let match: [string[], ObjectCategory] | null = null;
   for (const candidate of OBJECT_TYPES) {
     const [phrase] = candidate;
-    if ((match === null || phrase.length > match[0].length) && phrase.every((word, i) => wordAt(toks, j + i) === word)) match = candidate;
+    if ((match === null || phrase.length > match[0].length) && wordsAt(toks, j, phrase)) match = candidate;
   }
   if (match === null) {
     out.operation(verb);

@@ -215,19 +215,20 @@ export const MAX_VALUE_DEPTH = 64;
 /** Walks only the containers an entry holds (a scalar field costs one typeof), without recursion. */
 function nestsTooDeep(entry: RawObject): boolean {
   const stack: { value: object; depth: number }[] = [];
-  const push = (container: object, depth: number) => {
-    for (const key in container) {
-      const v = (container as Record<string, unknown>)[key];
-      if (typeof v === 'object' && v !== null) stack.push({ value: v, depth });
-    }
-  };
-  push(entry, 2);
+  pushContainers(stack, entry, 2);
   while (stack.length > 0) {
     const { value, depth } = stack.pop()!;
     if (depth > MAX_VALUE_DEPTH) return true;
-    push(value, depth + 1);
+    pushContainers(stack, value, depth + 1);
   }
   return false;
+}
+
+function pushContainers(stack: { value: object; depth: number }[], container: object, depth: number): void {
+  for (const key in container) {
+    const v = (container as Record<string, unknown>)[key];
+    if (typeof v === 'object' && v !== null) stack.push({ value: v, depth });
+  }
 }
 
 function describeJson(value: unknown): string {

@@ -275,70 +275,126 @@ interface AttributeReceiver {
  * and the direct protobuf writer both read it.
  */
 function forEachRankedAttribute(event: ActivityEvent, receiver: AttributeReceiver, truncatedFrom: number | null, maxValueBytes: number): void {
-  const add = (key: string, value: AttributeValue | null | undefined): void => receiver.add(key, value);
+  // receiver.add, not a local arrow: under tsx (esbuild keepNames) every closure made costs a defineProperty.
+  const r = receiver;
   const e = event.enrichment;
   const rules = OUTCOME_RULES[event.engine];
   const statusCode = event.exitCode !== null && rules.exitCodeFails(event.exitCode) ? String(event.exitCode) : null;
   const operation = e?.operationName ?? null;
   const isRead = SELECT_FIRST.test(operation ?? event.command ?? '');
 
-  add('log.record.uid', event.eventId);
-  if (truncatedFrom !== null) add('aws.rds.das.query_text_length', truncatedFrom);
-  add('db.system.name', DB_SYSTEM[event.engine]);
-  add('db.namespace', event.databaseName);
-  add('db.operation.name', operation);
-  add('db.collection.name', e?.collectionName);
-  add('db.query.summary', e?.querySummary);
-  add('db.query.text', e?.queryText);
-  add('db.response.status_code', statusCode);
-  if (event.outcome === 'failure') add('error.type', statusCode ?? '_OTHER');
-  if (isRead) add('db.response.returned_rows', event.rowCount);
-  add('user.name', event.dbUserName);
-  add('session.id', event.sessionId);
-  add('client.address', event.remoteHost);
-  add('client.port', event.remotePort);
-  add('server.address', event.serverHost);
-  add('network.transport', event.netProtocol?.toLowerCase());
+  r.add('log.record.uid', event.eventId);
+  if (truncatedFrom !== null) r.add('aws.rds.das.query_text_length', truncatedFrom);
+  r.add('db.system.name', DB_SYSTEM[event.engine]);
+  r.add('db.namespace', event.databaseName);
+  r.add('db.operation.name', operation);
+  r.add('db.collection.name', e?.collectionName);
+  r.add('db.query.summary', e?.querySummary);
+  r.add('db.query.text', e?.queryText);
+  r.add('db.response.status_code', statusCode);
+  if (event.outcome === 'failure') r.add('error.type', statusCode ?? '_OTHER');
+  if (isRead) r.add('db.response.returned_rows', event.rowCount);
+  r.add('user.name', event.dbUserName);
+  r.add('session.id', event.sessionId);
+  r.add('client.address', event.remoteHost);
+  r.add('client.port', event.remotePort);
+  r.add('server.address', event.serverHost);
+  r.add('network.transport', event.netProtocol?.toLowerCase());
 
-  add('aws.rds.das.class', event.class);
-  add('aws.rds.das.command', event.command);
-  add('aws.rds.das.outcome', event.outcome);
-  if (event.isLogin) add('aws.rds.das.login', true);
-  add('aws.rds.das.exit_code', event.exitCode);
-  add('aws.rds.das.error_message', event.errorMessage);
-  add('aws.rds.das.object_type', event.objectType);
-  add('aws.rds.das.object_name', event.objectName);
-  add('aws.rds.das.statement_id', event.statementId);
-  add('aws.rds.das.substatement_id', event.substatementId);
-  add('aws.rds.das.transaction_id', event.transactionId);
-  add('aws.rds.das.statement_key', event.statementKey);
-  add('aws.rds.das.client_application', event.clientApplication);
-  if (!isRead) add('aws.rds.das.row_count', event.rowCount);
+  r.add('aws.rds.das.class', event.class);
+  r.add('aws.rds.das.command', event.command);
+  r.add('aws.rds.das.outcome', event.outcome);
+  if (event.isLogin) r.add('aws.rds.das.login', true);
+  r.add('aws.rds.das.exit_code', event.exitCode);
+  r.add('aws.rds.das.error_message', event.errorMessage);
+  r.add('aws.rds.das.object_type', event.objectType);
+  r.add('aws.rds.das.object_name', event.objectName);
+  r.add('aws.rds.das.statement_id', event.statementId);
+  r.add('aws.rds.das.substatement_id', event.substatementId);
+  r.add('aws.rds.das.transaction_id', event.transactionId);
+  r.add('aws.rds.das.statement_key', event.statementKey);
+  r.add('aws.rds.das.client_application', event.clientApplication);
+  if (!isRead) r.add('aws.rds.das.row_count', event.rowCount);
   if (event.paramList && event.paramList.length > 0) {
-    add('aws.rds.das.params', event.paramList.map((p) => (p === null ? null : capValue(p, maxValueBytes))) as AttributeValue);
+    r.add('aws.rds.das.params', event.paramList.map((p) => (p === null ? null : capValue(p, maxValueBytes))) as AttributeValue);
   }
   // The raw text differs from the display text when DAS escaped it (MySQL); same text twice is waste.
-  if (event.commandText !== null && event.commandText !== (e?.queryText ?? null)) add('aws.rds.das.command_text', event.commandText);
-  if (event.auxObjects && event.auxObjects.length > 0) add('aws.rds.das.aux_objects', JSON.stringify(event.auxObjects));
-  add('aws.rds.das.log_time', event.logTimeRaw);
-  add('aws.rds.das.start_time', event.startTimeRaw);
-  add('aws.rds.das.end_time', event.endTimeRaw);
-  add('aws.rds.das.pid', event.pid);
-  add('aws.rds.das.server_type', event.serverType);
-  add('aws.rds.das.server_version', event.serverVersion);
-  add('aws.rds.das.service_name', event.serviceName);
-  add('aws.rds.das.db_protocol', event.dbProtocol);
-  add('aws.rds.das.net_protocol', event.netProtocol);
+  if (event.commandText !== null && event.commandText !== (e?.queryText ?? null)) r.add('aws.rds.das.command_text', event.commandText);
+  if (event.auxObjects && event.auxObjects.length > 0) r.add('aws.rds.das.aux_objects', JSON.stringify(event.auxObjects));
+  r.add('aws.rds.das.log_time', event.logTimeRaw);
+  r.add('aws.rds.das.start_time', event.startTimeRaw);
+  r.add('aws.rds.das.end_time', event.endTimeRaw);
+  r.add('aws.rds.das.pid', event.pid);
+  r.add('aws.rds.das.server_type', event.serverType);
+  r.add('aws.rds.das.server_version', event.serverVersion);
+  r.add('aws.rds.das.service_name', event.serviceName);
+  r.add('aws.rds.das.db_protocol', event.dbProtocol);
+  r.add('aws.rds.das.net_protocol', event.netProtocol);
   if (event.position) {
-    add('aws.rds.das.stream', event.position.stream);
-    add('aws.rds.das.shard_id', event.position.shardId);
-    add('aws.rds.das.sequence_number', event.position.sequenceNumber);
+    r.add('aws.rds.das.stream', event.position.stream);
+    r.add('aws.rds.das.shard_id', event.position.shardId);
+    r.add('aws.rds.das.sequence_number', event.position.sequenceNumber);
   }
   // Extra (fields the model does not know, raw values it could not read) outrank native audit columns.
-  for (const key of Object.keys(event.extra).sort()) add(`aws.rds.das.extra.${key}`, attributeValue(event.extra[key]));
-  const native = event.engineNativeAuditFields ?? {};
-  for (const key of Object.keys(native).sort()) add(`aws.rds.das.native.${key}`, attributeValue(native[key]));
+  const extra = EXTRA_NAMES.of(event.extra);
+  for (let i = 0; i < extra.length; i += 2) r.add(extra[i + 1]!, attributeValue(event.extra[extra[i]!]));
+  const native = event.engineNativeAuditFields;
+  if (native) {
+    const names = NATIVE_NAMES.of(native);
+    for (let i = 0; i < names.length; i += 2) r.add(names[i + 1]!, attributeValue(native[names[i]!]));
+  }
 }
+
+/**
+ * An object's keys in sorted order, each with its attribute name (`prefix` +
+ * key), for objects that mostly come in one shape: every SQL Server event
+ * carries the same two dozen native audit fields. The last shape's answer is
+ * kept, and each name is built once, so a record's attributes cost neither a
+ * sort nor a string concatenation (nor hashing a new string when its encoded
+ * key is looked up) per event.
+ */
+class AttributeNames {
+  readonly #prefix: string;
+  readonly #names = new Map<string, string>();
+  #keys: readonly string[] = [];
+  /** key, name, key, name, … in key order. */
+  #sorted: readonly string[] = [];
+
+  constructor(prefix: string) {
+    this.#prefix = prefix;
+  }
+
+  of(object: object): readonly string[] {
+    const keys = Object.keys(object);
+    if (!sameKeys(keys, this.#keys)) {
+      const sorted: string[] = [];
+      for (const key of [...keys].sort()) sorted.push(key, this.#name(key));
+      this.#keys = keys;
+      this.#sorted = sorted;
+    }
+    return this.#sorted;
+  }
+
+  #name(key: string): string {
+    let name = this.#names.get(key);
+    if (name === undefined) {
+      name = this.#prefix + key;
+      // Bounded: unknown field names are whatever a stream sends.
+      if (this.#names.size >= 4096) this.#names.clear();
+      this.#names.set(key, name);
+    }
+    return name;
+  }
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const EXTRA_NAMES = new AttributeNames('aws.rds.das.extra.');
+const NATIVE_NAMES = new AttributeNames('aws.rds.das.native.');
 
 function attributeValue(value: unknown): AttributeValue | null {
   if (value === null || value === undefined) return null;
