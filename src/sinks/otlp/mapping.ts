@@ -23,7 +23,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
 import type { ActivityEvent, Engine } from '../../events/model.ts';
 import { OUTCOME_RULES } from '../../events/outcome.ts';
-import { encodeEach, encodeRequest, type EncodedLogRecords, type ProtoWriter, type RecordWriter } from './protobuf.ts';
+import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type RecordWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
@@ -83,6 +83,8 @@ export class LogRecordMapper {
   readonly #resources: ResourceCatalog;
   readonly #clock: () => Date;
   readonly #limits: MappingLimits;
+  /** encodeEach's buffer, reused from one record to the next (it grows to the largest record's size). */
+  readonly #scratch = new ProtoWriter(1 << 20);
 
   constructor(options: LogRecordMapperOptions) {
     this.#resources = options.resources;
@@ -116,7 +118,7 @@ export class LogRecordMapper {
    * assembles). Same bytes per record as `encode`.
    */
   encodeEach(events: readonly ActivityEvent[], observedMs: number = this.#clock().getTime()): EncodedLogRecords {
-    return encodeEach(events, this.#writer(hrTimeFromMs(observedMs)), SCOPE, resourceKey);
+    return encodeEach(events, this.#writer(hrTimeFromMs(observedMs)), SCOPE, resourceKey, this.#scratch);
   }
 
   #writer(observed: HrTime): RecordWriter<ActivityEvent> {

@@ -135,14 +135,19 @@ export interface EncodedResource {
  * Encodes each item as a LogRecord on its own, with its resource (keyed by
  * `keyOf`) and the one scope. `assembleLogsRequest` puts them together into
  * the request `encodeRequest` would have written for the same items.
+ * `scratch`, a writer the caller keeps from one call to the next, saves
+ * allocating (and growing) a buffer per call; the bytes returned are then a
+ * copy of exactly their size, owning their ArrayBuffer (ready to transfer).
  */
 export function encodeEach<T>(
   items: readonly T[],
   records: Omit<RecordWriter<T>, 'scopeOf'>,
   scope: InstrumentationScope,
   keyOf: (resource: Resource) => string,
+  scratch?: ProtoWriter,
 ): EncodedLogRecords {
-  const w = new ProtoWriter(items.length * 1024 + 64);
+  const w = scratch ?? new ProtoWriter(items.length * 1024 + 64);
+  w.reset();
   const ends = new Uint32Array(items.length);
   const resourceOf = new Uint16Array(items.length);
   const indexOf = new Map<Resource, number>();
@@ -162,7 +167,8 @@ export function encodeEach<T>(
     records.write(w, item, resource);
     ends[i] = w.position;
   }
-  return { bytes: w.finish(), ends, resourceOf, resources, scope: encodedWith((sw) => writeScope(sw, scope)) };
+  const bytes = scratch ? (Uint8Array.prototype.slice.call(w.finish()) as Uint8Array) : w.finish();
+  return { bytes, ends, resourceOf, resources, scope: encodedWith((sw) => writeScope(sw, scope)) };
 }
 
 function encodedWith(write: (w: ProtoWriter) => void): Uint8Array {
@@ -231,6 +237,11 @@ export class ProtoWriter {
 
   finish(): Uint8Array {
     return this.#buf.subarray(0, this.#pos);
+  }
+
+  /** Starts over in the same buffer (what `finish` returned before is overwritten). */
+  reset(): void {
+    this.#pos = 0;
   }
 
   #ensure(n: number): void {
@@ -308,12 +319,10 @@ export class ProtoWriter {
       if (KEY_FIELDS.size < MAX_KEY_FIELDS) KEY_FIELDS.set(key, Uint8Array.prototype.slice.call(this.#buf, start, this.#pos));
       return;
     }
-    const n = field.length;
-    this.#ensure(n);
-    const buf = this.#buf;
-    const at = this.#pos;
-    for (let i = 0; i < n; i++) buf[at + i] = field[i]!;
-    this.#pos = at + n;
+    // One native copy: about a third of a byte-by-byte loop's time for these 10-40 bytes.
+    this.#ensure(field.length);
+    this.#buf.set(field, this.#pos);
+    this.#pos += field.length;
   }
 
   /** Where the next byte goes; `rewind` returns to such a mark, dropping what was written since. */
