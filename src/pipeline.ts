@@ -10,9 +10,10 @@
  * - `aborted`: shutdown came while waiting out a retryable failure. Nothing of
  *   the batch may be checkpointed; it will be read again.
  *
- * A batch larger than `recordsPerPart` goes through in parts, one after
- * another: while one part is delivered the next is opened (on the thread
- * pool), and memory holds two parts' events, not the whole batch's. The
+ * A batch larger than `recordsPerPart` is delivered in parts, one after
+ * another, while its records open through one window (`concurrency` at a
+ * time, on the thread pool or in worker threads) that runs at most two parts
+ * ahead: memory holds two parts' events, not the whole batch's. The
  * batch's outcome is still decided once, after its last part: a part already
  * delivered when a later one ends `fatal` or `aborted` is read and delivered
  * again (at least once, never lost).
@@ -215,6 +216,8 @@ export class Pipeline {
  * free instead of after the slowest record of this one (a part of 12 records
  * of 1 to 200 events left worker threads idle about a third of the time).
  */
+const RELEASED: Promise<'aborted'> = Promise.resolve('aborted');
+
 class OpeningWindow {
   readonly #records: readonly SourceRecord[];
   readonly #concurrency: number;
@@ -248,9 +251,14 @@ class OpeningWindow {
     this.#pump();
   }
 
-  /** The records of [from, to), once all are opened; 'aborted' when shutdown stopped any of them. */
+  /**
+   * The records of [from, to), once all are opened; 'aborted' when shutdown
+   * stopped any of them. Asked once per part: the window lets go of them, so
+   * a delivered part's events are not held until the batch ends.
+   */
   async part(from: number, to: number): Promise<readonly Opened[] | 'aborted'> {
     const opened = await Promise.all(this.#results.slice(from, to));
+    for (let i = from; i < to && i < this.#results.length; i++) this.#results[i] = RELEASED;
     return opened.some((o) => o === 'aborted') ? 'aborted' : (opened as Opened[]);
   }
 
