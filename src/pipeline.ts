@@ -209,6 +209,9 @@ export class Pipeline {
   }
 }
 
+/** What a part's slots hold once the part was handed out: nothing to keep alive. */
+const RELEASED: Promise<'aborted'> = Promise.resolve('aborted');
+
 /**
  * Opens a batch's records, `concurrency` at a time, in order, as far as the
  * pipeline allows: one window over the whole batch rather than one part
@@ -216,8 +219,6 @@ export class Pipeline {
  * free instead of after the slowest record of this one (a part of 12 records
  * of 1 to 200 events left worker threads idle about a third of the time).
  */
-const RELEASED: Promise<'aborted'> = Promise.resolve('aborted');
-
 class OpeningWindow {
   readonly #records: readonly SourceRecord[];
   readonly #concurrency: number;
