@@ -37,6 +37,7 @@ import { describeError } from '../../errors.ts';
 import type { ActivityEvent } from '../../events/model.ts';
 import type { Rejection, Sink, SinkBatch, SinkResult } from '../sink.ts';
 import { redactUrl, type OtlpExporterConfig } from './config.ts';
+import { httpPost, type HttpPost } from './http-post.ts';
 import type { LogRecordMapper } from './mapping.ts';
 import { assembleLogsRequest, type EncodedRef } from './protobuf.ts';
 
@@ -54,6 +55,7 @@ export interface OtlpLogSinkOptions {
   config: OtlpExporterConfig;
   /** Maps events for OTLP/JSON and encodes them for OTLP/protobuf (LogRecordMapper). */
   mapper: Pick<LogRecordMapper, 'map' | 'encode'>;
+  /** How requests are sent (default: node:http with keep-alive, http-post.ts). */
   fetch?: typeof globalThis.fetch;
   /** For `Retry-After` given as an HTTP date. */
   clock?: () => Date;
@@ -124,6 +126,8 @@ export class OtlpLogSink implements Sink {
   readonly #config: OtlpExporterConfig;
   readonly #mapper: OtlpLogSinkOptions['mapper'];
   readonly #fetch: typeof globalThis.fetch;
+  /** The default transport, when no fetch was given: its connections close with the sink. */
+  readonly #transport: HttpPost | undefined;
   readonly #clock: () => Date;
   readonly #observer: OtlpExportObserver | undefined;
   readonly #reasonLength: number;
@@ -135,7 +139,8 @@ export class OtlpLogSink implements Sink {
   constructor(options: OtlpLogSinkOptions) {
     this.#config = options.config;
     this.#mapper = options.mapper;
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#transport = options.fetch ? undefined : httpPost();
+    this.#fetch = options.fetch ?? this.#transport!.fetch;
     this.#clock = options.clock ?? (() => new Date());
     this.#observer = options.observer;
     this.#reasonLength = options.reasonLength ?? 300;
@@ -189,6 +194,7 @@ export class OtlpLogSink implements Sink {
   /** Runs on shutdown: nothing is buffered, so only later writes are refused. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#transport?.close();
   }
 
   async #deliver(slice: Slice): Promise<SinkResult> {
