@@ -8,6 +8,12 @@
  * fractional digits. Arithmetic is done in integers: a float would round
  * SQL Server's 100 ns ticks. Anything else is null, never an exception; the
  * caller keeps the raw text.
+ *
+ * Every event carries two or three of these, and the events of a record fall
+ * in the same few seconds: the form all engines write in UTC
+ * (`YYYY-MM-DD HH:MM:SS[.fraction][+00]`) is read here by character, with
+ * the whole seconds of the last such text remembered, and only other forms
+ * go through the general pattern.
  */
 
 const TIMESTAMP =
@@ -18,6 +24,47 @@ const NANOS_PER_SECOND = 1_000_000_000n;
 
 /** Epoch nanoseconds (UTC) of a DAS timestamp, or null when the text is not one. */
 export function parseDasTimestamp(text: string): bigint | null {
+  return parseUtcForm(text) ?? parseAnyForm(text);
+}
+
+/** The last UTC text's first 19 characters (date and time to the second), and their epoch nanoseconds. */
+let lastSeconds = { text: '', nanos: 0n };
+const FRACTION_SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
+
+/**
+ * The common UTC form, or undefined for anything else (the general parser
+ * then decides, null included): 19 characters of date and time, maybe a dot
+ * and 1–9 digits, then `+00`, `Z` or nothing.
+ */
+function parseUtcForm(text: string): bigint | undefined {
+  const length = text.length;
+  if (length < 19 || text.charCodeAt(10) !== 0x20) return undefined;
+  let end = length;
+  if (text.charCodeAt(length - 3) === 0x2b && text.charCodeAt(length - 2) === 0x30 && text.charCodeAt(length - 1) === 0x30) end -= 3;
+  else if (text.charCodeAt(length - 1) === 0x5a) end -= 1;
+  let fraction = 0;
+  if (end !== 19) {
+    const digits = end - 20;
+    if (digits < 1 || digits > 9 || text.charCodeAt(19) !== 0x2e) return undefined;
+    for (let i = 20; i < end; i++) {
+      const d = text.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) return undefined;
+      fraction = fraction * 10 + d;
+    }
+    fraction *= FRACTION_SCALE[digits]!;
+  }
+  let seconds = lastSeconds;
+  if (!text.startsWith(seconds.text) || seconds.text === '') {
+    // Whole seconds of a new second: the general parser checks the date and time fields.
+    const head = text.slice(0, 19);
+    const nanos = parseAnyForm(head);
+    if (nanos === null) return undefined;
+    seconds = lastSeconds = { text: head, nanos };
+  }
+  return seconds.nanos + BigInt(fraction);
+}
+
+function parseAnyForm(text: string): bigint | null {
   const m = TIMESTAMP.exec(text);
   if (m === null) return null;
   const [, y, mo, d, h, mi, s, fraction = '', zone = ''] = m;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { parseDasTimestamp } from '../../src/events/time.ts';
 
 describe('parseDasTimestamp', () => {
@@ -56,5 +57,44 @@ describe('parseDasTimestamp', () => {
     ] as const) {
       assert.equal(parseDasTimestamp(text)! / 1_000_000n, BigInt(Date.parse(iso)), text);
     }
+  });
+});
+
+describe('parseDasTimestamp on the UTC form of every engine (read by character, seconds remembered)', () => {
+  /** What the general pattern reads, for comparison: the same text with an ISO `T`, which the fast path never takes. */
+  const general = (text: string) => parseDasTimestamp(text.replace(' ', 'T'));
+
+  it('reads each text as the general pattern does, whatever came before it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            at: fc.integer({ min: -2_000_000_000, max: 4_000_000_000 }),
+            digits: fc.integer({ min: 0, max: 9 }),
+            fraction: fc.integer({ min: 0, max: 999_999_999 }),
+            zone: fc.constantFrom('+00', 'Z', ''),
+          }),
+          { minLength: 1, maxLength: 20 },
+        ),
+        (stamps) => {
+          for (const { at, digits, fraction, zone } of stamps) {
+            const whole = new Date(at * 1000).toISOString().slice(0, 19).replace('T', ' ');
+            const text = `${whole}${digits > 0 ? `.${String(fraction).padStart(9, '0').slice(0, digits)}` : ''}${zone}`;
+            assert.equal(parseDasTimestamp(text), general(text), text);
+            assert.notEqual(parseDasTimestamp(text), null, text);
+          }
+        },
+      ),
+    );
+  });
+
+  it('never lets a remembered second vouch for a different text', () => {
+    assert.equal(parseDasTimestamp('2019-10-30 00:39:49.940668+00'), 1572395989940668000n);
+    for (const text of ['2019-10-30 00:39:49.+00', '2019-10-30 00:39:49.1234567890+00', '2019-10-30 00:39:49.94x668+00', '2019-10-30 00:39:4', '2019-10-30 00:39:49 UTC']) {
+      assert.equal(parseDasTimestamp(text), null, text);
+    }
+    assert.equal(parseDasTimestamp('2019-10-30 00:39:50.5+00'), 1572395990500000000n);
+    assert.equal(parseDasTimestamp('2019-02-29 00:00:00.5+00'), null);
+    assert.equal(parseDasTimestamp('2019-10-30 00:39:49.940668+02'), 1572388789940668000n);
   });
 });

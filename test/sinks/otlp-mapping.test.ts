@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import path from 'node:path';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
@@ -248,6 +249,40 @@ describe('timestamps Loki will not merge', () => {
     const nanos = 1_665_091_499_942_226_800n; // 2022-10-06 21:24:59.9422268+00
     const t = distinctTimestamp(at('2022-10-06 21:24:59.9422268+00', nanos, 'shardId-0', '7', 42), nanos);
     assert.equal(t / 100n, nanos / 100n);
+  });
+
+  it('is what the plain definition gives, whatever events came before (the seed of the last record is remembered)', () => {
+    // The definition: digits after the first [.,] of the raw time; FNV-1a of `<shard>/<sequence>` (or the id) plus the index, modulo the free range.
+    const reference = (e: ReturnType<typeof at> | (Omit<ReturnType<typeof at>, 'position'> & { position: null }), nanos: bigint): bigint => {
+      const digits = e.logTimeRaw ? (/[.,](\d+)/.exec(e.logTimeRaw)?.[1]?.length ?? 0) : 6;
+      if (digits >= 9) return nanos;
+      const free = 10 ** (9 - digits);
+      if (nanos % BigInt(free) !== 0n) return nanos;
+      const seed = e.position ? `${e.position.shardId}/${e.position.sequenceNumber}` : e.eventId;
+      let hash = 0x811c9dc5;
+      for (let i = 0; i < seed.length; i++) hash = Math.imul(hash ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+      return nanos + BigInt((hash + (e.position?.index ?? 0)) % free);
+    };
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            raw: fc.constantFrom('2019-10-30 00:39:49.940668+00', '2022-10-06 21:24:59.9422268+00', '2021-01-15 00:15:36.2', '2019-10-30 00:39:49+00', 'x.y,12', '2019-10-30 00:39:49.940668123'),
+            shard: fc.constantFrom('shardId-0', 'shardId-1'),
+            sequence: fc.constantFrom('1', '49', '4960'),
+            index: fc.nat(300),
+            positioned: fc.boolean(),
+          }),
+          { maxLength: 30 },
+        ),
+        (events) => {
+          for (const { raw, shard, sequence, index, positioned } of events) {
+            const event = positioned ? at(raw, micro, shard, sequence, index) : { ...at(raw, micro, shard, sequence, index), position: null };
+            assert.equal(distinctTimestamp(event, micro), reference(event, micro));
+          }
+        },
+      ),
+    );
   });
 
   it('a time already precise to the nanosecond is left alone', () => {

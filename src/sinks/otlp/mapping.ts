@@ -530,14 +530,45 @@ function valueBytes(value: AttributeValue): number {
  */
 export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'startTimeRaw' | 'logTimeUnixNano' | 'position' | 'eventId'>, nanos: bigint): bigint {
   const raw = event.logTimeUnixNano !== null ? event.logTimeRaw : event.startTimeRaw;
-  const digits = raw ? (/[.,](\d+)/.exec(raw)?.[1]?.length ?? 0) : 6;
+  const digits = raw ? fractionDigits(raw) : 6;
   if (digits >= 9) return nanos;
-  const free = 10 ** (9 - digits);
+  const free = FREE[digits]!;
   // Sub-precision digits must be zero in what DAS sent, or they are not free.
-  if (nanos % BigInt(free) !== 0n) return nanos;
-  const seed = event.position ? `${event.position.shardId}/${event.position.sequenceNumber}` : event.eventId;
-  const index = event.position?.index ?? 0;
-  return nanos + BigInt((fnv1a(seed) + index) % free);
+  if (nanos % BIG_FREE[digits]! !== 0n) return nanos;
+  const position = event.position;
+  const index = position?.index ?? 0;
+  return nanos + BigInt((seedHash(position, event.eventId) + index) % free);
+}
+
+/** 10^(9 - digits): the values the digits below a source precision of `digits` can take. */
+const FREE = Array.from({ length: 9 }, (_, digits) => 10 ** (9 - digits));
+const BIG_FREE = FREE.map(BigInt);
+
+/** The number of digits after the first `.` or `,` of a timestamp (0 without one). */
+function fractionDigits(raw: string): number {
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c !== 0x2e && c !== 0x2c) continue;
+    let n = 0;
+    while (i + 1 + n < raw.length && isDigit(raw.charCodeAt(i + 1 + n))) n++;
+    // A separator without digits after it is not the fraction: look further, as the pattern /[.,](\d+)/ does.
+    if (n > 0) return n;
+  }
+  return 0;
+}
+
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
+/** The events of one Kinesis record share their seed: its hash is kept for the next event. */
+let lastSeed = { shardId: '', sequenceNumber: '', hash: 0 };
+
+function seedHash(position: ActivityEvent['position'], eventId: string): number {
+  if (!position) return fnv1a(eventId);
+  const last = lastSeed;
+  if (last.sequenceNumber === position.sequenceNumber && last.shardId === position.shardId && last.sequenceNumber !== '') return last.hash;
+  const hash = fnv1a(`${position.shardId}/${position.sequenceNumber}`);
+  lastSeed = { shardId: position.shardId, sequenceNumber: position.sequenceNumber, hash };
+  return hash;
 }
 
 function fnv1a(text: string): number {
