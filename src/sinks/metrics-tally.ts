@@ -49,6 +49,9 @@ export interface EventTally {
 export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
   const groups = new Map<string, StatementGroup>();
   const times = new Map<string, LogTimes>();
+  /** The groups used last, newest first: most events fall in one of them, found without building their key. */
+  const recent: StatementGroup[] = [];
+  let lastTimes: LogTimes | undefined;
   for (const event of events) {
     const cluster = event.clusterId ?? event.instanceId ?? '';
     const instance = event.instanceId ?? '';
@@ -56,27 +59,47 @@ export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
     const eventClass = classLabel(event.class);
     const command = commandLabel(event.command);
     const code = event.outcome === 'failure' ? errorCode(event) : null;
-    // null and "" share a key: both read as the empty label value.
-    const key = `${cluster}\u0000${instance}\u0000${event.engine}\u0000${event.databaseName ?? ''}\u0000${event.dbUserName ?? ''}\u0000${admit}\u0000${eventClass}\u0000${command}\u0000${event.outcome}\u0000${event.isLogin}\u0000${code ?? ''}`;
-    let group = groups.get(key);
+    let group: StatementGroup | undefined;
+    for (let i = 0; i < recent.length; i++) {
+      const g = recent[i]!;
+      if (
+        g.command === command && g.eventClass === eventClass && g.outcome === event.outcome && g.admit === admit && g.isLogin === event.isLogin &&
+        g.engine === event.engine && g.cluster === cluster && g.instance === instance && (g.code ?? '') === (code ?? '') &&
+        (g.database ?? '') === (event.databaseName ?? '') && (g.user ?? '') === (event.dbUserName ?? '')
+      ) {
+        group = g;
+        if (i > 0) {
+          recent.splice(i, 1);
+          recent.unshift(g);
+        }
+        break;
+      }
+    }
     if (group === undefined) {
-      group = {
-        cluster,
-        instance,
-        engine: event.engine,
-        database: event.databaseName,
-        user: event.dbUserName,
-        admit,
-        eventClass,
-        command,
-        outcome: event.outcome,
-        isLogin: event.isLogin,
-        code,
-        count: 0,
-        rows: 0,
-        traceId: null,
-      };
-      groups.set(key, group);
+      // null and "" share a key: both read as the empty label value.
+      const key = `${cluster}\u0000${instance}\u0000${event.engine}\u0000${event.databaseName ?? ''}\u0000${event.dbUserName ?? ''}\u0000${admit}\u0000${eventClass}\u0000${command}\u0000${event.outcome}\u0000${event.isLogin}\u0000${code ?? ''}`;
+      group = groups.get(key);
+      if (group === undefined) {
+        group = {
+          cluster,
+          instance,
+          engine: event.engine,
+          database: event.databaseName,
+          user: event.dbUserName,
+          admit,
+          eventClass,
+          command,
+          outcome: event.outcome,
+          isLogin: event.isLogin,
+          code,
+          count: 0,
+          rows: 0,
+          traceId: null,
+        };
+        groups.set(key, group);
+      }
+      recent.unshift(group);
+      if (recent.length > RECENT_GROUPS) recent.pop();
     }
     group.count++;
     if (event.rowCount !== null && Number.isFinite(event.rowCount) && event.rowCount > 0) group.rows += event.rowCount;
@@ -85,13 +108,20 @@ export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
 
     const seconds = epochSeconds(event.logTimeUnixNano);
     if (seconds === null) continue;
-    const where = `${cluster}\u0000${instance}`;
-    let list = times.get(where);
-    if (list === undefined) times.set(where, (list = { cluster, instance, seconds: [] }));
+    let list = lastTimes !== undefined && lastTimes.cluster === cluster && lastTimes.instance === instance ? lastTimes : undefined;
+    if (list === undefined) {
+      const where = `${cluster}\u0000${instance}`;
+      list = times.get(where);
+      if (list === undefined) times.set(where, (list = { cluster, instance, seconds: [] }));
+      lastTimes = list;
+    }
     list.seconds.push(seconds);
   }
   return { statements: [...groups.values()], logTimes: [...times.values()] };
 }
+
+/** How many of the last groups an event is compared with before its key is built. */
+const RECENT_GROUPS = 6;
 
 /**
  * The `code` of a failed event: the exit code when it is what failed (MySQL

@@ -101,8 +101,16 @@ const DDL_OBJECTS = [
   'LOGIN', 'EVENT', 'VIEW AS', 'PLUGGABLE DATABASE', 'MATERIALIZED VIEW LOG', 'LOCKDOWN PROFILE',
 ];
 
+const normalizedKey = (raw: string): string => raw.trim().replace(/\s+/g, ' ').toUpperCase();
+
 function canonicalIndex(values: Iterable<string>): ReadonlyMap<string, string> {
-  return new Map(Array.from(values, (value) => [value.toUpperCase(), value]));
+  return new Map(
+    Array.from(values, (value) => {
+      const key = value.toUpperCase();
+      if (normalizedKey(key) !== key) throw new Error(`label value ${JSON.stringify(value)} is not in normal form`);
+      return [key, value];
+    }),
+  );
 }
 
 const CLASS_INDEX = canonicalIndex(STATEMENT_CLASSES);
@@ -114,7 +122,10 @@ const COMMAND_INDEX = canonicalIndex([
 
 function closedLabel(index: ReadonlyMap<string, string>, raw: string | null): string {
   if (raw === null) return '';
-  const key = raw.trim().replace(/\s+/g, ' ').toUpperCase();
+  // Most values arrive as the key itself ("SELECT", "MAIN"): keys are normalized, so a hit is the answer normalizing would give.
+  const exact = index.get(raw);
+  if (exact !== undefined) return exact;
+  const key = normalizedKey(raw);
   if (key === '') return '';
   return index.get(key) ?? OTHER;
 }
