@@ -7,6 +7,11 @@
  *
  * The opened record carries its prepared form for the sinks; its `events`
  * are decoded again from the kept JSON only if something reads them.
+ *
+ * On this thread, gunzip goes to the libuv thread pool only while other
+ * records are being opened too: a round trip there is worth it when this
+ * thread has another record to decode meanwhile, and is idle time when it
+ * has not (one record at a time: a quiet stream, or `--concurrency 1`).
  */
 import { unlock, type OpenerOptions } from '../decrypt/opener.ts';
 import type { DecodedRecord } from '../events/model.ts';
@@ -29,6 +34,8 @@ export class PreparingOpener implements RecordOpener {
   readonly #opts: PreparingOpenerOptions;
   readonly #local: RecordPreparer;
   readonly #clock: () => number;
+  /** Records this opener is opening right now (waiting for a data key or being prepared). */
+  #opening = 0;
 
   constructor(options: PreparingOpenerOptions) {
     this.#opts = options;
@@ -37,9 +44,16 @@ export class PreparingOpener implements RecordOpener {
   }
 
   async open(record: SourceRecord): Promise<OpenedRecord> {
-    const unlocked = await unlock(record, this.#opts);
-    const job: PrepareJob = { ...unlocked, observedMs: this.#clock() };
-    const prepared = await this.#prepare(job);
+    this.#opening++;
+    let prepared: PreparedRecord;
+    let job: PrepareJob;
+    try {
+      const unlocked = await unlock(record, this.#opts);
+      job = { ...unlocked, observedMs: this.#clock() };
+      prepared = await this.#prepare(job);
+    } finally {
+      this.#opening--;
+    }
     const local = this.#local;
     let events: DecodedRecord['events'] | undefined;
     return {
@@ -56,13 +70,17 @@ export class PreparingOpener implements RecordOpener {
 
   async #prepare(job: PrepareJob): Promise<PreparedRecord> {
     const pool = this.#opts.pool;
-    if (pool === undefined) return this.#local.prepare(job, 'async');
+    if (pool === undefined) return this.#prepareHere(job);
     try {
       return await pool.run(job);
     } catch (error) {
       if (!(error instanceof WorkerLostError)) throw error;
       this.#opts.onLocalFallback?.(error.message);
-      return this.#local.prepare(job, 'async');
+      return this.#prepareHere(job);
     }
+  }
+
+  #prepareHere(job: PrepareJob): Promise<PreparedRecord> {
+    return this.#local.prepare(job, this.#opening > 1 ? 'async' : 'sync');
   }
 }

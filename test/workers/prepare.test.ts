@@ -89,6 +89,9 @@ describe('records prepared in worker threads', function () {
 
     const fromWorkers = await Promise.all(records.map((r) => inWorkers.open(r)));
     const fromMain = await Promise.all(records.map((r) => onMain.open(r)));
+    // Alone, a record is inflated on the main thread itself rather than on the thread pool: the same result.
+    const oneByOne: OpenedRecord[] = [];
+    for (const r of records) oneByOne.push(await onMain.open(r));
     const reference = await Promise.all(records.map((r) => plainOpener.open(r)));
     assert.deepEqual(fallbacks, [], 'every record prepared in a worker');
     const events = reference.flatMap((r) => r.events);
@@ -97,7 +100,7 @@ describe('records prepared in worker threads', function () {
     assert.ok(reference.some((r) => r.heartbeats.length > 0), 'the traffic has heartbeats');
 
     const expected = Buffer.from(mapper.encode(events));
-    for (const [path, opened] of [['workers', fromWorkers], ['main thread', fromMain]] as const) {
+    for (const [path, opened] of [['workers', fromWorkers], ['main thread', fromMain], ['main thread, one at a time', oneByOne]] as const) {
       assert.ok(opened.every((r) => r.prepared !== undefined), `${path}: every record prepared`);
       assert.ok(Buffer.from(assembleLogsRequest(refsOf(opened))).equals(expected), `${path}: the same request bytes`);
       assert.deepEqual(opened.map((r) => r.prepared!.tally), reference.map((r) => tallyEvents(r.events)), `${path}: the same tallies`);
@@ -113,7 +116,7 @@ describe('records prepared in worker threads', function () {
     }
   });
 
-  it('fail in a worker with the reason the plain opener gives', async () => {
+  it('fail in a worker, and on the main thread one at a time or together, with the reason the plain opener gives', async () => {
     const factory = new DasRecordFactory({ resourceId: DEMO_CLUSTERS[0]!.resourceId, dataKeys: keys });
     const stream = `aws-rds-das-${DEMO_CLUSTERS[0]!.resourceId}`;
     const good = await factory.record({ clusterId: DEMO_CLUSTERS[0]!.resourceId, instanceId: 'db-A', events: [] });
@@ -130,6 +133,7 @@ describe('records prepared in worker threads', function () {
       maxRecordBytes: SETUP.maxRecordBytes,
     });
     const inWorkers = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, pool });
+    const onMain = new PreparingOpener({ dataKeys, contextFor, setup: SETUP });
     const reasons = new Set<string>();
     for (const [name, data] of cases) {
       const record: SourceRecord = { stream, shardId: 'shardId-000000000000', sequenceNumber: '1', data };
@@ -137,14 +141,19 @@ describe('records prepared in worker threads', function () {
         () => assert.fail(`${name}: the plain opener opened it`),
         (error: unknown) => error,
       );
-      const actual = await inWorkers.open(record).then(
-        () => assert.fail(`${name}: a worker opened it`),
-        (error: unknown) => error,
-      );
-      assert.ok(isDasError(expected) && isDasError(actual), `${name}: both DasErrors (${String(expected)}, ${String(actual)})`);
-      assert.equal(actual.reason, expected.reason, name);
-      assert.equal(actual.message, expected.message, name);
-      reasons.add(actual.reason);
+      const refused = (opening: Promise<unknown>, where: string) =>
+        opening.then(
+          () => assert.fail(`${name}: opened ${where}`),
+          (error: unknown) => error,
+        );
+      const alone = await refused(onMain.open(record), 'on the main thread');
+      const together = await Promise.all([refused(onMain.open(record), 'on the main thread'), refused(onMain.open(record), 'on the main thread')]);
+      for (const [where, actual] of [['in a worker', await refused(inWorkers.open(record), 'in a worker')], ['alone', alone], ['together', together[0]]] as const) {
+        assert.ok(isDasError(expected) && isDasError(actual), `${name} ${where}: both DasErrors (${String(expected)}, ${String(actual)})`);
+        assert.equal(actual.reason, expected.reason, `${name} ${where}`);
+        assert.equal(actual.message, expected.message, `${name} ${where}`);
+        reasons.add(actual.reason);
+      }
     }
     assert.equal(reasons.size, cases.length, `four different reasons: ${[...reasons].join(', ')}`);
   });
