@@ -8,7 +8,9 @@
  * - `limit-1`, `limit-n`: node:crypto + gunzip + JSON.parse only (limit.ts),
  *   serial with synchronous calls, or 8 at a time on the thread pool.
  * - `das-decrypt-1`: das-exporter's decrypt stage alone (NativePayloadDecryptor,
- *   gunzipCapped, JSON.parse): the same work as the limit.
+ *   gunzip, JSON.parse), one record at a time as `das-1` opens them (gunzip
+ *   on the calling thread, as the opener does with nothing else in flight):
+ *   the same work as the limit.
  * - `das-1`, `das-n`: das-exporter end to end, wired as src/app.ts wires it:
  *   envelope → DataKeyCache (KMS) → NativePayloadDecryptor → gunzip → decode
  *   → enrich (redact `passwords`, summary, trace context) → OTLP log records
@@ -22,6 +24,9 @@
  *   crypto and zlib on the thread pool, 8 records in flight) over the suite's records replayed until
  *   1 million events have gone through, RSS sampled every 100 ms: the memory
  *   a consumer needs to drain a backlog.
+ * `BENCH_PROFILE_MEASURED=<dir>` writes a CPU profile of the main thread over
+ * the measured run alone (no start-up, no warm-up) to <dir>/<mode>-<suite>.cpuprofile.
+ *
  * - `published-1`: the consumer AWS's sample shows: per record a KMS Decrypt,
  *   a fresh raw AES keyring and @aws-crypto/client-node decrypt, gunzip,
  *   JSON.parse (in decode), the same sinks, one record after another.
@@ -35,7 +40,7 @@ import { DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { contextResolver } from '../src/cli/wiring.ts';
 import { DataKeyCache } from '../src/decrypt/data-keys.ts';
 import { NativePayloadDecryptor } from '../src/decrypt/fast/native-payload.ts';
-import { gunzipCapped } from '../src/decrypt/gunzip.ts';
+import { gunzipCappedSync } from '../src/decrypt/gunzip.ts';
 import { EsdkPayloadDecryptor } from '../src/decrypt/payload.ts';
 import { decodeRecord } from '../src/events/decode.ts';
 import { Pipeline } from '../src/pipeline.ts';
@@ -94,6 +99,23 @@ function replayed(records: SourceRecord[], corpus: CorpusRecord[], events: numbe
     total += corpus[at]!.events;
   }
   return { records: out, events: total };
+}
+
+/** `BENCH_PROFILE_MEASURED=<dir>`: a CPU profile of the main thread over the measured run only (no start-up, no warm-up). */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 const BATCH = 100;
@@ -158,7 +180,7 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
       for (const r of records) {
         const envelope = parseEnvelope(r.data);
         const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(r)));
-        JSON.parse((await gunzipCapped(compressed)).toString('utf8'));
+        JSON.parse(gunzipCappedSync(compressed).toString('utf8'));
       }
       return 0;
     };
@@ -225,8 +247,10 @@ async function main(): Promise<void> {
   const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss())), 100);
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
+  const profiler = process.env['BENCH_PROFILE_MEASURED'] ? await startProfile() : undefined;
   const failures = await run(measured.records);
   const cpu = process.cpuUsage(cpuBefore);
+  if (profiler) await profiler.stop(`${process.env['BENCH_PROFILE_MEASURED']}/${input.mode}-0x0${input.suiteId.toString(16)}.cpuprofile`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
   const events = measured.events;

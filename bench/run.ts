@@ -30,6 +30,15 @@ const latency = process.argv.includes('--latency');
 /** `--modes=das-1,limit-1` runs only those (for profiling); the table then compares what it has. */
 const modesArg = process.argv.find((a) => a.startsWith('--modes='));
 const MODES: Mode[] = modesArg ? ALL_MODES.filter((m) => modesArg.slice('--modes='.length).split(',').includes(m)) : ALL_MODES;
+/**
+ * `--rounds=N` (default 3, 1 with --quick): every mode is measured N times, the rounds interleaved
+ * (each round runs every mode once), and the table gives each mode's median round. On a shared
+ * machine a mode's speed moves by a third from one minute to the next; a ratio of medians taken
+ * across the same span of time is steadier than a ratio of two single runs minutes apart.
+ */
+const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
+const ROUNDS = roundsArg ? Number(roundsArg.slice('--rounds='.length)) : quick ? 1 : 3;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1 (actual: ${roundsArg})`);
 /** `--cpu-prof`: each measurement writes bench/results/profiles/<suite>-<mode>/*.cpuprofile (the largest is the main thread; read it with bench/cpuprofile.ts). */
 const cpuProf = process.argv.includes('--cpu-prof');
 /**
@@ -127,12 +136,24 @@ async function main(): Promise<void> {
     const distinctKeys = Object.fromEntries([...corpus].map(([suite, records]) => [suite, new Set(records.map((r) => JSON.parse(Buffer.from(r.data, 'base64').toString()).key)).size]));
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    const results: (MeasureResult & { kmsCalls: number; otlpBytes: number })[] = [];
+    type Measured = MeasureResult & { kmsCalls: number; otlpBytes: number };
+    const rounds: Measured[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const suiteId of SUITES) {
+        for (const mode of MODES) {
+          const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
+          rounds.push(result);
+          console.log(`  ${ROUNDS > 1 ? `round ${round} ` : ''}0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB  CPU ${fmt(result.cpuCores, 2)} cores`);
+        }
+      }
+    }
+    // Per mode, its median round by throughput (RSS: the highest peak of any round).
+    const results: (Measured & { spread: [number, number] })[] = [];
     for (const suiteId of SUITES) {
       for (const mode of MODES) {
-        const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
-        results.push(result);
-        console.log(`  0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB  CPU ${fmt(result.cpuCores, 2)} cores`);
+        const runs = rounds.filter((r) => r.suiteId === suiteId && r.mode === mode).sort((a, b) => a.eventsPerSecond - b.eventsPerSecond);
+        const median = runs[Math.floor((runs.length - 1) / 2)]!;
+        results.push({ ...median, peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)), spread: [runs[0]!.eventsPerSecond, runs.at(-1)!.eventsPerSecond] });
       }
     }
     const backlogResults: (MeasureResult & { kmsCalls: number; otlpBytes: number })[] = [];
@@ -170,11 +191,13 @@ async function main(): Promise<void> {
           cpuCores: Math.round(r.cpuCores * 100) / 100,
           vsPublished: published ? r.recordsPerSecond / published.recordsPerSecond : NaN,
           vsLimit: limit ? r.recordsPerSecond / limit.recordsPerSecond : NaN,
+          eventsPerSecondRange: r.spread.map(Math.round),
+          rounds: ROUNDS,
           failures: r.failures,
         };
         table.push(row);
         lines.push(
-          `| ${suite} | ${mode.padEnd(13)} | ${fmt(row.recordsPerSecond).padStart(7)} | ${fmt(row.eventsPerSecond).padStart(9)} | ${String(row.kmsCalls).padStart(4)} | ${String(row.peakRssMiB).padStart(4)} | ${fmt(row.cpuCores, 2).padStart(4)} | ${fmt(row.vsPublished, 2).padStart(6)}× | ${fmt(row.vsLimit, 2).padStart(5)}× |`,
+          `| ${suite} | ${mode.padEnd(13)} | ${fmt(row.recordsPerSecond).padStart(7)} | ${fmt(row.eventsPerSecond).padStart(9)} | ${`${fmt(r.spread[0] / 1000)}–${fmt(r.spread[1] / 1000)}k`.padStart(9)} | ${String(row.kmsCalls).padStart(4)} | ${String(row.peakRssMiB).padStart(4)} | ${fmt(row.cpuCores, 2).padStart(4)} | ${fmt(row.vsPublished, 2).padStart(6)}× | ${fmt(row.vsLimit, 2).padStart(5)}× |`,
         );
       }
     }
@@ -184,9 +207,10 @@ async function main(): Promise<void> {
     console.log('"-1" one record at a time; "-n" 8 in flight. vs limit compares -1 with limit-1 and -n with limit-n.');
     console.log('das-1/das-main-n/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf;');
     console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.');
-    console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured.\n');
-    console.log('| suite | mode          | rec/s   | events/s  | KMS  | RSS  | CPU  | ÷ published | ÷ limit |');
-    console.log('|-------|---------------|---------|-----------|------|------|------|-------------|---------|');
+    console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured.');
+    console.log(`Each mode ran ${ROUNDS} time(s), rounds interleaved: rec/s, events/s, CPU and the ratios are its median round, range its slowest and fastest, RSS its highest.\n`);
+    console.log('| suite | mode          | rec/s   | events/s  | range     | KMS  | RSS  | CPU  | ÷ published | ÷ limit |');
+    console.log('|-------|---------------|---------|-----------|-----------|------|------|------|-------------|---------|');
     for (const line of lines) console.log(line);
     console.log(`\ndistinct data keys: ${JSON.stringify(distinctKeys)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
