@@ -125,40 +125,42 @@ function parseRecord(json: Uint8Array | string): RawObject {
 function decodeEvent(raw: RawObject, index: number, engine: Engine, context: EventContext): ActivityEvent {
   const f = new FieldReader(raw, EVENT_FIELDS);
   // Oracle's documented events carry no `type`; any value but "heartbeat" is activity.
-  f.expect('type', 'record');
+  f.expect('type', 'record', raw.type);
 
-  const logTimeRaw = f.text('logTime');
-  const startTimeRaw = f.text('startTime');
-  const endTimeRaw = f.text('endTime');
-  const sessionId = f.identifier('sessionId');
-  const statementId = f.identifier('statementId');
-  const command = f.text('command');
-  const exitCode = f.integer('exitCode');
-  const errorMessage = f.textOrNullWhenEmpty('errorMessage');
-  const position: EventPosition | null = context.position === null ? null : { ...context.position, index };
+  // Each field read as `raw.<name>`: one cached property load per call site, not a lookup by name.
+  const logTimeRaw = f.text('logTime', raw.logTime);
+  const startTimeRaw = f.text('startTime', raw.startTime);
+  const endTimeRaw = f.text('endTime', raw.endTime);
+  const sessionId = f.identifier('sessionId', raw.sessionId);
+  const statementId = f.identifier('statementId', raw.statementId);
+  const command = f.text('command', raw.command);
+  const exitCode = f.integer('exitCode', raw.exitCode);
+  const errorMessage = f.textOrNullWhenEmpty('errorMessage', raw.errorMessage);
+  const at = context.position;
+  const position: EventPosition | null = at === null ? null : { stream: at.stream, shardId: at.shardId, sequenceNumber: at.sequenceNumber, index };
 
   const event: ActivityEvent = {
     type: 'record',
     engine,
     clusterId: context.clusterId,
     instanceId: context.instanceId,
-    class: f.text('class'),
+    class: f.text('class', raw.class),
     command,
-    commandText: f.text('commandText'),
-    paramList: f.stringList('paramList'),
-    databaseName: f.text('databaseName'),
-    dbUserName: f.text('dbUserName'),
-    objectType: f.text('objectType'),
-    objectName: f.text('objectName'),
-    remoteHost: f.text('remoteHost'),
-    remotePort: f.integer('remotePort'),
-    serverHost: f.text('serverHost'),
-    clientApplication: f.text('clientApplication'),
-    pid: f.integer('pid'),
+    commandText: f.text('commandText', raw.commandText),
+    paramList: f.stringList('paramList', raw.paramList),
+    databaseName: f.text('databaseName', raw.databaseName),
+    dbUserName: f.text('dbUserName', raw.dbUserName),
+    objectType: f.text('objectType', raw.objectType),
+    objectName: f.text('objectName', raw.objectName),
+    remoteHost: f.text('remoteHost', raw.remoteHost),
+    remotePort: f.integer('remotePort', raw.remotePort),
+    serverHost: f.text('serverHost', raw.serverHost),
+    clientApplication: f.text('clientApplication', raw.clientApplication),
+    pid: f.integer('pid', raw.pid),
     sessionId,
     statementId,
-    substatementId: f.integer('substatementId'),
-    transactionId: f.identifier('transactionId'),
+    substatementId: f.integer('substatementId', raw.substatementId),
+    transactionId: f.identifier('transactionId', raw.transactionId),
     logTimeUnixNano: parseTime(logTimeRaw),
     startTimeUnixNano: parseTime(startTimeRaw),
     endTimeUnixNano: parseTime(endTimeRaw),
@@ -167,19 +169,19 @@ function decodeEvent(raw: RawObject, index: number, engine: Engine, context: Eve
     endTimeRaw,
     exitCode,
     errorMessage,
-    rowCount: f.integer('rowCount'),
-    serverType: f.text('serverType'),
-    serverVersion: f.text('serverVersion'),
-    serviceName: f.text('serviceName'),
-    dbProtocol: f.text('dbProtocol'),
-    netProtocol: f.text('netProtocol'),
-    engineNativeAuditFields: f.object('engineNativeAuditFields'),
+    rowCount: f.integer('rowCount', raw.rowCount),
+    serverType: f.text('serverType', raw.serverType),
+    serverVersion: f.text('serverVersion', raw.serverVersion),
+    serviceName: f.text('serviceName', raw.serviceName),
+    dbProtocol: f.text('dbProtocol', raw.dbProtocol),
+    netProtocol: f.text('netProtocol', raw.netProtocol),
+    engineNativeAuditFields: f.object('engineNativeAuditFields', raw.engineNativeAuditFields),
     extra: {},
     ...judgeOutcome({ engine, command, exitCode, errorMessage }),
     statementKey: engine === 'mysql' ? mysqlStatementKey(context.instanceId, sessionId, statementId) : null,
     auxObjects: null,
     position,
-    eventId: position === null ? `local/${index}` : `${position.stream}/${position.shardId}/${position.sequenceNumber}/${index}`,
+    eventId: at === null ? `local/${index}` : `${at.stream}/${at.shardId}/${at.sequenceNumber}/${index}`,
   };
   event.extra = f.extra();
   return event;

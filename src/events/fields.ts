@@ -32,31 +32,34 @@ export class FieldReader {
     this.#read = known === undefined ? new Set<string>() : null;
   }
 
+  // Each reader takes the field's value from the caller when it has it (`raw.logTime`, a
+  // property load the engine caches per call site) and looks it up by name otherwise.
+
   /** A field whose value is fixed (`type`); any other value is kept in `extra`. */
-  expect(key: string, expected: string): void {
-    const v = this.#value(key);
+  expect(key: string, expected: string, raw: unknown = this.#raw[key]): void {
+    const v = this.#value(key, raw);
     if (v !== undefined && v !== expected) this.#keep(key, v);
   }
 
   /** A string kept exactly as sent ("" included). */
-  text(key: string): string | null {
-    const v = this.#value(key);
+  text(key: string, raw: unknown = this.#raw[key]): string | null {
+    const v = this.#value(key, raw);
     if (v === undefined) return null;
     if (typeof v === 'string') return v;
     return this.#keep(key, v);
   }
 
   /** A string where "" means absent (`errorMessage`, `clusterId`). */
-  textOrNullWhenEmpty(key: string): string | null {
-    const v = this.#value(key);
+  textOrNullWhenEmpty(key: string, raw: unknown = this.#raw[key]): string | null {
+    const v = this.#value(key, raw);
     if (v === undefined) return null;
     if (typeof v === 'string') return v === '' ? null : v;
     return this.#keep(key, v);
   }
 
   /** An integer sent as a number or as decimal text; "" is absent (MySQL AUX `exitCode`). */
-  integer(key: string): number | null {
-    const v = this.#value(key);
+  integer(key: string, raw: unknown = this.#raw[key]): number | null {
+    const v = this.#value(key, raw);
     if (v === undefined) return null;
     if (typeof v === 'number') return Number.isSafeInteger(v) ? v : this.#keep(key, v);
     if (typeof v !== 'string') return this.#keep(key, v);
@@ -67,8 +70,8 @@ export class FieldReader {
   }
 
   /** An identifier as a string: numbers in decimal, `0x…` hex in lower case, other text as sent; "" is absent. */
-  identifier(key: string): string | null {
-    const v = this.#value(key);
+  identifier(key: string, raw: unknown = this.#raw[key]): string | null {
+    const v = this.#value(key, raw);
     if (v === undefined) return null;
     if (typeof v === 'number') return Number.isSafeInteger(v) ? String(v) : this.#keep(key, v);
     if (typeof v !== 'string') return this.#keep(key, v);
@@ -77,15 +80,15 @@ export class FieldReader {
   }
 
   /** A list whose elements become strings; null elements stay null. */
-  stringList(key: string): (string | null)[] | null {
-    const v = this.#value(key);
+  stringList(key: string, raw: unknown = this.#raw[key]): (string | null)[] | null {
+    const v = this.#value(key, raw);
     if (v === undefined) return null;
     return Array.isArray(v) ? v.map(elementToString) : this.#keep(key, v);
   }
 
   /** A JSON object kept as sent (`engineNativeAuditFields`). */
-  object(key: string): RawObject | null {
-    const v = this.#value(key);
+  object(key: string, raw: unknown = this.#raw[key]): RawObject | null {
+    const v = this.#value(key, raw);
     if (v === undefined) return null;
     return isRawObject(v) ? v : this.#keep(key, v);
   }
@@ -93,18 +96,15 @@ export class FieldReader {
   /** Every field no reader took, plus the raw value of every field a reader could not use. */
   extra(): RawObject {
     const extra: RawObject = {};
-    const taken = this.#known ?? this.#read!;
-    for (const key of Object.keys(this.#raw)) {
-      if (!taken.has(key)) setOwn(extra, key, this.#raw[key]);
-    }
+    const names = this.#known === null ? unreadNames(Object.keys(this.#raw), this.#read!) : knownShape(this.#known).unknownNames(Object.keys(this.#raw));
+    for (const key of names) setOwn(extra, key, this.#raw[key]);
     if (this.#unreadable !== null) for (const key of Object.keys(this.#unreadable)) setOwn(extra, key, this.#unreadable[key]);
     return extra;
   }
 
-  /** The raw value, or undefined when absent or null; marks the key as read. */
-  #value(key: string): unknown {
+  /** The value, or undefined when absent or null; marks the key as read. */
+  #value(key: string, value: unknown): unknown {
     this.#read?.add(key);
-    const value = this.#raw[key];
     return value === null ? undefined : value;
   }
 
@@ -113,6 +113,48 @@ export class FieldReader {
     (this.#unreadable ??= {})[key] = value;
     return null;
   }
+}
+
+function unreadNames(keys: readonly string[], read: ReadonlySet<string>): string[] {
+  return keys.filter((key) => !read.has(key));
+}
+
+/**
+ * The names outside a known set among an object's keys, for objects that
+ * mostly come in one shape (every event of an engine lists the same fields
+ * in the same order): the answer for the last list of keys is kept, so an
+ * event of that shape costs one comparison of names, not a set lookup each.
+ */
+class KnownShape {
+  readonly #known: ReadonlySet<string>;
+  #keys: readonly string[] = [];
+  #unknown: readonly string[] = [];
+
+  constructor(known: ReadonlySet<string>) {
+    this.#known = known;
+  }
+
+  unknownNames(keys: readonly string[]): readonly string[] {
+    if (!sameNames(keys, this.#keys)) {
+      this.#keys = keys;
+      this.#unknown = unreadNames(keys, this.#known);
+    }
+    return this.#unknown;
+  }
+}
+
+const shapes = new WeakMap<ReadonlySet<string>, KnownShape>();
+
+function knownShape(known: ReadonlySet<string>): KnownShape {
+  let shape = shapes.get(known);
+  if (shape === undefined) shapes.set(known, (shape = new KnownShape(known)));
+  return shape;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Plain assignment would turn a `__proto__` key sent by the database into a prototype change. */
