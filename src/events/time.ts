@@ -27,8 +27,14 @@ export function parseDasTimestamp(text: string): bigint | null {
   return parseUtcForm(text) ?? parseAnyForm(text);
 }
 
-/** The last UTC text's first 19 characters (date and time to the second), and their epoch nanoseconds. */
-let lastSeconds = { text: '', nanos: 0n };
+/**
+ * The last few UTC texts' first 19 characters (date and time to the second)
+ * and their epoch nanoseconds: an event's log, start and end times, and the
+ * events of a record, mostly fall in a handful of seconds.
+ */
+const recentSeconds: { text: string; nanos: bigint }[] = [];
+const RECENT_SECONDS = 4;
+let nextSlot = 0;
 const FRACTION_SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
 
 /**
@@ -53,15 +59,17 @@ function parseUtcForm(text: string): bigint | undefined {
     }
     fraction *= FRACTION_SCALE[digits]!;
   }
-  let seconds = lastSeconds;
-  if (!text.startsWith(seconds.text) || seconds.text === '') {
-    // Whole seconds of a new second: the general parser checks the date and time fields.
-    const head = text.slice(0, 19);
-    const nanos = parseAnyForm(head);
-    if (nanos === null) return undefined;
-    seconds = lastSeconds = { text: head, nanos };
+  for (let i = 0; i < recentSeconds.length; i++) {
+    const seconds = recentSeconds[i]!;
+    if (text.startsWith(seconds.text)) return seconds.nanos + BigInt(fraction);
   }
-  return seconds.nanos + BigInt(fraction);
+  // A second not seen lately: the general parser checks the date and time fields.
+  const head = text.slice(0, 19);
+  const nanos = parseAnyForm(head);
+  if (nanos === null) return undefined;
+  recentSeconds[nextSlot] = { text: head, nanos };
+  nextSlot = (nextSlot + 1) % RECENT_SECONDS;
+  return nanos + BigInt(fraction);
 }
 
 function parseAnyForm(text: string): bigint | null {
