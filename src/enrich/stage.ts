@@ -47,9 +47,24 @@ export function enrichRecord(record: DecodedRecord, mode: RedactionMode): Decode
 }
 
 function redactNativeFields(fields: Record<string, unknown>, event: ActivityEvent, mode: RedactionMode): void {
-  for (const [key, value] of Object.entries(fields)) {
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
     if (typeof value !== 'string') continue;
-    if (NATIVE_SQL_FIELDS.test(key)) fields[key] = redactSql(value, event.engine, mode);
-    else if (NATIVE_BIND_FIELDS.test(key) && mode !== 'none') fields[key] = redactParams([value], value, event.engine, mode === 'passwords' ? 'literals' : mode)?.[0] ?? null;
+    const kind = nativeFieldKind(key);
+    if (kind === 'sql') fields[key] = redactSql(value, event.engine, mode);
+    else if (kind === 'binds' && mode !== 'none') fields[key] = redactParams([value], value, event.engine, mode === 'passwords' ? 'literals' : mode)?.[0] ?? null;
   }
+}
+
+/** What a native field holds, by name: SQL Server sends the same two dozen names on every event. */
+const nativeKinds = new Map<string, 'sql' | 'binds' | 'other'>();
+
+function nativeFieldKind(key: string): 'sql' | 'binds' | 'other' {
+  let kind = nativeKinds.get(key);
+  if (kind === undefined) {
+    kind = NATIVE_SQL_FIELDS.test(key) ? 'sql' : NATIVE_BIND_FIELDS.test(key) ? 'binds' : 'other';
+    // Bounded: native field names are whatever the engine sends.
+    if (nativeKinds.size < 1024) nativeKinds.set(key, kind);
+  }
+  return kind;
 }

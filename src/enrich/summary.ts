@@ -43,23 +43,25 @@ const NOTHING: QuerySummary = { operation: null, collection: null, summary: null
  */
 const CACHE_ENTRIES = 2048;
 const CACHE_MAX_TEXT = 2048;
-const cache = new Map<string, QuerySummary>();
+/** One cache per dialect, keyed by the text itself: no key string to build (and hash) per event. */
+const caches = new Map<SqlDialect, Map<string, QuerySummary>>();
 
 /** Summarizes `text` for `engine`; null fields when there is nothing to say. Total: any input, no throw. */
 export function summarize(text: string | null | undefined, engine: Engine | SqlDialect): QuerySummary {
   if (typeof text !== 'string') return NOTHING;
   const dialect = dialectOf(engine);
   if (text.length > CACHE_MAX_TEXT) return summarizeText(text, dialect);
-  const key = `${dialect}\u0000${text}`;
-  let summary = cache.get(key);
+  let cache = caches.get(dialect);
+  if (cache === undefined) caches.set(dialect, (cache = new Map()));
+  let summary = cache.get(text);
   if (summary !== undefined) {
     // Move to the most recent end.
-    cache.delete(key);
+    cache.delete(text);
   } else {
     summary = Object.freeze(summarizeText(text, dialect));
     if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
   }
-  cache.set(key, summary);
+  cache.set(text, summary);
   return summary;
 }
 
@@ -67,11 +69,17 @@ function summarizeText(text: string, dialect: SqlDialect): QuerySummary {
   if (text.trim() === '') return NOTHING;
   const toks: Tok[] = [];
   for (const t of tokenize(text, dialect)) {
-    if (t.kind === 'comment') continue;
-    const raw = text.slice(t.start, t.end);
-    const up = t.kind === 'word' || t.kind === 'operator' ? raw.toUpperCase() : '';
-    const name = t.kind === 'word' || t.kind === 'quoted_identifier' ? identifierName(text, t) : '';
-    toks.push({ kind: t.kind, up, name });
+    const kind = t.kind;
+    if (kind === 'comment') continue;
+    // Only words and operators have an upper-cased form, only words and quoted identifiers a name (a word's is its text).
+    let up = '';
+    let name = '';
+    if (kind === 'word') {
+      name = text.slice(t.start, t.end);
+      up = name.toUpperCase();
+    } else if (kind === 'operator') up = text.slice(t.start, t.end).toUpperCase();
+    else if (kind === 'quoted_identifier') name = identifierName(text, t);
+    toks.push({ kind, up, name });
   }
 
   const results: StatementResult[] = [];
