@@ -38,8 +38,9 @@ const NOTHING: QuerySummary = { operation: null, collection: null, summary: null
 
 /**
  * Recent summaries by dialect and text: a workload repeats the same statement
- * text constantly. Bounded (least recently used goes first), and long texts
- * are not kept, so memory stays small whatever the traffic.
+ * text constantly. Bounded per dialect (least recently used goes first: at
+ * most a few MB for each engine a process reads), and long texts are not
+ * kept, so memory stays small whatever the traffic.
  */
 const CACHE_ENTRIES = 2048;
 const CACHE_MAX_TEXT = 2048;
