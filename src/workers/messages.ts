@@ -35,7 +35,12 @@ export function ownJob(job: PrepareJob): { job: PrepareJob; transfer: ArrayBuffe
   return { job: { ...job, payload, dataKey }, transfer: [payload.buffer as ArrayBuffer, dataKey.buffer] };
 }
 
-/** Makes every byte array of a prepared record its own, in place, and lists their buffers to transfer. */
+/**
+ * Makes the byte arrays of a prepared record that are its alone its own, in
+ * place, and lists their buffers to transfer. Resource and scope fields are
+ * shared by every record of a cluster (protobuf.ts keeps them): they are
+ * copied with the message, never transferred.
+ */
 export function transferListOf(prepared: PreparedRecord): ArrayBuffer[] {
   const records = prepared.logRecords;
   prepared.json = owned(prepared.json);

@@ -160,7 +160,7 @@ export function encodeEach<T>(
       if (resources.length === 0xffff) throw new RangeError('more than 65,535 resources in one set of log records');
       index = resources.length;
       indexOf.set(resource, index);
-      resources.push({ key: keyOf(resource), head: encodedWith((rw) => writeResource(rw, resource)), tail: encodedWith((rw) => writeSchemaUrl(rw, resource.schemaUrl)) });
+      resources.push(encodedResource(resource, keyOf));
     }
     resourceOf[i] = index;
     w.tag(2, 2);
@@ -168,7 +168,30 @@ export function encodeEach<T>(
     ends[i] = w.position;
   }
   const bytes = scratch ? (Uint8Array.prototype.slice.call(w.finish()) as Uint8Array) : w.finish();
-  return { bytes, ends, resourceOf, resources, scope: encodedWith((sw) => writeScope(sw, scope)) };
+  return { bytes, ends, resourceOf, resources, scope: encodedScope(scope) };
+}
+
+/**
+ * A resource's and a scope's encoded fields, kept per object: every record
+ * of a cluster has the same two, and encoding them again per record cost
+ * three buffers and a JSON key each time. The bytes are only ever read.
+ */
+const encodedResources = new WeakMap<Resource, EncodedResource>();
+const encodedScopes = new WeakMap<InstrumentationScope, Uint8Array>();
+
+function encodedResource(resource: Resource, keyOf: (resource: Resource) => string): EncodedResource {
+  let encoded = encodedResources.get(resource);
+  if (encoded === undefined) {
+    encoded = { key: keyOf(resource), head: encodedWith((rw) => writeResource(rw, resource)), tail: encodedWith((rw) => writeSchemaUrl(rw, resource.schemaUrl)) };
+    encodedResources.set(resource, encoded);
+  }
+  return encoded;
+}
+
+function encodedScope(scope: InstrumentationScope): Uint8Array {
+  let encoded = encodedScopes.get(scope);
+  if (encoded === undefined) encodedScopes.set(scope, (encoded = encodedWith((sw) => writeScope(sw, scope))));
+  return encoded;
 }
 
 function encodedWith(write: (w: ProtoWriter) => void): Uint8Array {

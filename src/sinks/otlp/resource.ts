@@ -34,6 +34,7 @@ export interface ResourceIds {
 export class ResourceCatalog {
   readonly #facts: ResourceFacts;
   readonly #cache = new Map<string, Resource>();
+  #last: { clusterId: string | null; instanceId: string | null; resource: Resource } | undefined;
 
   constructor(facts: ResourceFacts = {}) {
     this.#facts = facts;
@@ -41,12 +42,16 @@ export class ResourceCatalog {
 
   /** The (cached) resource of the cluster or instance that wrote an event. */
   resourceFor(ids: ResourceIds): Resource {
+    // The events of a record share their ids: the last answer first.
+    const last = this.#last;
+    if (last !== undefined && last.clusterId === ids.clusterId && last.instanceId === ids.instanceId) return last.resource;
     const key = `${ids.clusterId ?? ''}/${ids.instanceId ?? ''}`;
     let resource = this.#cache.get(key);
     if (resource === undefined) {
       resource = resourceFromAttributes(this.attributesFor(ids));
       this.#cache.set(key, resource);
     }
+    this.#last = { clusterId: ids.clusterId, instanceId: ids.instanceId, resource };
     return resource;
   }
 
