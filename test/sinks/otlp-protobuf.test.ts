@@ -8,13 +8,14 @@
  * (`LogRecordMapper.encode`).
  */
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { TrafficSimulator } from '../../src/demo/traffic.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import { enrichRecord } from '../../src/enrich/stage.ts';
 import { LogRecordMapper } from '../../src/sinks/otlp/mapping.ts';
-import { encodeLogsRequest } from '../../src/sinks/otlp/protobuf.ts';
+import { encodeLogsRequest, ProtoWriter } from '../../src/sinks/otlp/protobuf.ts';
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 
 describe('OTLP protobuf encoding', () => {
@@ -89,5 +90,21 @@ describe('OTLP protobuf encoding', () => {
 
   it('encodes an empty request as the library does', () => {
     assert.ok(Buffer.from(encodeLogsRequest([])).equals(Buffer.from(ProtobufLogsSerializer.serializeRequest([])!)));
+  });
+
+  it('writes a string attribute in one pass exactly as tag + keyValue write it, for any key and text', () => {
+    const keys = fc.oneof(fc.constantFrom('db.query.text', 'user.name', 'aws.rds.das.server_version'), fc.string({ unit: 'binary', maxLength: 80 }));
+    fc.assert(
+      fc.property(keys, fc.string({ unit: 'binary', maxLength: 200 }), fc.boolean(), (key, text, keySeenBefore) => {
+        // The one-pass path needs the key's encoded name, which the first write of a key leaves behind.
+        if (keySeenBefore) new ProtoWriter(16).keyValue(key, '');
+        const general = new ProtoWriter(8);
+        general.tag(6, 2);
+        general.keyValue(key, text);
+        const onePass = new ProtoWriter(8);
+        onePass.stringAttribute(6, key, text);
+        assert.ok(Buffer.from(onePass.finish()).equals(Buffer.from(general.finish())));
+      }),
+    );
   });
 });

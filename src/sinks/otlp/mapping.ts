@@ -508,8 +508,11 @@ class DirectAttributes implements AttributeReceiver {
     }
     this.#entries++;
     this.#bytes += upper;
-    this.#w.tag(6, 2);
-    this.#w.keyValue(key, value);
+    if (typeof value === 'string') this.#w.stringAttribute(6, key, value);
+    else {
+      this.#w.tag(6, 2);
+      this.#w.keyValue(key, value);
+    }
   }
 }
 

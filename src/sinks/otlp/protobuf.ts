@@ -460,6 +460,45 @@ export class ProtoWriter {
     }
   }
 
+  /**
+   * `tag(field, 2)` then `keyValue(key, text)`, in one pass when the key is
+   * one of the cached names and the text short ASCII (most attributes): the
+   * three nested lengths are then single bytes known before the text is copied.
+   */
+  stringAttribute(field: number, key: string, text: string): void {
+    const keyField = KEY_FIELDS.get(key);
+    const n = text.length;
+    if (keyField !== undefined && keyField.length + n < 120) {
+      this.#ensure(6 + keyField.length + n);
+      const buf = this.#buf;
+      const start = this.#pos;
+      buf[start] = (field << 3) | 2;
+      buf.set(keyField, start + 2);
+      let p = start + 2 + keyField.length;
+      buf[p] = 0x12; // KeyValue.value (2), length-delimited
+      buf[p + 1] = n + 2;
+      buf[p + 2] = 0x0a; // AnyValue.string_value (1), length-delimited
+      buf[p + 3] = n;
+      p += 4;
+      let ascii = true;
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f) {
+          ascii = false;
+          break;
+        }
+        buf[p++] = c;
+      }
+      if (ascii) {
+        buf[start + 1] = p - start - 2;
+        this.#pos = p;
+        return;
+      }
+    }
+    this.tag(field, 2);
+    this.keyValue(key, text);
+  }
+
   keyValue(key: string, value: unknown): void {
     const kv = this.begin();
     this.key(key);
