@@ -1,0 +1,84 @@
+/**
+ * `npm run bench:ab -- <other checkout> [0x0178|0x0378] [passes]`: the CPU
+ * per event of preparing records (decrypt → gunzip → decode → enrich → OTLP
+ * encoding → tally: workers/prepare.ts, on one thread) in this checkout and
+ * in another one, in one process, passes alternating, with medians. On a
+ * shared machine whose speed moves by a third from one minute to the next,
+ * two runs minutes apart cannot tell a 5 % change; passes interleaved in one
+ * process see the same machine. It also checks that both write the same
+ * bytes and tallies.
+ *
+ * The other checkout must resolve its own packages: `git worktree add
+ * ../base <commit>` beside this one, then link `../base/node_modules` to
+ * this checkout's, and `../shared` must be beside it as it is beside this one.
+ * `npm run bench` is the measurement that counts; this is for deciding
+ * whether a change to the per-event path is worth keeping.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { contextResolver } from '../src/cli/wiring.ts';
+import { DataKeyCache } from '../src/decrypt/data-keys.ts';
+import { LocalKms } from '../src/demo/local-kms.ts';
+import { parseEnvelope } from '../src/source/envelope.ts';
+import { RecordPreparer, type PrepareJob, type PrepareSetup } from '../src/workers/prepare.ts';
+import { buildCorpus } from './corpus.ts';
+
+// The AWS SDK's notice about a future Node 22 requirement is not this tool's output.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+const [other, suiteArg = '0x0178', passesArg = '40'] = process.argv.slice(2);
+if (other === undefined) throw new Error('usage: npm run bench:ab -- <other checkout> [0x0178|0x0378] [passes]');
+const suiteId = Number(suiteArg);
+const passes = Number(passesArg);
+if (suiteId !== 0x0178 && suiteId !== 0x0378) throw new Error(`the suite is 0x0178 or 0x0378 (actual: ${suiteArg})`);
+if (!Number.isInteger(passes) || passes < 4) throw new Error(`passes must be a whole number of at least 4 (actual: ${passesArg})`);
+
+const { RecordPreparer: OtherPreparer } = (await import(pathToFileURL(path.resolve(other, 'src/workers/prepare.ts')).href)) as { RecordPreparer: typeof RecordPreparer };
+
+const kms = new LocalKms();
+const key = kms.createKey({ alias: 'das-ab' });
+const { endpoint } = await kms.listen();
+const client = new KMSClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'ab', secretAccessKey: 'ab' } });
+const corpus = (await buildCorpus({ kms: client, keyId: key.keyId, recordsPerCell: 34 })).get(suiteId)!;
+const cache = new DataKeyCache({ kms: client });
+const contextFor = contextResolver({});
+const jobs: PrepareJob[] = [];
+for (const [i, r] of corpus.entries()) {
+  const data = Buffer.from(r.data, 'base64');
+  const envelope = parseEnvelope(data);
+  const position = { stream: r.stream, shardId: 'shardId-000000000000', sequenceNumber: String(i) };
+  const dataKey = await cache.get(envelope.key, contextFor({ ...position, data }));
+  jobs.push({ payload: envelope.payload, dataKey, decode: { version: envelope.version, position }, observedMs: Date.parse('2026-12-01T00:00:00Z') });
+}
+await kms.close();
+const events = corpus.reduce((n, r) => n + r.events, 0);
+
+const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {} };
+const preparers = { other: new OtherPreparer(setup), this: new RecordPreparer(setup) };
+const prepareAll = async (p: RecordPreparer) => {
+  const out = [];
+  for (const job of jobs) out.push(await p.prepare(job, 'sync'));
+  return out;
+};
+
+const [a, b] = [await prepareAll(preparers.other), await prepareAll(preparers.this)];
+const sameBytes = a.every((r, i) => Buffer.from(r.logRecords.bytes).equals(Buffer.from(b[i]!.logRecords.bytes)));
+const sameTallies = JSON.stringify(a.map((r) => r.tally)) === JSON.stringify(b.map((r) => r.tally));
+console.log(`${jobs.length} records, ${events} events of suite ${suiteArg}; same bytes: ${sameBytes}, same tallies: ${sameTallies}`);
+
+const samples: Record<keyof typeof preparers, number[]> = { other: [], this: [] };
+for (let pass = 0; pass < passes; pass++) {
+  for (const name of ['other', 'this'] as const) {
+    const started = process.cpuUsage();
+    await prepareAll(preparers[name]);
+    const used = process.cpuUsage(started);
+    // The first passes compile the hot paths.
+    if (pass >= 3) samples[name].push((used.user + used.system) / events);
+  }
+}
+for (const [name, list] of Object.entries(samples)) {
+  list.sort((x, y) => x - y);
+  const at = (q: number) => list[Math.floor(q * (list.length - 1))]!.toFixed(2);
+  console.log(`${name.padEnd(5)} ${at(0.5)} µs per event (median; quartiles ${at(0.25)}–${at(0.75)}) ${name === 'other' ? path.resolve(other) : ''}`);
+}
+process.exit(sameBytes && sameTallies ? 0 : 1);
