@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { httpPost } from '../../src/sinks/otlp/http-post.ts';
 
 /** A real HTTP server on 127.0.0.1 that answers each request with `handler`. */
@@ -82,6 +82,35 @@ describe('the OTLP sink transport on node:http (httpPost)', () => {
     assert.equal(error.name, 'TimeoutError');
     assert.ok(signal.aborted);
     await aborted;
+  });
+
+  it('rejects, never throws out of the socket, an answer a Response cannot hold (status 600, a control character in the reason)', async () => {
+    for (const statusLine of ['HTTP/1.1 600 Weird', 'HTTP/1.1 200 O\x7fK']) {
+      const tcp = createTcpServer((socket) => {
+        socket.once('data', () => socket.end(`${statusLine}\r\ncontent-length: 2\r\n\r\nok`));
+      });
+      await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(tcp.address() as AddressInfo).port}/v1/logs`;
+      const error = await transport.fetch(url, { method: 'POST', body: new Uint8Array(1) }).then(
+        () => assert.fail(`resolved for ${JSON.stringify(statusLine)}`),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof TypeError, `${JSON.stringify(statusLine)}: ${String(error)}`);
+      await new Promise((resolve) => tcp.close(resolve));
+    }
+  });
+
+  it('sends headers given as a Headers object or as pairs, and refuses a Request it would only half read', async () => {
+    const seen: (string | undefined)[] = [];
+    const { url, server } = await serve((req, _body, res) => {
+      seen.push(req.headers['authorization']);
+      res.end();
+    });
+    servers.push(server);
+    await transport.fetch(url, { method: 'POST', headers: new Headers({ authorization: 'Bearer a' }), body: new Uint8Array(1) });
+    await transport.fetch(url, { method: 'POST', headers: [['authorization', 'Bearer b']], body: new Uint8Array(1) });
+    assert.deepEqual(seen, ['Bearer a', 'Bearer b']);
+    await assert.rejects(transport.fetch(new Request(url, { method: 'POST', body: 'x' })), /takes a URL, not a Request/);
   });
 
   it('refuses what the sink never sends instead of sending something else', async () => {

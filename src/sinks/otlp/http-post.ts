@@ -24,7 +24,9 @@ export interface HttpPost {
 export function httpPost(): HttpPost {
   const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
   const fetch = ((input: string | URL | Request, init: RequestInit = {}) => {
-    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    // A Request carries its own method, headers and body, which this transport would not see.
+    if (typeof input !== 'string' && !(input instanceof URL)) return Promise.reject(new TypeError('httpPost takes a URL, not a Request'));
+    const url = new URL(input);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new TypeError(`unsupported protocol ${url.protocol}`));
     const body = init.body;
     if (body !== undefined && body !== null && !(body instanceof Uint8Array) && typeof body !== 'string') {
@@ -32,7 +34,8 @@ export function httpPost(): HttpPost {
     }
     const signal = init.signal ?? undefined;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const headers: Record<string, string | number> = { ...(init.headers as Record<string, string> | undefined) };
+    const headers: Record<string, string | number> = {};
+    new Headers(init.headers).forEach((value, name) => (headers[name] = value));
     const bytes = typeof body === 'string' ? Buffer.from(body) : body ?? undefined;
     headers['content-length'] = bytes?.length ?? 0;
 
@@ -54,16 +57,17 @@ export function httpPost(): HttpPost {
         response.on('error', fail);
         response.on('end', () => {
           if (settled) return;
+          let answer: Response;
+          try {
+            answer = responseOf(response.statusCode ?? 0, response.statusMessage ?? '', response.headers, Buffer.concat(chunks));
+          } catch (error) {
+            // What node:http parses but a Response cannot hold (status 600-999, a control character in the reason): a bad answer, not a crash.
+            fail(error as Error);
+            return;
+          }
           settled = true;
           signal?.removeEventListener('abort', onAbort);
-          const answer = new Headers();
-          for (const [name, value] of Object.entries(response.headers)) {
-            if (value !== undefined) answer.set(name, Array.isArray(value) ? value.join(', ') : value);
-          }
-          const status = response.statusCode ?? 0;
-          // A Response cannot carry a body with these statuses.
-          const empty = status === 204 || status === 205 || status === 304;
-          resolve(new Response(empty ? null : Buffer.concat(chunks), { status, statusText: response.statusMessage ?? '', headers: answer }));
+          resolve(answer);
         });
       });
       request.end(bytes);
@@ -76,4 +80,14 @@ export function httpPost(): HttpPost {
       agents['https:'].destroy();
     },
   };
+}
+
+function responseOf(status: number, statusText: string, received: http.IncomingHttpHeaders, body: Buffer): Response {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(received)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  // A Response cannot carry a body with these statuses.
+  const empty = status === 204 || status === 205 || status === 304;
+  return new Response(empty ? null : body, { status, statusText, headers });
 }
