@@ -9,6 +9,8 @@
  * know. An auditor can always see what the database said.
  */
 
+import { sameKeys } from '../util/same-keys.ts';
+
 export type RawObject = Record<string, unknown>;
 
 export function isRawObject(value: unknown): value is RawObject {
@@ -135,7 +137,7 @@ class KnownShape {
   }
 
   unknownNames(keys: readonly string[]): readonly string[] {
-    if (!sameNames(keys, this.#keys)) {
+    if (!sameKeys(keys, this.#keys)) {
       this.#keys = keys;
       this.#unknown = unreadNames(keys, this.#known);
     }
@@ -151,11 +153,6 @@ function knownShape(known: ReadonlySet<string>): KnownShape {
   return shape;
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** Plain assignment would turn a `__proto__` key sent by the database into a prototype change. */
 function setOwn(target: RawObject, key: string, value: unknown): void {

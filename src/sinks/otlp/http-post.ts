@@ -1,14 +1,14 @@
 /**
  * The OTLP sink's default transport: a `fetch`-shaped POST on node:http(s)
  * with keep-alive connections. Undici's `fetch` copies every request body
- * into a web stream before writing it (about a fifth of the main thread's
- * time when a worker-prepared megabyte goes out per request); here the
- * body's bytes go to the socket as they are.
+ * into a web stream before writing it (about a sixth of the main thread's
+ * busy time in the benchmark's das-n, where a worker-prepared megabyte goes
+ * out per request); here the body's bytes go to the socket as they are.
  *
- * Only what the sink uses is supported: POST-like requests with a byte body,
- * a plain header record and an AbortSignal. Failures look like `fetch`'s: a
- * network error rejects with a TypeError whose `cause` carries the socket's
- * `code`; an abort rejects with the signal's reason.
+ * Only what the sink uses is supported: a URL, a byte or string body, headers
+ * and an AbortSignal. Failures look like `fetch`'s: a network error, or an
+ * answer no Response can hold, rejects with a TypeError whose `cause` says
+ * why (the socket's `code`); an abort rejects with the signal's reason.
  */
 import http from 'node:http';
 import https from 'node:https';

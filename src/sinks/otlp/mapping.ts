@@ -25,6 +25,7 @@ import type { ActivityEvent, Engine } from '../../events/model.ts';
 import { OUTCOME_RULES } from '../../events/outcome.ts';
 import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type RecordWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
+import { sameKeys } from '../../util/same-keys.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
 export const SCOPE = Object.freeze({ name: 'das-exporter', version: '0.1.0' });
@@ -387,12 +388,6 @@ class AttributeNames {
     }
     return name;
   }
-}
-
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 const EXTRA_NAMES = new AttributeNames('aws.rds.das.extra.');

@@ -175,6 +175,7 @@ export function encodeEach<T>(
  * A resource's and a scope's encoded fields, kept per object: every record
  * of a cluster has the same two, and encoding them again per record cost
  * three buffers and a JSON key each time. The bytes are only ever read.
+ * `keyOf` must depend on the resource alone (it is `resourceKey` in mapping.ts).
  */
 const encodedResources = new WeakMap<Resource, EncodedResource>();
 const encodedScopes = new WeakMap<InstrumentationScope, Uint8Array>();
