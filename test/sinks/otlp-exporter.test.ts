@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { decodeRecord } from '../../src/events/decode.ts';
@@ -200,6 +201,23 @@ describe('OtlpLogSink against a Loki-faithful receiver', () => {
     const result = await sink.write(batchOf(selects(1)));
     assert.equal(result.status, 'retryable');
     assert.match((result as { reason: string }).reason, /cannot reach the OTLP endpoint/);
+  });
+
+  it('an answer HTTP cannot carry (status 600) is retryable, counted as a retry, and its reason says so', async () => {
+    const tcp = createTcpServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 600 Weird\r\ncontent-length: 0\r\n\r\n')));
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    try {
+      const loaded = loadOtlpEnvironment({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(tcp.address() as AddressInfo).port}/otlp` });
+      const { counts, observer } = counting();
+      const sink = new OtlpLogSink({ config: loaded.exporter!, mapper, observer });
+      const result = await sink.write(batchOf(selects(2)));
+      assert.equal(result.status, 'retryable');
+      assert.match((result as { reason: string }).reason, /unreadable answer \(HTTP status 600\)/);
+      assert.deepEqual(counts, { delivered: 0, rejected: 0, retryable: 2, retries: 1 });
+      await sink.close();
+    } finally {
+      await new Promise((resolve) => tcp.close(resolve));
+    }
   });
 
   it('sends OTEL_EXPORTER_OTLP_HEADERS (percent-decoded) and never puts them in a reason', async () => {

@@ -62,7 +62,7 @@ export function httpPost(): HttpPost {
             answer = responseOf(response.statusCode ?? 0, response.statusMessage ?? '', response.headers, Buffer.concat(chunks));
           } catch (error) {
             // What node:http parses but a Response cannot hold (status 600-999, a control character in the reason): a bad answer, not a crash.
-            fail(error as Error);
+            fail(new Error(`unreadable answer (HTTP status ${response.statusCode}): ${(error as Error).message}`, { cause: error }));
             return;
           }
           settled = true;
