@@ -21,7 +21,7 @@ import { contextResolver } from '../src/cli/wiring.ts';
 import { DataKeyCache } from '../src/decrypt/data-keys.ts';
 import { LocalKms } from '../src/demo/local-kms.ts';
 import { parseEnvelope } from '../src/source/envelope.ts';
-import { RecordPreparer, type PrepareJob, type PrepareSetup } from '../src/workers/prepare.ts';
+import { IN_WORKER, RecordPreparer, type BlockingWork, type PrepareJob, type PrepareSetup } from '../src/workers/prepare.ts';
 import { buildCorpus } from './corpus.ts';
 
 // The AWS SDK's notice about a future Node 22 requirement is not this tool's output.
@@ -33,7 +33,10 @@ const passes = Number(passesArg);
 if (suiteId !== 0x0178 && suiteId !== 0x0378) throw new Error(`the suite is 0x0178 or 0x0378 (actual: ${suiteArg})`);
 if (!Number.isInteger(passes) || passes < 4) throw new Error(`passes must be a whole number of at least 4 (actual: ${passesArg})`);
 
-const { RecordPreparer: OtherPreparer } = (await import(pathToFileURL(path.resolve(other, 'src/workers/prepare.ts')).href)) as { RecordPreparer: typeof RecordPreparer };
+const otherModule = (await import(pathToFileURL(path.resolve(other, 'src/workers/prepare.ts')).href)) as { RecordPreparer: typeof RecordPreparer; IN_WORKER?: BlockingWork };
+const OtherPreparer = otherModule.RecordPreparer;
+// As a worker thread prepares records. Checkouts before BlockingWork took the gunzip mode alone ('sync' there is what IN_WORKER says).
+const otherWhere = (otherModule.IN_WORKER ?? 'sync') as BlockingWork;
 
 const kms = new LocalKms();
 const key = kms.createKey({ alias: 'das-ab' });
@@ -56,8 +59,9 @@ const events = corpus.reduce((n, r) => n + r.events, 0);
 const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {} };
 const preparers = { other: new OtherPreparer(setup), this: new RecordPreparer(setup) };
 const prepareAll = async (p: RecordPreparer) => {
+  const where = p === preparers.other ? otherWhere : IN_WORKER;
   const out = [];
-  for (const job of jobs) out.push(await p.prepare(job, 'sync'));
+  for (const job of jobs) out.push(await p.prepare(job, where));
   return out;
 };
 

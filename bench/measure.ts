@@ -9,7 +9,8 @@
  *   serial with synchronous calls, or 8 at a time on the thread pool.
  * - `das-decrypt-1`: das-exporter's decrypt stage alone (NativePayloadDecryptor,
  *   gunzip, JSON.parse), one record at a time as `das-1` opens them (gunzip
- *   on the calling thread, as the opener does with nothing else in flight):
+ *   and the signature check on the calling thread, as the opener does with
+ *   nothing else in flight):
  *   the same work as the limit.
  * - `das-1`, `das-n`: das-exporter end to end, wired as src/app.ts wires it:
  *   envelope → DataKeyCache (KMS) → NativePayloadDecryptor → gunzip → decode
@@ -30,6 +31,9 @@
  * - `published-1`: the consumer AWS's sample shows: per record a KMS Decrypt,
  *   a fresh raw AES keyring and @aws-crypto/client-node decrypt, gunzip,
  *   JSON.parse (in decode), the same sinks, one record after another.
+ * - `published-decrypt-1`: its decrypt stage alone (KMS Decrypt, keyring,
+ *   client-node, gunzip, JSON.parse): what `das-decrypt-1` does, the way the
+ *   sample does it.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -59,7 +63,7 @@ import type { PrepareSetup } from '../src/workers/prepare.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 
-export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1', 'backlog'] as const;
+export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1', 'backlog'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface MeasureInput {
@@ -179,7 +183,7 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
       const decryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() });
       for (const r of records) {
         const envelope = parseEnvelope(r.data);
-        const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(r)));
+        const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(r)), { verify: 'sync' });
         JSON.parse(gunzipCappedSync(compressed).toString('utf8'));
       }
       return 0;
@@ -206,24 +210,34 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     };
   }
 
-  // published-1
+  // published-1 and published-decrypt-1
   const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT);
+  const publishedOpen = async (r: SourceRecord): Promise<{ version: string; json: Buffer }> => {
+    const envelope = JSON.parse(Buffer.from(r.data).toString('utf8')) as { version: string; key: string; databaseActivityEvents: string };
+    const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(envelope.key, 'base64'), EncryptionContext: { ...contextFor(r) } }));
+    const keyring = new RawAesKeyringNode({
+      keyNamespace: 'BC',
+      keyName: 'DataKey',
+      unencryptedMasterKey: new Uint8Array(Plaintext!),
+      wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+    });
+    const { plaintext } = await decrypt(keyring, Buffer.from(envelope.databaseActivityEvents, 'base64'));
+    return { version: envelope.version, json: await gunzipAsync(plaintext) };
+  };
+  if (input.mode === 'published-decrypt-1') {
+    return async (records) => {
+      for (const r of records) JSON.parse((await publishedOpen(r)).json.toString('utf8'));
+      return 0;
+    };
+  }
   return async (records) => {
     const targets = sinks(input.otlpEndpoint);
     await inBatches(records, async (batch) => {
       const events = [];
       const heartbeats = [];
       for (const r of batch) {
-        const envelope = JSON.parse(Buffer.from(r.data).toString('utf8')) as { version: string; key: string; databaseActivityEvents: string };
-        const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(envelope.key, 'base64'), EncryptionContext: { ...contextFor(r) } }));
-        const keyring = new RawAesKeyringNode({
-          keyNamespace: 'BC',
-          keyName: 'DataKey',
-          unencryptedMasterKey: new Uint8Array(Plaintext!),
-          wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
-        });
-        const { plaintext } = await decrypt(keyring, Buffer.from(envelope.databaseActivityEvents, 'base64'));
-        const decoded = decodeRecord(await gunzipAsync(plaintext), { version: envelope.version });
+        const { version, json } = await publishedOpen(r);
+        const decoded = decodeRecord(json, { version });
         events.push(...decoded.events);
         heartbeats.push(...decoded.heartbeats);
       }

@@ -10,14 +10,13 @@ import type { RecordOpener } from '../pipeline.ts';
 import { parseEnvelope } from '../source/envelope.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { gunzipCapped } from './gunzip.ts';
+import type { PayloadDecryptor } from './payload.ts';
 
 export interface DataKeySource {
   get(ciphertext: Uint8Array, context: EncryptionContext): Promise<Uint8Array>;
 }
 
-export interface PayloadDecryptor {
-  decrypt(message: Uint8Array, dataKey: Uint8Array): Promise<Uint8Array>;
-}
+export type { PayloadDecryptor } from './payload.ts';
 
 export interface OpenerOptions {
   dataKeys: DataKeySource;

@@ -32,7 +32,17 @@ import { isDasSuite, parseMessageHeader, peekSuiteId } from './message-header.ts
 
 /** Turns an Encryption SDK message and its 32-byte data key into the (gzip) plaintext. */
 export interface PayloadDecryptor {
-  decrypt(message: Uint8Array, dataKey: Uint8Array): Promise<Uint8Array>;
+  decrypt(message: Uint8Array, dataKey: Uint8Array, options?: DecryptOptions): Promise<Uint8Array>;
+}
+
+export interface DecryptOptions {
+  /**
+   * Where the ECDSA verification of a signed message runs: on libuv's thread
+   * pool (the default), where it overlaps the caller's other work, or on the
+   * calling thread, which costs less CPU and no hand-off when the caller has
+   * nothing else to do meanwhile. A decryptor may ignore it.
+   */
+  verify?: 'threadpool' | 'sync';
 }
 
 export interface EsdkPayloadDecryptorOptions {

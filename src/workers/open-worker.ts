@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError, isDasError } from '../errors.ts';
-import { RecordPreparer, type PrepareSetup } from './prepare.ts';
+import { IN_WORKER, RecordPreparer, type PrepareSetup } from './prepare.ts';
 import { transferListOf, type JobMessage, type ResultMessage } from './messages.ts';
 
 const port = parentPort;
@@ -19,7 +19,7 @@ port.on('message', (message: JobMessage) => {
 async function answer({ id, job }: JobMessage): Promise<void> {
   let reply: ResultMessage;
   try {
-    reply = { id, prepared: await preparer.prepare(job, 'sync') };
+    reply = { id, prepared: await preparer.prepare(job, IN_WORKER) };
   } catch (error) {
     reply = isDasError(error) ? { id, failure: { reason: error.reason, message: error.message } } : { id, failure: { message: describeError(error) } };
   } finally {

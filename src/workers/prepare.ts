@@ -56,6 +56,23 @@ export interface PreparedRecord {
   json: Uint8Array;
 }
 
+/**
+ * Where a record's two blocking steps run, gunzip and the ECDSA verification
+ * of a signed message: on the calling thread (`sync`) or on libuv's thread
+ * pool, where they overlap the caller's other work.
+ */
+export interface BlockingWork {
+  gunzip: 'sync' | 'threadpool';
+  verify: 'sync' | 'threadpool';
+}
+
+/** A worker thread: gunzip where the rest of the record's work is; the signature meanwhile, while the worker takes up its next record. */
+export const IN_WORKER: BlockingWork = { gunzip: 'sync', verify: 'threadpool' };
+/** The main thread with other records opening: both on the thread pool. */
+export const ALONGSIDE_OTHERS: BlockingWork = { gunzip: 'threadpool', verify: 'threadpool' };
+/** One record at a time: a hand-off to the thread pool would only be idle time. */
+export const ALONE: BlockingWork = { gunzip: 'sync', verify: 'sync' };
+
 export class RecordPreparer {
   readonly #setup: PrepareSetup;
   readonly #decryptor: PayloadDecryptor;
@@ -67,15 +84,11 @@ export class RecordPreparer {
     this.#mapper = new LogRecordMapper({ resources: new ResourceCatalog(setup.resources), ...(setup.limits ? { limits: setup.limits } : {}) });
   }
 
-  /**
-   * Throws a DasError when the record cannot be opened. `gunzip: 'sync'` in
-   * a worker thread; `'async'` on the main thread, where zlib belongs on the
-   * thread pool.
-   */
-  async prepare(job: PrepareJob, gunzip: 'sync' | 'async'): Promise<PreparedRecord> {
-    const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey);
+  /** Throws a DasError when the record cannot be opened. */
+  async prepare(job: PrepareJob, where: BlockingWork): Promise<PreparedRecord> {
+    const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey, { verify: where.verify });
     const max = this.#setup.maxRecordBytes;
-    const json = gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
+    const json = where.gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
     const decoded = this.decode(json, job.decode);
     return {
       version: decoded.version,

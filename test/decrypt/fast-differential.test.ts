@@ -135,7 +135,7 @@ describe('NativePayloadDecryptor, differential against @aws-crypto/client-node',
   const paths = { native: 0, fallback: 0 };
   const native = new NativePayloadDecryptor({ fallback: esdk, onPath: (path) => paths[path]++ });
 
-  it('opens 2,400 seeded framed messages to the same bytes as the library, all on the native path', async () => {
+  it('opens 2,400 seeded framed messages to the same bytes as the library, all on the native path, verifying on the thread pool or here', async () => {
     const cases = generateCases(2400, 20240601);
     const seen = { empty: 0, exactlyFull: 0, multiFrame: 0, tinyFrames: 0, bigContext: 0 };
     for (const c of cases) {
@@ -144,8 +144,10 @@ describe('NativePayloadDecryptor, differential against @aws-crypto/client-node',
       const { result } = await encrypt(rawAesKeyring(wrappingKey), plaintext, { suiteId: c.suiteId, frameLength: c.frameLength, encryptionContext: c.context });
       const fromLibrary = await esdk.decrypt(result, wrappingKey);
       const fromNative = await native.decrypt(result, wrappingKey);
+      const verifiedHere = await native.decrypt(result, wrappingKey, { verify: 'sync' });
       assert.ok(Buffer.from(fromNative).equals(plaintext), `${c.name}: native plaintext differs`);
       assert.ok(Buffer.from(fromLibrary).equals(Buffer.from(fromNative)), `${c.name}: paths disagree`);
+      assert.ok(Buffer.from(verifiedHere).equals(plaintext), `${c.name}: native plaintext differs when verified on the calling thread`);
       if (c.size === 0) seen.empty++;
       if (c.size > 0 && c.size % c.frameLength === 0) seen.exactlyFull++;
       if (c.size > c.frameLength) seen.multiFrame++;
@@ -153,7 +155,7 @@ describe('NativePayloadDecryptor, differential against @aws-crypto/client-node',
       if (Object.keys(c.context).length >= 4) seen.bigContext++;
     }
     assert.equal(paths.fallback, 0, 'no generated message should need the library');
-    assert.equal(paths.native, cases.length);
+    assert.equal(paths.native, 2 * cases.length);
     // The generator must actually reach the edges it claims to cover.
     for (const [edge, count] of Object.entries(seen)) assert.ok(count >= 50, `only ${count} cases of ${edge}`);
   });

@@ -49,9 +49,9 @@ async function seal(name: string, suiteId: AlgorithmSuiteIdentifier, size: numbe
 
 type Outcome = { ok: true; plaintext: Buffer } | { ok: false; reason: string };
 
-async function outcome(decryptor: PayloadDecryptor, message: Uint8Array, key: Uint8Array): Promise<Outcome> {
+async function outcome(decryptor: PayloadDecryptor, message: Uint8Array, key: Uint8Array, verify?: 'sync' | 'threadpool'): Promise<Outcome> {
   try {
-    return { ok: true, plaintext: Buffer.from(await decryptor.decrypt(message, key)) };
+    return { ok: true, plaintext: Buffer.from(await decryptor.decrypt(message, key, verify ? { verify } : {})) };
   } catch (error) {
     assert.ok(isDasError(error), `expected a DasError, got ${String(error)}`);
     return { ok: false, reason: error.reason };
@@ -61,12 +61,14 @@ async function outcome(decryptor: PayloadDecryptor, message: Uint8Array, key: Ui
 const esdk = new EsdkPayloadDecryptor();
 const native = new NativePayloadDecryptor({ fallback: esdk });
 
-/** Both paths refuse `message` and agree on why; returns the reason. */
+/** Both paths refuse `message` and agree on why, the native one whether it verifies on the thread pool or here; returns the reason. */
 async function bothRefuse(message: Uint8Array, key: Uint8Array, what: string): Promise<string> {
-  const [library, fast] = [await outcome(esdk, message, key), await outcome(native, message, key)];
+  const [library, fast, here] = [await outcome(esdk, message, key), await outcome(native, message, key), await outcome(native, message, key, 'sync')];
   assert.equal(fast.ok, false, `${what}: the native path accepted it`);
+  assert.equal(here.ok, false, `${what}: the native path verifying on the calling thread accepted it`);
   assert.equal(library.ok, false, `${what}: the library accepted it`);
   assert.equal(!fast.ok && fast.reason, !library.ok && library.reason, `${what}: reasons differ`);
+  assert.equal(!here.ok && here.reason, !library.ok && library.reason, `${what}: reasons differ (verifying on the calling thread)`);
   return fast.ok ? '' : fast.reason;
 }
 
@@ -103,8 +105,10 @@ describe('NativePayloadDecryptor, altered messages', function () {
 
   it('opens every unaltered message (the baseline the mutations start from)', async () => {
     for (const m of messages) {
-      const opened = await outcome(native, m.message, m.wrappingKey);
-      assert.ok(opened.ok && opened.plaintext.equals(m.plaintext), m.name);
+      for (const verify of ['threadpool', 'sync'] as const) {
+        const opened = await outcome(native, m.message, m.wrappingKey, verify);
+        assert.ok(opened.ok && opened.plaintext.equals(m.plaintext), `${m.name}, verify ${verify}`);
+      }
     }
   });
 
@@ -207,10 +211,12 @@ describe('NativePayloadDecryptor, altered messages', function () {
         const altered = [flipByte(m.message, lastTag)];
         if (m.name.startsWith('0x0378')) altered.push(flipByte(m.message, -1), flipByte(m.message, footerStart(m.message) + 10));
         for (const message of altered) {
-          let resolved: unknown;
-          const promise = native.decrypt(message, m.wrappingKey).then((value) => (resolved = value));
-          await assert.rejects(promise, (error: unknown) => isDasError(error) && ['auth_tag_mismatch', 'signature_invalid'].includes(error.reason));
-          assert.equal(resolved, undefined, `${m.name}: some plaintext was handed out`);
+          for (const verify of ['threadpool', 'sync'] as const) {
+            let resolved: unknown;
+            const promise = native.decrypt(message, m.wrappingKey, { verify }).then((value) => (resolved = value));
+            await assert.rejects(promise, (error: unknown) => isDasError(error) && ['auth_tag_mismatch', 'signature_invalid'].includes(error.reason));
+            assert.equal(resolved, undefined, `${m.name}, verify ${verify}: some plaintext was handed out`);
+          }
         }
       }
     });
@@ -218,7 +224,7 @@ describe('NativePayloadDecryptor, altered messages', function () {
     it('exposes one promise per message and nothing else: no stream, no callback, no partial result', async () => {
       const publicMembers = Object.getOwnPropertyNames(NativePayloadDecryptor.prototype).filter((name) => name !== 'constructor');
       assert.deepEqual(publicMembers, ['decrypt']);
-      assert.equal(NativePayloadDecryptor.prototype.decrypt.length, 2, 'decrypt(message, dataKey): no callback parameter');
+      assert.equal(NativePayloadDecryptor.prototype.decrypt.length, 2, 'decrypt(message, dataKey, options?): no callback parameter');
       const m = messages[3]!;
       const result = await native.decrypt(m.message, m.wrappingKey);
       assert.ok(result instanceof Uint8Array);
