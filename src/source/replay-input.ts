@@ -182,6 +182,15 @@ const SKIP = 3; // after a broken element of a Records array: skipping to the ne
 const E_VALUE = 0, E_VALUE_OR_END = 1, E_KEY_OR_END = 2, E_KEY = 3, E_COLON = 4, E_COMMA_OR_END = 5;
 
 /**
+ * How deep a value may nest (a Lambda event, the deepest input read here, is
+ * 4 deep). The splitter remembers each open level, so an input of nothing
+ * but `[[[[…` or `{"a":{"a":…` would otherwise make it hold one entry per
+ * byte until memory ran out; past this depth the value is broken
+ * (`invalid_json`) and read on from as any other broken value.
+ */
+export const MAX_INPUT_DEPTH = 256;
+
+/**
  * Cuts top-level JSON values out of a byte stream, fed in chunks of any size.
  * It follows the grammar (strings, escapes, nesting) without building values,
  * and keeps only the bytes of the value in progress.
@@ -406,6 +415,8 @@ export class JsonValueSplitter {
               this.#recordsKeyPending = false;
               this.#openElements(2, 'Records');
               i++;
+            } else if ((c === LBRACE || c === LBRACKET) && this.#stack.length >= MAX_INPUT_DEPTH) {
+              problem = `a value nests deeper than ${MAX_INPUT_DEPTH} levels`;
             } else if (c === LBRACE || c === LBRACKET || c === QUOTE || isWordStart(c)) {
               this.#recordsKeyPending = false;
               if (this.#elementsOpen && this.#stack.length === this.#emitDepth) {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { parseEnvelope } from '../../src/source/envelope.ts';
-import { readReplayInput, type ReplayItem } from '../../src/source/replay-input.ts';
+import { MAX_INPUT_DEPTH, readReplayInput, type ReplayItem } from '../../src/source/replay-input.ts';
 import {
   chunked,
   lambdaEvent,
@@ -219,6 +219,32 @@ describe('readReplayInput', () => {
         });
       }
     }
+
+    describe(`a value nesting deeper than ${MAX_INPUT_DEPTH} levels is invalid_json, however deep, and the records after it are read`, () => {
+      // Deep enough that remembering every level (as before the limit) would hold a million entries.
+      const deep: [string, Buffer][] = [
+        ['arrays', Buffer.from('['.repeat(1_000_000))],
+        ['objects', Buffer.from('{"a":'.repeat(200_000))],
+        ['arrays, closed', Buffer.from('['.repeat(300) + ']'.repeat(300))],
+      ];
+      for (const [name, value] of deep) {
+        it(name, async () => {
+          const items = await readAll(Buffer.concat([MYSQL_0, Buffer.from('\n'), value, Buffer.from('\n'), PG, MYSQL_1]));
+          const outcomes = items.map((item) => (item.ok ? 'ok' : item.reason));
+          // What follows the cut-off point up to the next object (closing brackets) may be one more broken value.
+          assert.ok(['ok,invalid_json,ok,ok', 'ok,invalid_json,invalid_json,ok,ok'].includes(outcomes.join()), outcomes.join());
+          assert.match(!items[1]!.ok ? items[1]!.message : '', new RegExp(`nests deeper than ${MAX_INPUT_DEPTH} levels`));
+          assert.deepEqual(items.filter((item) => item.ok).map((item) => item.ok && Buffer.from(item.record.data)), [MYSQL_0, PG, MYSQL_1]);
+        });
+      }
+
+      it(`${MAX_INPUT_DEPTH} levels are still a value`, async () => {
+        const nested = `${'['.repeat(MAX_INPUT_DEPTH - 1)}${PG.toString('utf8')}${']'.repeat(MAX_INPUT_DEPTH - 1)}`;
+        const items = await readAll(Buffer.concat([MYSQL_0, Buffer.from(nested), MYSQL_1]));
+        // A top-level array hands out its elements: the one element, read whole, is an array, not an envelope.
+        assert.deepEqual(items.map((item) => (item.ok ? 'ok' : `${item.reason}: ${item.message}`)), ['ok', 'not_das_envelope: a JSON array, expected an object', 'ok']);
+      });
+    });
 
     it('says where the failure is in bytes', async () => {
       const items = await readAll(Buffer.concat([MYSQL_0, Buffer.from('garbage'), PG]));
