@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import {
   SplitShardCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
+import { DeleteTableCommand, DynamoDBServiceException, ProvisionedThroughputExceededException as DynamoDbThrottled } from '@aws-sdk/client-dynamodb';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { Pipeline, type BatchOutcome } from '../../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
@@ -18,9 +20,10 @@ import { DELIVERED, MemorySink, type Sink, type SinkBatch, type SinkResult } fro
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
 import { SHARD_END } from '../../src/source/checkpoints/store.ts';
 import { streamRef } from '../../src/source/kinesis/client.ts';
-import type { KinesisObserver, Logger } from '../../src/source/kinesis/observer.ts';
+import { silentLogger, type KinesisObserver, type Logger } from '../../src/source/kinesis/observer.ts';
 import { parseStartPosition, type BatchProcessor } from '../../src/source/kinesis/shard-reader.ts';
 import { KinesisConsumer, type KinesisConsumerOptions } from '../../src/source/kinesis/stream-consumer.ts';
+import { DynamoDbLeaseCoordinator } from '../../src/source/leases/dynamodb-coordinator.ts';
 import type { SourceRecord } from '../../src/source/record.ts';
 import {
   createStream,
@@ -34,6 +37,7 @@ import {
   type LocalKinesis,
   type TestRecord,
 } from '../support/kinesalite.ts';
+import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -153,6 +157,13 @@ describe('Kinesis consumer against kinesalite', function () {
 
   const checkpoints = async (stream: string): Promise<Record<string, { checkpoint: string | null }>> =>
     JSON.parse(await readFile(new FileCheckpointStore({ dir: stateDir }).fileFor(stream), 'utf8')).shards;
+  const checkpointsSync = (stream: string): Record<string, { checkpoint: string | null }> => {
+    try {
+      return JSON.parse(readFileSync(new FileCheckpointStore({ dir: stateDir }).fileFor(stream), 'utf8')).shards;
+    } catch {
+      return {};
+    }
+  };
 
   it('delivers every record of 3 shards × 500 exactly once, and a restart after a clean stop re-reads nothing', async () => {
     const stream = await newStream(3);
@@ -465,6 +476,95 @@ describe('Kinesis consumer against kinesalite', function () {
     } finally {
       restore();
     }
+  });
+
+  describe('lease store failures are told apart from Kinesis ones', () => {
+    let dynamo: LocalDynamoDb;
+    before(async () => {
+      dynamo = await startDynalite();
+    });
+    after(async () => {
+      await dynamo?.stop();
+    });
+
+    const leased = (table: string, client = dynamo.client()) =>
+      new DynamoDbLeaseCoordinator({ client, table, workerId: 'w', failoverTimeMs: 2_000, log: silentLogger, destroyClient: true });
+
+    it('a lease table deleted under a running consumer stops the stream as lease_table_not_found, not stream_not_found', async () => {
+      const stream = await newStream(1);
+      await produce(kinesis.client, stream, testRecords(20, 2, 'b'));
+      const table = `das-leases-gone-${streamCounter}`;
+      const sink = new MemorySink();
+      const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), coordinator: leased(table) });
+      await c.start();
+      await waitFor(() => sink.events.length >= 20, 10_000, () => `the first events (have ${sink.events.length})`);
+      await dynamo.client().send(new DeleteTableCommand({ TableName: table }));
+      await produce(kinesis.client, stream, testRecords(5, 1, 'c'));
+      await waitFor(() => c.status()[0]!.reason === 'lease_table_not_found', 10_000, () => `the stream to stop (${JSON.stringify(c.status())})`);
+      assert.equal(c.status()[0]!.up, false);
+    });
+
+    it('a lease table that denies access stops the stream as lease_table_access_denied', async () => {
+      const stream = await newStream(1);
+      const client = dynamo.client();
+      let denied = false;
+      const original = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
+      (client as { send: unknown }).send = async (command: unknown, options?: unknown) => {
+        // As the SDK throws it: DynamoDB has no modelled class for it.
+        if (denied) {
+          throw new DynamoDBServiceException({ name: 'AccessDeniedException', $fault: 'client', $metadata: { httpStatusCode: 400 }, message: 'not authorized to perform dynamodb:Query on the lease table (test)' });
+        }
+        return original(command, options);
+      };
+      const c = consumer({ streams: [stream], pipeline: pipelineFor(new MemorySink()), coordinator: leased(`das-leases-denied-${streamCounter}`, client) });
+      await c.start();
+      await waitFor(() => c.status()[0]!.up, 10_000, () => `the stream to come up (${JSON.stringify(c.status())})`);
+      denied = true;
+      await waitFor(() => c.status()[0]!.reason === 'lease_table_access_denied', 10_000, () => `the stream to stop (${JSON.stringify(c.status())})`);
+      denied = false;
+    });
+  });
+
+  describe('a checkpoint write that fails', () => {
+    /** The file store, with checkpoint writes failing as `fail` says while it returns an error. */
+    class FailingCheckpoints extends FileCheckpointStore {
+      fail: () => Error | undefined = () => undefined;
+      override async checkpoint(stream: string, shardId: string, position: string | typeof SHARD_END): Promise<void> {
+        const error = this.fail();
+        if (error) throw error;
+        return super.checkpoint(stream, shardId, position);
+      }
+    }
+
+    it('for good (the directory refuses writes) stops the stream as checkpoint_dir_denied instead of retrying forever, with nothing checkpointed', async () => {
+      const stream = await newStream(1);
+      const produced = testRecords(10, 1, 'd');
+      await produce(kinesis.client, stream, produced);
+      const store = new FailingCheckpoints({ dir: stateDir });
+      store.fail = () => Object.assign(new Error('EACCES: permission denied, open (test)'), { code: 'EACCES' });
+      const sink = new MemorySink();
+      const log = new CapturingLogger();
+      const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), coordinator: store, log });
+      await c.start();
+      await waitFor(() => c.status()[0]!.reason === 'checkpoint_dir_denied', 10_000, () => `the stream to stop (${JSON.stringify(c.status())})`);
+      assert.ok(log.lines.some((l) => l.level === 'error' && l.fields.reason === 'checkpoint_dir_denied'), 'one loud line says why');
+      assert.equal(Object.values(await checkpoints(stream).catch(() => ({}))).filter((s) => s.checkpoint !== null).length, 0, 'nothing was checkpointed');
+    });
+
+    it('for a while (throttled) is retried until it is recorded, the stream staying up', async () => {
+      const stream = await newStream(1);
+      const produced = testRecords(10, 1, 'e');
+      await produce(kinesis.client, stream, produced);
+      const store = new FailingCheckpoints({ dir: stateDir });
+      let refusals = 0;
+      store.fail = () => (refusals++ < 3 ? new DynamoDbThrottled({ message: 'throttled (test)', $metadata: { httpStatusCode: 400 } }) : undefined);
+      const sink = new MemorySink();
+      const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), coordinator: store });
+      await c.start();
+      await waitFor(() => refusals > 3 && Object.values(checkpointsSync(stream)).some((s) => s.checkpoint !== null), 10_000, () => `the checkpoint (refusals ${refusals})`);
+      assert.equal(c.status()[0]!.up, true);
+      assert.deepEqual(missingFrom(ids(sink.events), produced), []);
+    });
   });
 
   it('refuses a second consumer of the same stream while the first runs', async () => {

@@ -6,6 +6,7 @@
  */
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { isMissingAwsConfig } from '../../decrypt/data-keys.ts';
+import { ACCESS_DENIED_ERRORS, awsErrorOf, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 
 /** A stream as the user named it, and the parameters that address it in API calls. */
@@ -56,27 +57,17 @@ export type KinesisFailure =
   | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'network' | 'unexpected' }
   | { kind: 'fatal'; reason: 'kinesis_access_denied' | 'stream_not_found' | 'stream_key_unusable' | 'aws_config_missing' };
 
-const THROTTLED = new Set([
-  'ProvisionedThroughputExceededException',
-  'LimitExceededException',
-  'ThrottlingException',
-  'KMSThrottlingException',
-  'TooManyRequestsException',
-]);
-const ACCESS_DENIED = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException']);
 const KEY_UNUSABLE = new Set(['KMSAccessDeniedException', 'KMSDisabledException', 'KMSInvalidStateException', 'KMSNotFoundException', 'KMSOptInRequired']);
 
 export function classifyKinesisError(error: unknown): KinesisFailure {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number }; $fault?: string; code?: string };
-  const name = e?.name ?? '';
+  const { name, status, serverFault } = awsErrorOf(error);
   if (name === 'ExpiredIteratorException') return { kind: 'expired_iterator' };
-  if (THROTTLED.has(name)) return { kind: 'retryable', reason: 'throttled' };
-  if (ACCESS_DENIED.has(name)) return { kind: 'fatal', reason: 'kinesis_access_denied' };
+  if (THROTTLING_ERRORS.has(name)) return { kind: 'retryable', reason: 'throttled' };
+  if (ACCESS_DENIED_ERRORS.has(name)) return { kind: 'fatal', reason: 'kinesis_access_denied' };
   if (isMissingAwsConfig(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
   if (KEY_UNUSABLE.has(name)) return { kind: 'fatal', reason: 'stream_key_unusable' };
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'stream_not_found' };
-  const status = e?.$metadata?.httpStatusCode;
-  if ((status !== undefined && status >= 500) || e?.$fault === 'server') return { kind: 'retryable', reason: 'service_unavailable' };
+  if ((status !== undefined && status >= 500) || serverFault) return { kind: 'retryable', reason: 'service_unavailable' };
   if (status === undefined) return { kind: 'retryable', reason: 'network' };
   // A 4xx we do not know: retry slowly rather than drop the stream over a surprise, and log it.
   return { kind: 'retryable', reason: 'unexpected' };

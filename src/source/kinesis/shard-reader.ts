@@ -20,6 +20,7 @@ import {
 import { describeError } from '../../errors.ts';
 import type { BatchOutcome } from '../../pipeline.ts';
 import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
+import { classifyLeaseStoreError } from '../checkpoints/failures.ts';
 import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd } from '../checkpoints/store.ts';
 import type { SourceRecord } from '../record.ts';
 import { classifyKinesisError, type StreamRef } from './client.ts';
@@ -241,7 +242,9 @@ export class ShardReader {
         return;
       } catch (error) {
         if (error instanceof LeaseLostError) throw error;
-        this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, 'checkpoint', 'write_failed');
+        const failure = classifyLeaseStoreError(error);
+        if (failure.kind === 'fatal') throw new Stop({ status: 'fatal', reason: failure.reason, message: `checkpoint write failed: ${describeError(error)}` });
+        this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, 'checkpoint', failure.reason);
         this.#o.log.warn('checkpoint write failed; retrying', { stream: this.#o.stream.name, shardId: this.shardId, error: describeError(error) });
         // Delivered but unrecorded: on shutdown it is simply read again, a duplicate and never a loss.
         if (signal.aborted) throw new Stop(this.#shutdownRequested());

@@ -16,6 +16,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
 import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
+import { classifyLeaseStoreError, LeaseStoreError, leaseStoreCall } from '../checkpoints/failures.ts';
 import type { LeaseCoordinator } from '../checkpoints/store.ts';
 import { classifyKinesisError, streamRef, type StreamRef } from './client.ts';
 import { listAllShards } from './discovery.ts';
@@ -163,13 +164,15 @@ class StreamConsumer {
         failures = 0;
       } catch (error) {
         if (signal.aborted) return;
-        const failure = classifyKinesisError(error);
+        const fromLeases = error instanceof LeaseStoreError;
+        const failure = fromLeases ? classifyLeaseStoreError(error.cause) : classifyKinesisError(error);
+        const cause = fromLeases ? error.cause : error;
         if (failure.kind === 'fatal') {
-          this.#fail(failure.reason, describeError(error));
+          this.#fail(failure.reason, describeError(cause));
           continue;
         }
-        this.#o.observer?.retrying?.(this.#ref.name, null, 'ListShards', failure.kind === 'retryable' ? failure.reason : 'unexpected');
-        this.#o.log.warn('shard discovery failed; retrying', { stream: this.#ref.name, error: describeError(error) });
+        this.#o.observer?.retrying?.(this.#ref.name, null, fromLeases ? 'leases' : 'ListShards', failure.kind === 'retryable' ? failure.reason : 'unexpected');
+        this.#o.log.warn(`shard discovery failed (${fromLeases ? 'lease store' : 'Kinesis'}); retrying`, { stream: this.#ref.name, error: describeError(cause) });
         waitMs = Math.min(waitMs, backoffDelay(failures++, this.#o.retry));
       }
       await this.#idle(waitMs, signal);
@@ -179,8 +182,8 @@ class StreamConsumer {
   /** Lists the shards, records them, and starts a reader for each shard the coordinator hands out. */
   async #discover(signal: AbortSignal): Promise<void> {
     const shards = await listAllShards(this.#o.client, this.#ref, signal);
-    await this.#o.coordinator.syncShards(this.#ref.name, shards);
-    const leases = await this.#o.coordinator.acquire(this.#ref.name);
+    await leaseStoreCall(() => this.#o.coordinator.syncShards(this.#ref.name, shards));
+    const leases = await leaseStoreCall(() => this.#o.coordinator.acquire(this.#ref.name));
     if (signal.aborted || this.#stoppedFor !== undefined) return;
     const attempt = this.#attempt.signal;
     if (this.#status.reason === 'starting') this.#setStatus({ up: true, reason: null });

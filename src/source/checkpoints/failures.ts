@@ -1,0 +1,50 @@
+/**
+ * What a failed call to the lease coordinator (the DynamoDB lease table, or
+ * the checkpoint directory) means for the stream it serves. Read apart from
+ * Kinesis failures: the same AccessDeniedException or
+ * ResourceNotFoundException names another fix when it comes from the table
+ * (its policy, its name) than from the stream.
+ *
+ * Fatal failures stop the stream (re-checked with backoff, as for Kinesis):
+ * retrying a denied write forever would hold the shard's batch
+ * unacknowledged while the stream looked up.
+ */
+import { isMissingAwsConfig } from '../../decrypt/data-keys.ts';
+import { ACCESS_DENIED_ERRORS, awsErrorOf, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+
+export type LeaseStoreFailure =
+  | { kind: 'fatal'; reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'checkpoint_dir_denied' | 'aws_config_missing' }
+  | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'unexpected' };
+
+/** The file system's refusals that waiting does not fix. */
+const DENIED_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+export function classifyLeaseStoreError(error: unknown): LeaseStoreFailure {
+  const { name, status, serverFault } = awsErrorOf(error);
+  if (THROTTLING_ERRORS.has(name)) return { kind: 'retryable', reason: 'throttled' };
+  if (ACCESS_DENIED_ERRORS.has(name)) return { kind: 'fatal', reason: 'lease_table_access_denied' };
+  if (isMissingAwsConfig(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
+  if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'lease_table_not_found' };
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  if (typeof code === 'string' && DENIED_CODES.has(code)) return { kind: 'fatal', reason: 'checkpoint_dir_denied' };
+  if ((status !== undefined && status >= 500) || serverFault) return { kind: 'retryable', reason: 'service_unavailable' };
+  // A network error, a full disk, a surprise: keep trying, and the logs say which.
+  return { kind: 'retryable', reason: 'unexpected' };
+}
+
+/** A lease-coordinator call failed (its error is the cause): tells discovery not to read it as a Kinesis failure. */
+export class LeaseStoreError extends Error {
+  constructor(cause: unknown) {
+    super(`lease store: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'LeaseStoreError';
+  }
+}
+
+/** Runs a lease-coordinator call, its failure wrapped as a LeaseStoreError. */
+export async function leaseStoreCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new LeaseStoreError(error);
+  }
+}
