@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { PutRecordCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { startApp } from '../../src/app.ts';
@@ -78,15 +79,15 @@ describe('das-exporter run', function () {
     Object.assign(process.env, saved);
   });
 
-  async function writeRecords(count: number, eventsPerRecord: number, first: number): Promise<string[]> {
+  async function writeRecords(count: number, eventsPerRecord: number, first: number, stream = STREAM): Promise<string[]> {
     const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
     const ids: string[] = [];
     for (let r = 0; r < count; r++) {
       const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, new Date()));
       const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-RUNINSTANCE', events });
-      const out = await client.send(new PutRecordCommand({ StreamName: STREAM, PartitionKey: `p${r}`, Data: data }));
-      for (let i = 0; i < eventsPerRecord; i++) ids.push(`${STREAM}/${out.ShardId}/${out.SequenceNumber}/${i}`);
+      const out = await client.send(new PutRecordCommand({ StreamName: stream, PartitionKey: `p${r}`, Data: data }));
+      for (let i = 0; i < eventsPerRecord; i++) ids.push(`${stream}/${out.ShardId}/${out.SequenceNumber}/${i}`);
     }
     kmsClient.destroy();
     return ids;
@@ -138,6 +139,36 @@ describe('das-exporter run', function () {
       assert.equal(receiver.eventIds().length, written.length + more.length, 'nothing read twice across the restart');
     } finally {
       await again.stop();
+    }
+  });
+
+  it('counts a worker thread that dies in das_workers_lost_total, and still delivers every event once', async () => {
+    const workers: Worker[] = [];
+    const onWorker = (worker: Worker) => workers.push(worker);
+    process.on('worker', onWorker);
+    const stream = `${STREAM}-lost`;
+    await createStream(client, stream, 1);
+    await waitActive(client, stream);
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-run-lost-'));
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+    // Its own stream, holding the same cluster's records: the KMS encryption context names the cluster.
+    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: dir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, workers: 2 }, env);
+    const app = await startApp(config, { kinesis: client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+    try {
+      const first = await writeRecords(10, 5, 2000, stream);
+      await until('the first events', () => (first.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      assert.equal(workers.length, 2, 'the app started its two worker threads');
+      await workers[0]!.terminate();
+      const after = await writeRecords(20, 5, 3000, stream);
+      await until('the events after the loss', () => (after.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
+      assert.match(metrics, /^das_workers_lost_total 1$/m);
+      const mine = receiver.eventIds().filter((id) => id.startsWith(`${stream}/`));
+      assert.deepEqual([...mine].sort(), [...first, ...after].sort(), 'every event once');
+    } finally {
+      process.off('worker', onWorker);
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
