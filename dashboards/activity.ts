@@ -140,7 +140,7 @@ export function activityDashboard(): dashboard.Dashboard {
     )
     .withPanel(
       timeSeries('Newest event age', 's', 'Seconds since the newest activity event (logTime) per instance; quiet databases grow here, heartbeats tell liveness.')
-        .withTarget(prometheusQuery(`time() - max by (cluster, instance) (das_last_event_timestamp_seconds{${C}})`, '{{cluster}} {{instance}}')),
+        .withTarget(prometheusQuery(`time() - max by (cluster, db_instance) (das_last_event_timestamp_seconds{${C}})`, '{{cluster}} {{db_instance}}')),
     );
   return numberPanels(builder.build());
 }

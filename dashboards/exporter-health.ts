@@ -87,7 +87,7 @@ export function exporterHealthDashboard(): dashboard.Dashboard {
     )
     .withPanel(
       timeSeries('Heartbeat age', 's', 'Seconds since each instance\'s newest heartbeat; heartbeats arrive every few seconds, so growth means a gap in the audit trail.')
-        .withTarget(prometheusQuery(`time() - max by (cluster, instance) (das_last_heartbeat_timestamp_seconds{${C}})`, '{{cluster}} {{instance}}')),
+        .withTarget(prometheusQuery(`time() - max by (cluster, db_instance) (das_last_heartbeat_timestamp_seconds{${C}})`, '{{cluster}} {{db_instance}}')),
     )
     .withPanel(
       timeSeries('Stream up', 'short', '1 while a replica consumes the stream, 0 when it stopped.')

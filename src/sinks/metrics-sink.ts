@@ -73,7 +73,7 @@ export class MetricsSink implements Sink {
       const command = group.command;
       const labels = {
         cluster,
-        instance: capLength(group.instance, this.#maxLength),
+        db_instance: capLength(group.instance, this.#maxLength),
         engine: group.engine,
         database: this.#databases.label(group.database, group.admit),
         class: eventClass,
@@ -120,7 +120,7 @@ export class MetricsSink implements Sink {
     const key = `${cluster}\u0000${instance}`;
     if ((seen.get(key) ?? -Infinity) >= seconds) return;
     seen.set(key, seconds);
-    gauge.set({ cluster, instance }, seconds);
+    gauge.set({ cluster, db_instance: instance }, seconds);
   }
 }
 

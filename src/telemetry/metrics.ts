@@ -30,7 +30,7 @@ export const PROCESS_METRICS_PREFIX = 'das_exporter_';
  * must be incremented with the object form, `inc({ labels, exemplarLabels })`;
  * the positional form `inc(labels)` would count the unlabelled series.
  */
-export type StatementLabel = 'cluster' | 'instance' | 'engine' | 'database' | 'class' | 'command' | 'outcome';
+export type StatementLabel = 'cluster' | 'db_instance' | 'engine' | 'database' | 'class' | 'command' | 'outcome';
 
 export interface DasMetrics {
   readonly registry: MetricsRegistry;
@@ -40,8 +40,8 @@ export interface DasMetrics {
   readonly loginAttempts: Counter<'cluster' | 'user' | 'outcome'>;
   readonly statementRows: Counter<'cluster' | 'class'>;
   readonly eventLag: Histogram<'cluster'>;
-  readonly lastEventTimestamp: Gauge<'cluster' | 'instance'>;
-  readonly lastHeartbeatTimestamp: Gauge<'cluster' | 'instance'>;
+  readonly lastEventTimestamp: Gauge<'cluster' | 'db_instance'>;
+  readonly lastHeartbeatTimestamp: Gauge<'cluster' | 'db_instance'>;
 
   readonly millisBehindLatest: Gauge<'stream' | 'shard'>;
   readonly streamUp: Gauge<'stream'>;
@@ -86,7 +86,7 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     statements: new Counter({
       name: 'das_statements_total',
       help: 'Database activity events (statements, logins, …) by where they ran, their class and command, and whether they succeeded.',
-      labelNames: ['cluster', 'instance', 'engine', 'database', 'class', 'command', 'outcome'] as const,
+      labelNames: ['cluster', 'db_instance', 'engine', 'database', 'class', 'command', 'outcome'] as const,
       enableExemplars: true,
       registers,
     }),
@@ -124,13 +124,13 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     lastEventTimestamp: new Gauge({
       name: 'das_last_event_timestamp_seconds',
       help: 'logTime of the newest activity event delivered, as a Unix timestamp.',
-      labelNames: ['cluster', 'instance'] as const,
+      labelNames: ['cluster', 'db_instance'] as const,
       registers,
     }),
     lastHeartbeatTimestamp: new Gauge({
       name: 'das_last_heartbeat_timestamp_seconds',
       help: 'logTime of the newest heartbeat delivered, as a Unix timestamp; a gap means the stream or the database went quiet.',
-      labelNames: ['cluster', 'instance'] as const,
+      labelNames: ['cluster', 'db_instance'] as const,
       registers,
     }),
     millisBehindLatest: new Gauge({

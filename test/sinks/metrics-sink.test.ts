@@ -52,7 +52,7 @@ describe('MetricsSink', () => {
 
     assert.deepEqual(result, DELIVERED);
     const statement = {
-      cluster: PG_CLUSTER, instance: PG_INSTANCE, engine: 'postgresql', database: 'postgres',
+      cluster: PG_CLUSTER, db_instance: PG_INSTANCE, engine: 'postgresql', database: 'postgres',
       class: 'READ', command: 'SELECT', outcome: 'success',
     };
     assert.equal(await sum(metrics.statements, statement), 1);
@@ -67,7 +67,7 @@ describe('MetricsSink', () => {
     assert.equal(lag.find((v) => v.metricName === 'das_event_lag_seconds_sum')?.value, 2);
     assert.equal(bucket(1), 0);
     assert.equal(bucket(2.5), 1);
-    assert.equal(await sum(metrics.lastEventTimestamp, { cluster: PG_CLUSTER, instance: PG_INSTANCE }), Date.parse('2019-12-27T19:31:46.451Z') / 1000);
+    assert.equal(await sum(metrics.lastEventTimestamp, { cluster: PG_CLUSTER, db_instance: PG_INSTANCE }), Date.parse('2019-12-27T19:31:46.451Z') / 1000);
   });
 
   it('MySQL CONNECT refused with 1045: a failed login and an error with code 1045', async () => {
@@ -78,7 +78,7 @@ describe('MetricsSink', () => {
     assert.equal(await sum(metrics.loginAttempts, { outcome: 'success' }), 0);
     assert.equal(await sum(metrics.statementErrors, { cluster: MYSQL_CLUSTER, engine: 'mysql', command: 'CONNECT', code: '1045' }), 1);
     assert.equal(
-      await sum(metrics.statements, { cluster: MYSQL_CLUSTER, instance: MYSQL_INSTANCE, engine: 'mysql', class: 'MAIN', command: 'CONNECT', outcome: 'failure' }),
+      await sum(metrics.statements, { cluster: MYSQL_CLUSTER, db_instance: MYSQL_INSTANCE, engine: 'mysql', class: 'MAIN', command: 'CONNECT', outcome: 'failure' }),
       1,
     );
   });
@@ -98,7 +98,7 @@ describe('MetricsSink', () => {
     const { metrics, sink } = setup();
     await sink.write({ events: [sqlServerSelect({ exitCode: 1 }), sqlServerSelect({ exitCode: 0 })], heartbeats: [] });
 
-    const where = { cluster: SQLSERVER_INSTANCE, instance: SQLSERVER_INSTANCE, engine: 'sqlserver', class: 'TABLE', command: 'SELECT' };
+    const where = { cluster: SQLSERVER_INSTANCE, db_instance: SQLSERVER_INSTANCE, engine: 'sqlserver', class: 'TABLE', command: 'SELECT' };
     assert.equal(await sum(metrics.statements, { ...where, outcome: 'success' }), 1);
     assert.equal(await sum(metrics.statements, { ...where, outcome: 'failure' }), 1);
     assert.equal(await sum(metrics.statementErrors), 1);
@@ -119,7 +119,7 @@ describe('MetricsSink', () => {
     await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: newer })] });
     await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: older })] });
 
-    assert.equal(await sum(metrics.lastHeartbeatTimestamp, { cluster: PG_CLUSTER, instance: PG_INSTANCE }), Date.parse('2024-03-01T10:00:05Z') / 1000);
+    assert.equal(await sum(metrics.lastHeartbeatTimestamp, { cluster: PG_CLUSTER, db_instance: PG_INSTANCE }), Date.parse('2024-03-01T10:00:05Z') / 1000);
     assert.equal(await sum(metrics.statements), 0);
     assert.equal((await metrics.lastEventTimestamp.get()).values.length, 0);
   });

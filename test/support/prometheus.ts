@@ -61,8 +61,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
   lines.push(
     'scrape_configs:',
     '  - job_name: das-exporter',
-    // As deploy/prometheus/prometheus.yml: the metrics' own `instance` label (the DB instance) wins over the target's.
-    '    honor_labels: true',
+    // As deploy/prometheus/prometheus.yml: no honor_labels, the target keeps its own `instance` (the DB instance is `db_instance`).
     ...(options.token ? ['    authorization:', `      credentials: ${options.token}`] : []),
     '    static_configs:',
     `      - targets: ['${options.target}']`,

@@ -4,15 +4,15 @@ import { PROCESS_METRICS_PREFIX, createMetrics, createMetricsRegistry } from '..
 
 /** The metric set das-exporter promises (README, dashboards and alerts rely on it). */
 const EXPECTED: [name: string, type: string, labels: string[]][] = [
-  ['das_statements_total', 'counter', ['cluster', 'instance', 'engine', 'database', 'class', 'command', 'outcome']],
+  ['das_statements_total', 'counter', ['cluster', 'db_instance', 'engine', 'database', 'class', 'command', 'outcome']],
   ['das_statement_errors_total', 'counter', ['cluster', 'engine', 'command', 'code']],
   ['das_user_statements_total', 'counter', ['cluster', 'user', 'class']],
   ['das_login_attempts_total', 'counter', ['cluster', 'user', 'outcome']],
   ['das_statement_rows_total', 'counter', ['cluster', 'class']],
   ['das_event_lag_seconds', 'histogram', ['cluster']],
   ['das_stream_millis_behind_latest', 'gauge', ['stream', 'shard']],
-  ['das_last_event_timestamp_seconds', 'gauge', ['cluster', 'instance']],
-  ['das_last_heartbeat_timestamp_seconds', 'gauge', ['cluster', 'instance']],
+  ['das_last_event_timestamp_seconds', 'gauge', ['cluster', 'db_instance']],
+  ['das_last_heartbeat_timestamp_seconds', 'gauge', ['cluster', 'db_instance']],
   ['das_records_total', 'counter', ['stream', 'outcome']],
   ['das_events_total', 'counter', ['stream', 'type']],
   ['das_kms_requests_total', 'counter', ['outcome']],

@@ -85,7 +85,9 @@ describe('scraped by a real Prometheus', function () {
     assert.equal(result.length, 1);
     assert.equal(result[0]!.value[1], '3');
     assert.equal(result[0]!.metric.cluster, PG_CLUSTER);
-    assert.equal(result[0]!.metric.instance, PG_INSTANCE);
+    assert.equal(result[0]!.metric.db_instance, PG_INSTANCE);
+    // Scraped without honor_labels: the target keeps its own instance label.
+    assert.match(result[0]!.metric.instance ?? '', /^127\.0\.0\.1:\d+$/);
     assert.equal(result[0]!.metric.database, 'postgres');
   });
 
