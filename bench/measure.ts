@@ -35,7 +35,7 @@
  *   client-node, gunzip, JSON.parse): what `das-decrypt-1` does, the way the
  *   sample does it.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
@@ -86,6 +86,14 @@ export interface MeasureResult {
   peakRssMiB: number;
   /** CPU time of every thread of the process over the measured run, per second of it: 2 is both cores busy. */
   cpuCores: number;
+  /**
+   * CPU per event of each thread of the process over the measured run, in
+   * µs, busiest first (Linux, from /proc/self/task; absent elsewhere):
+   * `main` is the main thread; `others` holds worker threads, V8's GC and
+   * compiler helpers and libuv's thread pool, unnamed (they all call
+   * themselves node). Where the cores went, not what each costs alone.
+   */
+  threadCpu?: { main: number; others: number[] };
   /** Highest RSS sampled while the measured run went (backlog mode). */
   sampledPeakRssMiB?: number;
   failures: number;
@@ -103,6 +111,36 @@ function replayed(records: SourceRecord[], corpus: CorpusRecord[], events: numbe
     total += corpus[at]!.events;
   }
   return { records: out, events: total };
+}
+
+/** CPU clock ticks (user + system) of each thread of this process by thread id; undefined where /proc is not there. */
+function threadTicks(): Map<string, number> | undefined {
+  try {
+    const ticks = new Map<string, number>();
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        // Fields after the parenthesised name: state is the first, utime the 12th, stime the 13th.
+        const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        ticks.set(tid, Number(fields[11]) + Number(fields[12]));
+      } catch {
+        // The thread ended between the listing and the read.
+      }
+    }
+    return ticks;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux's USER_HZ: ticks per second in /proc (100 on every mainstream architecture). */
+const TICKS_PER_SECOND = 100;
+
+function threadCpuPerEvent(before: Map<string, number>, after: Map<string, number>, events: number): { main: number; others: number[] } {
+  const perEvent = (tid: string) => (((after.get(tid) ?? 0) - (before.get(tid) ?? 0)) * 1e6) / TICKS_PER_SECOND / events;
+  const round = (n: number) => Math.round(n * 100) / 100;
+  const main = String(process.pid);
+  const others = [...after.keys()].filter((tid) => tid !== main).map(perEvent).filter((n) => n > 0).sort((a, b) => b - a);
+  return { main: round(perEvent(main)), others: others.map(round) };
 }
 
 /** `BENCH_PROFILE_MEASURED=<dir>`: a CPU profile of the main thread over the measured run only (no start-up, no warm-up). */
@@ -260,10 +298,12 @@ async function main(): Promise<void> {
   let sampledPeak = process.memoryUsage.rss();
   const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss())), 100);
   const started = process.hrtime.bigint();
+  const threadsBefore = threadTicks();
   const cpuBefore = process.cpuUsage();
   const profiler = process.env['BENCH_PROFILE_MEASURED'] ? await startProfile() : undefined;
   const failures = await run(measured.records);
   const cpu = process.cpuUsage(cpuBefore);
+  const threadsAfter = threadTicks();
   if (profiler) await profiler.stop(`${process.env['BENCH_PROFILE_MEASURED']}/${input.mode}-0x0${input.suiteId.toString(16)}.cpuprofile`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
@@ -279,6 +319,7 @@ async function main(): Promise<void> {
     eventsPerSecond: events / seconds,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    ...(threadsBefore && threadsAfter ? { threadCpu: threadCpuPerEvent(threadsBefore, threadsAfter, events) } : {}),
     failures,
   };
   process.send?.({ type: 'result', result });

@@ -145,7 +145,7 @@ async function main(): Promise<void> {
         for (const mode of MODES) {
           const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
           rounds.push(result);
-          console.log(`  ${ROUNDS > 1 ? `round ${round} ` : ''}0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB  CPU ${fmt(result.cpuCores, 2)} cores`);
+          console.log(`  ${ROUNDS > 1 ? `round ${round} ` : ''}0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB  CPU ${fmt(result.cpuCores, 2)} cores${result.threadCpu ? `  (µs/event: main ${fmt(result.threadCpu.main, 1)}, other threads ${result.threadCpu.others.map((n) => fmt(n, 1)).join(' ')})` : ''}`);
         }
       }
     }
@@ -197,6 +197,7 @@ async function main(): Promise<void> {
           eventsPerSecondRange: r.spread.map(Math.round),
           rounds: ROUNDS,
           failures: r.failures,
+          ...(r.threadCpu ? { threadCpuUsPerEvent: r.threadCpu } : {}),
         };
         table.push(row);
         lines.push(
@@ -211,7 +212,7 @@ async function main(): Promise<void> {
     console.log('das-1/das-main-n/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf;');
     console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.');
     console.log('limit-*, das-decrypt-1 and published-decrypt-1 decrypt, gunzip and JSON.parse only: their "÷ published" is against published-decrypt-1, the others\' against published-1.');
-    console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured.');
+    console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured; the lines above split it by thread (µs of CPU per event, main thread first).');
     console.log(`Each mode ran ${ROUNDS} time(s), rounds interleaved: rec/s, events/s, CPU and the ratios are its median round, range its slowest and fastest, RSS its highest.\n`);
     console.log('| suite | mode          | rec/s   | events/s  | range     | KMS  | RSS  | CPU  | ÷ published | ÷ limit |');
     console.log('|-------|---------------|---------|-----------|-----------|------|------|------|-------------|---------|');
