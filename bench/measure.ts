@@ -120,7 +120,9 @@ function threadTicks(): Map<string, number> | undefined {
     for (const tid of readdirSync('/proc/self/task')) {
       try {
         // Fields after the parenthesised name: state is the first, utime the 12th, stime the 13th.
-        const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        // After the parenthesised name, which may itself hold ') ': the last one ends it.
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         ticks.set(tid, Number(fields[11]) + Number(fields[12]));
       } catch {
         // The thread ended between the listing and the read.

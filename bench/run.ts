@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     console.log('"-1" one record at a time; "-n" 8 in flight. vs limit compares -1 with limit-1 and -n with limit-n.');
     console.log('das-1/das-main-n/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf;');
     console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.');
-    console.log('limit-*, das-decrypt-1 and published-decrypt-1 decrypt, gunzip and JSON.parse only: their "÷ published" is against published-decrypt-1, the others\' against published-1.');
+    console.log('limit-*, das-decrypt-1 and published-decrypt-1 decrypt, gunzip and JSON.parse only: their "÷ published" is against published-decrypt-1 (one record at a time, also for limit-n), the others\' against published-1.');
     console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured; the lines above split it by thread (µs of CPU per event, main thread first).');
     console.log(`Each mode ran ${ROUNDS} time(s), rounds interleaved: rec/s, events/s, CPU and the ratios are its median round, range its slowest and fastest, RSS its highest.\n`);
     console.log('| suite | mode          | rec/s   | events/s  | range     | KMS  | RSS  | CPU  | ÷ published | ÷ limit |');

@@ -172,11 +172,15 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     otlp,
     stop: () =>
       (stopping ??= (async () => {
-        await consumer.stop();
-        await pool?.close();
-        for (const sink of sinks) await sink.close();
-        await deadLetters.close();
-        await server.close();
+        // Every step runs even when one fails (a checkpoint directory that refuses the last write): the first failure is thrown after.
+        const failures: unknown[] = [];
+        const step = (run: () => Promise<unknown> | undefined) => Promise.resolve().then(run).catch((error: unknown) => void failures.push(error));
+        await step(() => consumer.stop());
+        await step(() => pool?.close());
+        for (const sink of sinks) await step(() => sink.close());
+        await step(() => deadLetters.close());
+        await step(() => server.close());
+        if (failures.length > 0) throw failures[0];
       })()),
   };
 }

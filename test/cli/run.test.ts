@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rename as renameFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -20,6 +21,7 @@ import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src
 import { jsonLogger, silentLogger } from '../../src/source/kinesis/observer.ts';
 import { createKmsClient } from '../../src/cli/wiring.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
+import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
 import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 import { withoutAwsConfig } from '../support/aws-env.ts';
@@ -168,6 +170,30 @@ describe('das-exporter run', function () {
     } finally {
       process.off('worker', onWorker);
       await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops everything even when the last checkpoint write fails, then says why', async () => {
+    const stream = `${STREAM}-stop`;
+    await createStream(client, stream, 1);
+    await waitActive(client, stream);
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-run-stop-'));
+    let refuse = false;
+    const coordinator = new FileCheckpointStore({
+      dir,
+      fs: { rename: async (from, to) => (refuse ? Promise.reject(Object.assign(new Error('EROFS: read-only file system (test)'), { code: 'EROFS', path: from })) : renameFile(from, to)) },
+    });
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint };
+    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: dir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1 }, env);
+    const app = await startApp(config, { kinesis: client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters: new MemoryDeadLetterSink(), processMetrics: false, coordinator });
+    try {
+      await until('ready', async () => ((await fetch(`${app.metricsUrl}/readyz`)).status === 200 ? true : undefined));
+      refuse = true;
+      await assert.rejects(app.stop(), /EROFS/);
+      await assert.rejects(fetch(`${app.metricsUrl}/healthz`), 'the metrics server was closed all the same');
+    } finally {
+      refuse = false;
       rmSync(dir, { recursive: true, force: true });
     }
   });

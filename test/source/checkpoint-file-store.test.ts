@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
@@ -103,6 +103,27 @@ describe('FileCheckpointStore', () => {
     assert.deepEqual(await after.acquire(STREAM), [{ shardId: 's0', checkpoint: '100' }]);
     await after.checkpoint(STREAM, 's0', '300');
     assert.deepEqual(await after.acquire(STREAM), [{ shardId: 's0', checkpoint: '300' }], 'a later write replaces the leftover');
+  });
+
+  it('writes a checkpoint whose first write failed when it is retried, instead of taking the memory for the disk', async () => {
+    let failures = 1;
+    const flaky = store({
+      fs: {
+        rename: async (from, to) => {
+          if (failures-- > 0) throw Object.assign(new Error('ENOSPC: no space left on device (test)'), { code: 'ENOSPC' });
+          return rename(from, to);
+        },
+      },
+    });
+    await flaky.initialize([STREAM]);
+    failures = 0;
+    await flaky.syncShards(STREAM, [{ shardId: 's0', parentShardIds: [] }]);
+    failures = 1;
+    await assert.rejects(flaky.checkpoint(STREAM, 's0', '100'), /ENOSPC/);
+    // The shard reader retries the same position.
+    await flaky.checkpoint(STREAM, 's0', '100');
+    const onDisk = JSON.parse(await readFile(flaky.fileFor(STREAM), 'utf8')) as { shards: Record<string, { checkpoint: string | null }> };
+    assert.equal(onDisk.shards['s0']!.checkpoint, '100');
   });
 
   it('survives many concurrent checkpoints, writing the last of each shard', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -526,42 +526,49 @@ describe('Kinesis consumer against kinesalite', function () {
   });
 
   describe('a checkpoint write that fails', () => {
-    /** The file store, with checkpoint writes failing as `fail` says while it returns an error. */
-    class FailingCheckpoints extends FileCheckpointStore {
-      fail: () => Error | undefined = () => undefined;
-      override async checkpoint(stream: string, shardId: string, position: string | typeof SHARD_END): Promise<void> {
-        const error = this.fail();
-        if (error) throw error;
-        return super.checkpoint(stream, shardId, position);
-      }
-    }
+    /** The file store, its renames (the step that makes a write durable) failing with `refuse()` once it returns an error. */
+    const refusingStore = (refuse: (from: string) => Error | undefined) =>
+      new FileCheckpointStore({
+        dir: stateDir,
+        fs: {
+          rename: async (from, to) => {
+            const error = refuse(from);
+            if (error) throw error;
+            return rename(from, to);
+          },
+        },
+      });
+    const fsError = (code: string, message: string, file: string) => Object.assign(new Error(`${code}: ${message}, rename '${file}' (test)`), { code, syscall: 'rename', path: file });
 
     it('for good (the directory refuses writes) stops the stream as checkpoint_dir_denied instead of retrying forever, with nothing checkpointed', async () => {
       const stream = await newStream(1);
-      const produced = testRecords(10, 1, 'd');
-      await produce(kinesis.client, stream, produced);
-      const store = new FailingCheckpoints({ dir: stateDir });
-      store.fail = () => Object.assign(new Error('EACCES: permission denied, open (test)'), { code: 'EACCES' });
-      const sink = new MemorySink();
+      let denied = false;
+      const store = refusingStore((from) => (denied ? fsError('EACCES', 'permission denied', from) : undefined));
       const log = new CapturingLogger();
-      const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), coordinator: store, log });
+      const c = consumer({ streams: [stream], pipeline: pipelineFor(new MemorySink()), coordinator: store, log });
       await c.start();
+      await waitFor(() => c.status()[0]!.up, 10_000, () => `the stream to come up (${JSON.stringify(c.status())})`);
+      denied = true;
+      await produce(kinesis.client, stream, testRecords(10, 1, 'd'));
       await waitFor(() => c.status()[0]!.reason === 'checkpoint_dir_denied', 10_000, () => `the stream to stop (${JSON.stringify(c.status())})`);
       assert.ok(log.lines.some((l) => l.level === 'error' && l.fields.reason === 'checkpoint_dir_denied'), 'one loud line says why');
-      assert.equal(Object.values(await checkpoints(stream).catch(() => ({}))).filter((s) => s.checkpoint !== null).length, 0, 'nothing was checkpointed');
+      assert.equal(Object.values(checkpointsSync(stream)).filter((s) => s.checkpoint !== null).length, 0, 'nothing was checkpointed');
+      // Writable again, so that stopping can write what is pending.
+      denied = false;
     });
 
-    it('for a while (throttled) is retried until it is recorded, the stream staying up', async () => {
+    it('for a while (disk full) is retried until it is on disk, the stream staying up', async () => {
       const stream = await newStream(1);
-      const produced = testRecords(10, 1, 'e');
-      await produce(kinesis.client, stream, produced);
-      const store = new FailingCheckpoints({ dir: stateDir });
-      let refusals = 0;
-      store.fail = () => (refusals++ < 3 ? new DynamoDbThrottled({ message: 'throttled (test)', $metadata: { httpStatusCode: 400 } }) : undefined);
+      let refusals = -1;
+      const store = refusingStore((from) => (refusals >= 0 && refusals++ < 3 ? fsError('ENOSPC', 'no space left on device', from) : undefined));
       const sink = new MemorySink();
       const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), coordinator: store });
       await c.start();
-      await waitFor(() => refusals > 3 && Object.values(checkpointsSync(stream)).some((s) => s.checkpoint !== null), 10_000, () => `the checkpoint (refusals ${refusals})`);
+      await waitFor(() => c.status()[0]!.up, 10_000, () => `the stream to come up (${JSON.stringify(c.status())})`);
+      refusals = 0;
+      const produced = testRecords(10, 1, 'e');
+      await produce(kinesis.client, stream, produced);
+      await waitFor(() => refusals > 3 && Object.values(checkpointsSync(stream)).some((s) => s.checkpoint !== null), 10_000, () => `the checkpoint on disk (refusals ${refusals})`);
       assert.equal(c.status()[0]!.up, true);
       assert.deepEqual(missingFrom(ids(sink.events), produced), []);
     });

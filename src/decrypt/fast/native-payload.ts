@@ -144,7 +144,10 @@ async function openMessage(message: Buffer, header: MessageHeader, keyringAad: B
   try {
     verificationKey = signer === undefined ? undefined : p384PublicKey(signer);
   } catch (error) {
-    if (!isDasError(error)) throw error;
+    if (!isDasError(error)) {
+      messageKey.fill(0);
+      throw error;
+    }
     verificationKey = error;
   }
   try {

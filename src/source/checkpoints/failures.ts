@@ -13,10 +13,10 @@ import { isMissingAwsConfig } from '../../decrypt/data-keys.ts';
 import { ACCESS_DENIED_ERRORS, awsErrorOf, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 
 export type LeaseStoreFailure =
-  | { kind: 'fatal'; reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'checkpoint_dir_denied' | 'aws_config_missing' }
+  | { kind: 'fatal'; reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'lease_table_invalid' | 'checkpoint_dir_denied' | 'aws_config_missing' }
   | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'unexpected' };
 
-/** The file system's refusals that waiting does not fix. */
+/** The file system's refusals that waiting does not fix (a socket's EPERM, from a firewall, is not one of them). */
 const DENIED_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 export function classifyLeaseStoreError(error: unknown): LeaseStoreFailure {
@@ -25,8 +25,10 @@ export function classifyLeaseStoreError(error: unknown): LeaseStoreFailure {
   if (ACCESS_DENIED_ERRORS.has(name)) return { kind: 'fatal', reason: 'lease_table_access_denied' };
   if (isMissingAwsConfig(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'lease_table_not_found' };
-  const code = (error as { code?: unknown } | null | undefined)?.code;
-  if (typeof code === 'string' && DENIED_CODES.has(code)) return { kind: 'fatal', reason: 'checkpoint_dir_denied' };
+  // The table is not a lease table (another key schema), or an item breaks its rules: the same request fails again.
+  if (name === 'ValidationException') return { kind: 'fatal', reason: 'lease_table_invalid' };
+  const { code, path } = (error ?? {}) as { code?: unknown; path?: unknown };
+  if (typeof code === 'string' && typeof path === 'string' && DENIED_CODES.has(code)) return { kind: 'fatal', reason: 'checkpoint_dir_denied' };
   if ((status !== undefined && status >= 500) || serverFault) return { kind: 'retryable', reason: 'service_unavailable' };
   // A network error, a full disk, a surprise: keep trying, and the logs say which.
   return { kind: 'retryable', reason: 'unexpected' };

@@ -132,7 +132,7 @@ export class FileCheckpointStore implements LeaseCoordinator {
         changed = true;
       }
     }
-    if (changed) await this.#persist(state);
+    if (changed || state.written < state.generation) await this.#persist(state);
   }
 
   /** Every shard of the stream that is not ended and whose parents are. */
@@ -154,7 +154,8 @@ export class FileCheckpointStore implements LeaseCoordinator {
     const state = this.#streams.get(stream);
     const shard = state?.shards.get(shardId);
     if (!state || !shard) throw new LeaseLostError(stream, shardId);
-    if (shard.checkpoint === position) return;
+    // Already there and on disk. A write that failed left it in memory only: retrying must write it.
+    if (shard.checkpoint === position && state.written >= state.generation) return;
     shard.checkpoint = position;
     await this.#persist(state);
   }

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { DynamoDBServiceException, ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { classifyLeaseStoreError } from '../../src/source/checkpoints/failures.ts';
+
+const dynamo = (name: string, status: number, fault: 'client' | 'server' = 'client') =>
+  new DynamoDBServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status }, message: `${name} (test)` });
+const fsError = (code: string) => Object.assign(new Error(`${code} (test)`), { code, syscall: 'rename', path: '/state/x.checkpoints.json.tmp' });
+
+describe('lease store failures', () => {
+  const cases: [string, unknown, ReturnType<typeof classifyLeaseStoreError>][] = [
+    ['DynamoDB access denied', dynamo('AccessDeniedException', 400), { kind: 'fatal', reason: 'lease_table_access_denied' }],
+    ['expired credentials', dynamo('ExpiredTokenException', 400), { kind: 'fatal', reason: 'lease_table_access_denied' }],
+    ['the table is gone', new ResourceNotFoundException({ message: 'no table (test)', $metadata: { httpStatusCode: 400 } }), { kind: 'fatal', reason: 'lease_table_not_found' }],
+    ['a table of another schema', dynamo('ValidationException', 400), { kind: 'fatal', reason: 'lease_table_invalid' }],
+    ['throttled', new ProvisionedThroughputExceededException({ message: 'slow down (test)', $metadata: { httpStatusCode: 400 } }), { kind: 'retryable', reason: 'throttled' }],
+    ['DynamoDB 500', dynamo('InternalServerError', 500, 'server'), { kind: 'retryable', reason: 'service_unavailable' }],
+    ['a read-only state directory', fsError('EROFS'), { kind: 'fatal', reason: 'checkpoint_dir_denied' }],
+    ['a state directory of another owner', fsError('EACCES'), { kind: 'fatal', reason: 'checkpoint_dir_denied' }],
+    ['a full disk', fsError('ENOSPC'), { kind: 'retryable', reason: 'unexpected' }],
+    // A firewall refusing the connection to DynamoDB is no file-system refusal: keep trying.
+    ['a socket refused with EPERM', Object.assign(new Error('connect EPERM 10.0.0.1:443 (test)'), { code: 'EPERM', syscall: 'connect', address: '10.0.0.1', port: 443 }), { kind: 'retryable', reason: 'unexpected' }],
+    ['a connection reset', Object.assign(new Error('read ECONNRESET (test)'), { code: 'ECONNRESET', syscall: 'read' }), { kind: 'retryable', reason: 'unexpected' }],
+    ['something else thrown', 'a string', { kind: 'retryable', reason: 'unexpected' }],
+  ];
+  for (const [name, error, expected] of cases) {
+    it(`${name}: ${expected.kind} ${expected.reason}`, () => assert.deepEqual(classifyLeaseStoreError(error), expected));
+  }
+});
