@@ -23,6 +23,7 @@ import { DasError, describeError } from '../errors.ts';
 import type { FailureReason } from '../errors.ts';
 import type { EncryptionContext } from '../source/record.ts';
 import { backoffDelay, sleep as abortableSleep } from '../util/backoff.ts';
+import { isMissingAwsConfig } from '../util/aws-errors.ts';
 
 export const DATA_KEY_BYTES = 32;
 
@@ -248,11 +249,6 @@ function classify(error: unknown): Classified {
   return { outcome: 'error', reason: 'kms_unavailable', transient };
 }
 
-/** The SDK's errors for a client with no region or no credentials. */
-export function isMissingAwsConfig(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  return error.name === 'CredentialsProviderError' || /^Region is missing/.test(error.message);
-}
 
 function toDasError(failure: Classified, error: unknown, attempts: number, context: EncryptionContext): DasError {
   return new DasError(failure.reason, `${summary(failure, attempts, context)}: ${describeError(error)}`, { cause: error });

@@ -35,6 +35,9 @@ export interface PayloadDecryptor {
   decrypt(message: Uint8Array, dataKey: Uint8Array, options?: DecryptOptions): Promise<Uint8Array>;
 }
 
+/** Where a blocking step runs: on the calling thread, or on libuv's thread pool. */
+export type RunsOn = 'sync' | 'threadpool';
+
 export interface DecryptOptions {
   /**
    * Where the ECDSA verification of a signed message runs: on libuv's thread
@@ -42,7 +45,7 @@ export interface DecryptOptions {
    * calling thread, which costs less CPU and no hand-off when the caller has
    * nothing else to do meanwhile. A decryptor may ignore it.
    */
-  verify?: 'threadpool' | 'sync';
+  verify?: RunsOn;
 }
 
 export interface EsdkPayloadDecryptorOptions {

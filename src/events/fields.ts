@@ -153,7 +153,6 @@ function knownShape(known: ReadonlySet<string>): KnownShape {
   return shape;
 }
 
-
 /** Plain assignment would turn a `__proto__` key sent by the database into a prototype change. */
 function setOwn(target: RawObject, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });

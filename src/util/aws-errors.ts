@@ -1,5 +1,5 @@
 /**
- * The AWS SDK error names the consumer's clients share a meaning for, so
+ * The AWS SDK errors the exporter's clients share a meaning for, so KMS,
  * Kinesis and the lease table (DynamoDB) read a failure the same way.
  */
 
@@ -15,6 +15,12 @@ export const THROTTLING_ERRORS: ReadonlySet<string> = new Set([
   'TooManyRequestsException',
   'RequestLimitExceeded',
 ]);
+
+/** The SDK's errors for a client with no region or no credentials. */
+export function isMissingAwsConfig(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return error.name === 'CredentialsProviderError' || /^Region is missing/.test(error.message);
+}
 
 /** An SDK error's name and HTTP status, whatever was thrown. */
 export function awsErrorOf(error: unknown): { name: string; status: number | undefined; serverFault: boolean } {

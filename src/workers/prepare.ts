@@ -15,7 +15,7 @@
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { gunzipCapped, gunzipCappedSync } from '../decrypt/gunzip.ts';
 import type { PayloadDecryptor } from '../decrypt/opener.ts';
-import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
+import { EsdkPayloadDecryptor, type DecryptOptions, type RunsOn } from '../decrypt/payload.ts';
 import { enrichRecord } from '../enrich/stage.ts';
 import type { RedactionMode } from '../enrich/redact.ts';
 import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
@@ -61,9 +61,8 @@ export interface PreparedRecord {
  * of a signed message: on the calling thread (`sync`) or on libuv's thread
  * pool, where they overlap the caller's other work.
  */
-export interface BlockingWork {
-  gunzip: 'sync' | 'threadpool';
-  verify: 'sync' | 'threadpool';
+export interface BlockingWork extends Required<DecryptOptions> {
+  gunzip: RunsOn;
 }
 
 /** A worker thread: gunzip where the rest of the record's work is; the signature meanwhile, while the worker takes up its next record. */
@@ -86,7 +85,7 @@ export class RecordPreparer {
 
   /** Throws a DasError when the record cannot be opened. */
   async prepare(job: PrepareJob, where: BlockingWork): Promise<PreparedRecord> {
-    const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey, { verify: where.verify });
+    const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey, where);
     const max = this.#setup.maxRecordBytes;
     const json = where.gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
     const decoded = this.decode(json, job.decode);

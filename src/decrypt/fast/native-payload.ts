@@ -40,7 +40,7 @@ import { DasError, isDasError } from '../../errors.ts';
 import { CONTENT_TYPE, DAS_SUITES, HEADER_AUTH_TAG_LENGTH, isDasSuite, parseMessageHeader, peekSuiteId } from '../message-header.ts';
 import type { MessageHeader } from '../message-header.ts';
 import { DAS_KEY_NAME, DAS_KEY_NAMESPACE, DATA_KEY_LENGTH } from '../payload.ts';
-import type { DecryptOptions, PayloadDecryptor } from '../payload.ts';
+import type { DecryptOptions, PayloadDecryptor, RunsOn } from '../payload.ts';
 import { checkCompressedPoint, ENCODED_SIGNER_KEY, p384PublicKey } from './p384-public-key.ts';
 
 export interface NativePayloadDecryptorOptions {
@@ -130,7 +130,7 @@ export class NativePayloadDecryptor implements PayloadDecryptor {
   }
 }
 
-async function openMessage(message: Buffer, header: MessageHeader, keyringAad: Buffer, dataKey: Uint8Array, verify: 'threadpool' | 'sync'): Promise<Uint8Array> {
+async function openMessage(message: Buffer, header: MessageHeader, keyringAad: Buffer, dataKey: Uint8Array, verify: RunsOn): Promise<Uint8Array> {
   if (dataKey.length !== DATA_KEY_LENGTH) {
     throw new DasError('wrong_data_key', `data key is ${dataKey.length} bytes, expected ${DATA_KEY_LENGTH}`);
   }
@@ -157,24 +157,16 @@ async function openMessage(message: Buffer, header: MessageHeader, keyringAad: B
     const body = layoutBody(message, header);
 
     // On the thread pool, the signature check starts first so it overlaps the frame decryption below.
-    const checkSignature = (how: 'threadpool' | 'sync'): Promise<boolean> | boolean => {
-      const footer = signatureOf(message, body.end);
-      if (verificationKey instanceof DasError) throw verificationKey;
-      if (footer === undefined) return false;
-      return how === 'sync' ? verifySync(message.subarray(0, body.end), verificationKey!, footer) : verifyAsync(message.subarray(0, body.end), verificationKey!, footer);
-    };
-    const signed = verificationKey !== undefined && body.pending === undefined;
-    let signature: Promise<boolean> | undefined;
-    if (signed && verify === 'threadpool') {
-      signature = (async () => checkSignature('threadpool'))();
-      signature.catch(() => {});
-    }
+    // A structural failure after the last frame (`pending`) is reported instead: no signature to check then.
+    const verifyWith = body.pending === undefined ? verificationKey : undefined;
+    const signature = verifyWith !== undefined && verify === 'threadpool' ? signatureVerifies(message, body.end, verifyWith, 'threadpool') : undefined;
+    signature?.catch(() => {});
 
     const plaintext = decryptBlocks(message, header, body.blocks, messageKey);
     try {
       if (body.pending !== undefined) throw body.pending;
-      if (signed) {
-        if (!(await (signature ?? checkSignature('sync')))) throw new DasError('signature_invalid', 'ECDSA signature does not verify: the message was altered or cut');
+      if (verifyWith !== undefined) {
+        if (!(await (signature ?? signatureVerifies(message, body.end, verifyWith, 'sync')))) throw new DasError('signature_invalid', 'ECDSA signature does not verify: the message was altered or cut');
       } else if (body.end !== message.length) {
         throw malformed(`${message.length - body.end} bytes follow the final frame of an unsigned message`);
       }
@@ -267,6 +259,23 @@ function signatureOf(message: Buffer, start: number): Buffer | undefined {
   const length = footer.readUInt16BE(0);
   if (length === 0 || footer.length !== length + 2) return undefined;
   return footer.subarray(2);
+}
+
+/**
+ * Whether the signature footer after `end` verifies over the message up to
+ * it; a missing footer does not. A signer key that could not be read is the
+ * failure itself (thrown here, a rejection on the thread pool).
+ */
+function signatureVerifies(message: Buffer, end: number, key: KeyObject | DasError, on: 'sync'): boolean;
+function signatureVerifies(message: Buffer, end: number, key: KeyObject | DasError, on: 'threadpool'): Promise<boolean>;
+function signatureVerifies(message: Buffer, end: number, key: KeyObject | DasError, on: RunsOn): boolean | Promise<boolean> {
+  if (key instanceof DasError) {
+    if (on === 'sync') throw key;
+    return Promise.reject(key);
+  }
+  const footer = signatureOf(message, end);
+  if (footer === undefined) return on === 'sync' ? false : Promise.resolve(false);
+  return on === 'sync' ? verifySync(message.subarray(0, end), key, footer) : verifyAsync(message.subarray(0, end), key, footer);
 }
 
 function verifySync(data: Buffer, key: KeyObject, signature: Buffer): boolean {

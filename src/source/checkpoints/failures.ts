@@ -9,8 +9,7 @@
  * retrying a denied write forever would hold the shard's batch
  * unacknowledged while the stream looked up.
  */
-import { isMissingAwsConfig } from '../../decrypt/data-keys.ts';
-import { ACCESS_DENIED_ERRORS, awsErrorOf, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+import { ACCESS_DENIED_ERRORS, awsErrorOf, isMissingAwsConfig, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 
 export type LeaseStoreFailure =
   | { kind: 'fatal'; reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'lease_table_invalid' | 'checkpoint_dir_denied' | 'aws_config_missing' }

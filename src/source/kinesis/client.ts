@@ -5,8 +5,7 @@
  * retry, or stop the stream and alert).
  */
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { isMissingAwsConfig } from '../../decrypt/data-keys.ts';
-import { ACCESS_DENIED_ERRORS, awsErrorOf, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+import { ACCESS_DENIED_ERRORS, awsErrorOf, isMissingAwsConfig, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 
 /** A stream as the user named it, and the parameters that address it in API calls. */
