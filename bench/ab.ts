@@ -10,7 +10,8 @@
  *
  * The other checkout must resolve its own packages: `git worktree add
  * ../base <commit>` beside this one, then link `../base/node_modules` to
- * this checkout's, and `../shared` must be beside it as it is beside this one.
+ * this checkout's (a checkout older than its own test/fixtures also needs
+ * `../shared` beside it).
  * `npm run bench` is the measurement that counts; this is for deciding
  * whether a change to the per-event path is worth keeping.
  */

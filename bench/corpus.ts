@@ -17,7 +17,7 @@ export const EVENTS_PER_RECORD = [1, 20, 200] as const;
 /** As on real streams: 4 KiB frames with 0x0178 (Aurora PostgreSQL), 256 KiB with 0x0378 (Aurora MySQL). */
 const FRAME_LENGTH: Record<number, number> = { 0x0178: 4096, 0x0378: 262144 };
 
-const EXAMPLES = path.resolve(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'decrypted-examples');
+const EXAMPLES = path.resolve(import.meta.dirname, '..', 'test', 'fixtures', 'decrypted-examples');
 
 interface Engine {
   name: 'postgresql' | 'mysql' | 'sqlserver';

@@ -1,6 +1,6 @@
 /**
  * The Lambda handler on events shaped like the real Aurora MySQL one in
- * shared/fixtures, carrying records made by the record factory with the local
+ * test/fixtures, carrying records made by the record factory with the local
  * KMS, delivered to the Loki-faithful OTLP receiver: a healthy batch reports
  * no failures; an outage past the deadline, or KMS access denied, reports the
  * first undelivered record; a poison record is dead-lettered, not reported.
@@ -28,7 +28,7 @@ import { rawPostgresSelect } from '../support/raw-events.ts';
 const CLUSTER = 'cluster-LAMBDAHANDLER000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
 const SHARD = 'shardId-000000000001';
-const FIXTURE = new URL('../../../shared/fixtures/real-records/aurora-mysql-lambda-kinesis-event.json', import.meta.url);
+const FIXTURE = new URL('../fixtures/real-records/aurora-mysql-lambda-kinesis-event.json', import.meta.url);
 
 function pgSelect(n: number): Record<string, unknown> {
   return rawPostgresSelect(n, new Date(), `SELECT * FROM orders WHERE id = ${n}`);

@@ -1,24 +1,24 @@
 /**
- * Paths to the shared, read-only DAS fixtures that sit beside the checkout
- * (`../shared/fixtures`), as CI has them. A missing directory is a failure
- * with a clear message, never a skipped test.
+ * Paths to the real DAS fixtures in `test/fixtures/` (their sources are in
+ * `test/fixtures/PROVENANCE.md`). A missing directory is a failure with a
+ * clear message, never a skipped test.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED_FIXTURES = path.resolve(repoRoot, '..', 'shared', 'fixtures');
+export const FIXTURES = path.resolve(repoRoot, 'test', 'fixtures');
 
 function requireDir(dir: string): string {
   if (!existsSync(dir)) {
-    throw new Error(`shared fixtures not found at ${dir}: tests expect ../shared/fixtures beside the checkout`);
+    throw new Error(`fixtures not found at ${dir}: the checkout is incomplete (test/fixtures is part of the repository)`);
   }
   return dir;
 }
 
-export const REAL_RECORDS = path.join(SHARED_FIXTURES, 'real-records');
-export const DECRYPTED_EXAMPLES = path.join(SHARED_FIXTURES, 'decrypted-examples');
+export const REAL_RECORDS = path.join(FIXTURES, 'real-records');
+export const DECRYPTED_EXAMPLES = path.join(FIXTURES, 'decrypted-examples');
 
 export function realRecordPath(name: string): string {
   return path.join(requireDir(REAL_RECORDS), name);
