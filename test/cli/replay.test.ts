@@ -14,15 +14,8 @@ import { gzipSync } from 'node:zlib';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { main } from '../../src/cli/main.ts';
 import { LocalKms } from '../../src/demo/local-kms.ts';
-import {
-  AURORA_MYSQL,
-  AURORA_POSTGRESQL,
-  DasRecordFactory,
-  flipCiphertextByte,
-  kmsDataKeySource,
-  rewritePayload,
-  type EngineProfile,
-} from '../../src/demo/record-factory.ts';
+import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource, type EngineProfile } from '../../src/demo/record-factory.ts';
+import { flipCiphertextByte, rewritePayload } from '../support/record-mutations.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import { toJsonLine } from '../../src/sinks/jsonl.ts';
 import { withoutAwsConfig } from '../support/aws-env.ts';

@@ -20,7 +20,7 @@ import { NativePayloadDecryptor } from '../../src/decrypt/fast/native-payload.ts
 import { parseMessageHeader } from '../../src/decrypt/message-header.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
 import type { PayloadDecryptor } from '../../src/decrypt/payload.ts';
-import { flipByte } from '../../src/demo/record-factory.ts';
+import { flipByte } from '../support/record-mutations.ts';
 
 const { encrypt } = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT);
 

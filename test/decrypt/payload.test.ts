@@ -12,14 +12,8 @@ import { isDasError } from '../../src/errors.ts';
 import { gunzipCapped } from '../../src/decrypt/gunzip.ts';
 import { parseMessageHeader } from '../../src/decrypt/message-header.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
-import {
-  AURORA_MYSQL,
-  AURORA_POSTGRESQL,
-  DasRecordFactory,
-  flipByte,
-  flipCiphertextByte,
-  InMemoryDataKeys,
-} from '../../src/demo/record-factory.ts';
+import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory } from '../../src/demo/record-factory.ts';
+import { flipByte, flipCiphertextByte, InMemoryDataKeys } from '../support/record-mutations.ts';
 import type { EngineProfile } from '../../src/demo/record-factory.ts';
 
 const RESOURCE_ID = 'cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ';

@@ -7,17 +7,8 @@ import { parseMessageHeader } from '../../src/decrypt/message-header.ts';
 import type { MessageHeader } from '../../src/decrypt/message-header.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
 import { LocalKms } from '../../src/demo/local-kms.ts';
-import {
-  AURORA_MYSQL,
-  AURORA_POSTGRESQL,
-  DasRecordFactory,
-  flipByte,
-  flipCiphertextByte,
-  formatEnvelope,
-  InMemoryDataKeys,
-  kmsDataKeySource,
-  rewritePayload,
-} from '../../src/demo/record-factory.ts';
+import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, formatEnvelope, kmsDataKeySource } from '../../src/demo/record-factory.ts';
+import { flipByte, flipCiphertextByte, InMemoryDataKeys, rewritePayload } from '../support/record-mutations.ts';
 import type { DataKeyGenerator, GeneratedDataKey } from '../../src/demo/record-factory.ts';
 import type { EncryptionContext } from '../../src/source/record.ts';
 import { decryptedExamples, readJsonFixture, realRecordPath } from '../support/fixtures.ts';

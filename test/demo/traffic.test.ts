@@ -11,7 +11,8 @@ import {
   TrafficSimulator,
 } from '../../src/demo/traffic.ts';
 import type { SimulatedEngine, TrafficBatch } from '../../src/demo/traffic.ts';
-import { DasRecordFactory, InMemoryDataKeys } from '../../src/demo/record-factory.ts';
+import { DasRecordFactory } from '../../src/demo/record-factory.ts';
+import { InMemoryDataKeys } from '../support/record-mutations.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent, DecodedRecord, Engine } from '../../src/events/model.ts';
 import { parseEnvelope } from '../../src/source/envelope.ts';

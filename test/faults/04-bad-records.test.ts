@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { flipCiphertextByte, kmsDataKeySource, rewritePayload, DasRecordFactory } from '../../src/demo/record-factory.ts';
+import { kmsDataKeySource, DasRecordFactory } from '../../src/demo/record-factory.ts';
+import { flipCiphertextByte, rewritePayload } from '../support/record-mutations.ts';
 import { FaultLab } from './harness/lab.ts';
 import { pgEvent } from './harness/producer.ts';
 import { FAULT_SEED } from './harness/random.ts';

@@ -15,7 +15,8 @@ import { DasRecordOpener, type DataKeySource } from '../../src/decrypt/opener.ts
 import { NativePayloadDecryptor } from '../../src/decrypt/fast/native-payload.ts';
 import { CONTENT_TYPE, DAS_SUITES, parseMessageHeader } from '../../src/decrypt/message-header.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
-import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, InMemoryDataKeys, rewritePayload, type EngineProfile } from '../../src/demo/record-factory.ts';
+import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, type EngineProfile } from '../../src/demo/record-factory.ts';
+import { InMemoryDataKeys, rewritePayload } from '../support/record-mutations.ts';
 import { enrichRecord } from '../../src/enrich/stage.ts';
 import { DasError } from '../../src/errors.ts';
 import { toJsonLine } from '../../src/sinks/jsonl.ts';

@@ -21,7 +21,8 @@ import { startApp } from '../../src/app.ts';
 import { createKmsClient } from '../../src/cli/wiring.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { LocalKms } from '../../src/demo/local-kms.ts';
-import { AURORA_POSTGRESQL, DasRecordFactory, flipCiphertextByte, kmsDataKeySource, rewritePayload, type DataKeyGenerator } from '../../src/demo/record-factory.ts';
+import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource, type DataKeyGenerator } from '../../src/demo/record-factory.ts';
+import { flipCiphertextByte, rewritePayload } from '../support/record-mutations.ts';
 import { jsonLogger } from '../../src/source/kinesis/observer.ts';
 import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
 
