@@ -2,13 +2,17 @@
  * The `das-exporter` command line: parses flags with commander, turns them
  * into one validated Config, and hands over to a command. Returns the exit
  * code instead of exiting, so commands can be tested in-process.
+ *
+ * A command's module is imported only when that command runs: `--help` and
+ * `--version` load commander and nothing of the AWS SDK, and only `demo`
+ * loads the embedded Kinesis and the traffic simulator.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, parsePairs, parseResourceIds, type ConfigInput } from '../config/config.ts';
-import { REDACTION_MODES } from '../enrich/redact.ts';
-import { demoCommand } from './demo.ts';
-import { replayCommand } from './replay.ts';
-import { runCommand } from './run.ts';
+import type { ConfigInput } from '../config/config.ts';
+import { ConfigError } from '../config/errors.ts';
+import { parsePairs, parseResourceIds } from '../config/pairs.ts';
+import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
+import { VERSION } from '../version.ts';
 
 export interface CliIo {
   stdin: NodeJS.ReadableStream;
@@ -63,6 +67,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
   let exitCode = 0;
   const program = new Command('das-exporter')
     .description('Amazon Aurora / RDS Database Activity Streams to OpenTelemetry logs and Prometheus metrics')
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
@@ -82,6 +87,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .option('--lease-failover <seconds>', 'with dynamodb leases: seconds without renewal before another worker takes a lease')
     .option('--state-dir <dir>', 'checkpoints and dead letters')
     .action(async (opts) => {
+      const { runCommand } = await import('./run.ts');
       exitCode = await runCommand({ ...pipelineFlags(opts), ...consumerFlags(opts) }, io);
     });
 
@@ -93,6 +99,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
     .option('--seed <n>', 'seed of the traffic simulator (default random)')
     .action(async (opts) => {
+      const { demoCommand } = await import('./demo.ts');
       exitCode = await demoCommand(pipelineFlags(opts), { rate: opts.rate, duration: opts.duration, seed: opts.seed }, io);
     });
 
@@ -106,6 +113,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .option('--max-record-bytes <n>', 'cap on one record\'s decompressed size')
     .option('--dead-letters <file>', 'also write records that could not be opened to this JSONL file')
     .action(async (files: string[], opts) => {
+      const { replayCommand } = await import('./replay.ts');
       exitCode = await replayCommand(
         files,
         {

@@ -8,8 +8,12 @@
  * falls back to a default.
  */
 import { z } from 'zod';
-import { REDACTION_MODES } from '../enrich/redact.ts';
+import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
+import { ConfigError } from './errors.ts';
+import { parsePairs, parseResourceIds } from './pairs.ts';
 
+export { ConfigError } from './errors.ts';
+export { parsePairs, parseResourceIds } from './pairs.ts';
 
 const positiveInt = z.coerce.number().int().positive();
 
@@ -119,16 +123,6 @@ const FIELD_NAMES: Record<string, string> = {
 /** Fields whose values never appear in an error message. */
 const SECRET_FIELDS: ReadonlySet<string> = new Set(['metricsToken']);
 
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-
-  constructor(problems: readonly string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
-
 /** Environment variables read, and the field each fills. Flags win over them. */
 export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   const input: Record<string, unknown> = {};
@@ -159,27 +153,6 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
 }
 
 /** `stream=id` pairs, or a bare id meaning every stream. */
-export function parseResourceIds(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const value of values) {
-    const eq = value.lastIndexOf('=');
-    if (eq === -1) out['*'] = value.trim();
-    else out[value.slice(0, eq).trim()] = value.slice(eq + 1).trim();
-  }
-  return out;
-}
-
-/** `key=value` pairs (e.g. `--service-name cluster-ABC=orders`); a pair without `=` is kept under the empty key, which validation refuses. */
-export function parsePairs(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const value of values) {
-    const eq = value.indexOf('=');
-    if (eq === -1) out[''] = value;
-    else out[value.slice(0, eq).trim()] = value.slice(eq + 1).trim();
-  }
-  return out;
-}
-
 /** Validates flags over environment over defaults; throws ConfigError listing every problem. */
 export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): Config {
   const merged = { ...fromEnvironment(env), ...stripUndefined(flags) };

@@ -44,10 +44,28 @@ export interface EmbeddedAws {
 
 type Kinesalite = (options: object) => Server;
 
+/** The demo's one optional dependency, loaded only when a demo starts: `run` and `replay` need no kinesalite installed. */
+function loadKinesalite(): Kinesalite {
+  try {
+    return require('kinesalite') as Kinesalite;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+    throw new DemoUnavailableError(
+      'the demo needs kinesalite, an optional dependency this installation left out (--omit=optional): ' +
+        'install das-exporter without --omit=optional, or add kinesalite beside it',
+    );
+  }
+}
+
+/** `demo` cannot start on this installation; `run` and `replay` are not affected. */
+export class DemoUnavailableError extends Error {
+  override readonly name = 'DemoUnavailableError';
+}
+
 /** Starts both services and creates the streams, ACTIVE when this resolves; on failure nothing is left running. */
 export async function startEmbeddedAws(options: EmbeddedAwsOptions): Promise<EmbeddedAws> {
   const kms = new LocalKms({ region: LOCAL_REGION });
-  const kinesalite = (require('kinesalite') as Kinesalite)({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+  const kinesalite = loadKinesalite()({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
   const closeKinesis = () =>
     new Promise<void>((resolve) => {
       kinesalite.closeAllConnections?.();

@@ -25,10 +25,9 @@
  */
 import type { Engine } from '../events/model.ts';
 import { dialectOf, tokenize, tokenText, type SqlDialect, type Token } from './sql-lexer.ts';
+import { DEFAULT_REDACTION_MODE, type RedactionMode } from './redaction-modes.ts';
 
-export const REDACTION_MODES = ['none', 'passwords', 'literals', 'all'] as const;
-export type RedactionMode = (typeof REDACTION_MODES)[number];
-export const DEFAULT_REDACTION_MODE: RedactionMode = 'passwords';
+export { REDACTION_MODES, DEFAULT_REDACTION_MODE, type RedactionMode } from './redaction-modes.ts';
 
 /** What a masked password literal becomes in SQL text (still a valid SQL string). */
 export const MASKED_SQL_LITERAL = "'***'";

@@ -17,6 +17,13 @@ import { DasError } from '../errors.ts';
 import { ownJob, type JobMessage, type ResultMessage } from './messages.ts';
 import type { PrepareJob, PrepareSetup, PreparedRecord } from './prepare.ts';
 
+/**
+ * The compiled worker (dist/workers/open-worker.js) runs as it is; run from
+ * the TypeScript sources (tests, benches), a thread needs tsx registered
+ * first, which boot.mjs does.
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts') ? new URL('./boot.mjs', import.meta.url) : new URL('./open-worker.js', import.meta.url);
+
 export class WorkerLostError extends Error {
   constructor(message: string) {
     super(message);
@@ -95,9 +102,9 @@ export class PreparePool {
   }
 
   #start(index: number): Slot {
-    const worker = new Worker(new URL('./boot.mjs', import.meta.url), {
+    const worker = new Worker(WORKER_ENTRY, {
       workerData: this.#options.setup,
-      // boot.mjs registers tsx itself; the parent's flags (a loader, a profiler) are not for workers.
+      // The parent's flags (a loader, a profiler) are not for workers; from sources, boot.mjs registers tsx itself.
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMiB ?? 256 },
     });
