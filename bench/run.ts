@@ -16,6 +16,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { measureStartup, startupLine } from './startup.ts';
 import { buildCorpus, SUITES } from './corpus.ts';
 import type { LatencyInput, LatencyRun } from './latency.ts';
 import type { MeasureInput, MeasureResult, Mode } from './measure.ts';
@@ -217,11 +218,13 @@ async function main(): Promise<void> {
     console.log('| suite | mode          | rec/s   | events/s  | range     | KMS  | RSS  | CPU  | ÷ published | ÷ limit |');
     console.log('|-------|---------------|---------|-----------|-----------|------|------|------|-------------|---------|');
     for (const line of lines) console.log(line);
-    console.log(`\ndistinct data keys: ${JSON.stringify(distinctKeys)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const startup = measureStartup(quick ? 7 : 21);
+    console.log(`\n${startupLine(startup)}`);
+    console.log(`distinct data keys: ${JSON.stringify(distinctKeys)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
     writeFileSync(
       path.join(resultsDir, 'latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResult ?? null, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResult ?? null, startup, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
     );
   } finally {
     world.disconnect();

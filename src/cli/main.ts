@@ -127,6 +127,17 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
       );
     });
 
+  program
+    .command('healthcheck')
+    .description("exit 0 when the exporter on this host answers /healthz (or --path /readyz) with 200, else 1: the container's HEALTHCHECK")
+    .addOption(new Option('--path <path>', 'which endpoint to ask').choices(['/healthz', '/readyz']))
+    .option('--metrics-host <host>', 'address of the metrics and health server (default DAS_METRICS_HOST, 0.0.0.0: asked on 127.0.0.1)')
+    .option('--metrics-port <port>', 'its port (default DAS_METRICS_PORT, 9464)')
+    .action(async (opts) => {
+      const { healthcheckCommand } = await import('./healthcheck.ts');
+      exitCode = await healthcheckCommand(opts, io);
+    });
+
   try {
     await program.parseAsync(argv);
     return exitCode;
