@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point of the `das-exporter` command: the compiled build in dist/
-// (`npm run build`, run by `npm ci` and `npm pack` through `prepare`).
+// (`npm run build`; `npm test`, `npm run demo` and `npm pack` build first).
 // The AWS SDK warns on every start that it will need Node 22 from 2027: that
 // is not actionable for an operator, so it is off unless they turn it on.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
