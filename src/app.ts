@@ -138,7 +138,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     client: deps.kinesis,
     streams: config.streams,
     pipeline,
-    coordinator: deps.coordinator ?? chooseCoordinator(config, log, (stream, n) => health.setLeasesHeld(stream, n)),
+    coordinator: deps.coordinator ?? chooseCoordinator(config, { log, metrics, leasesHeld: (stream, n) => health.setLeasesHeld(stream, n) }),
     startPosition: parseStartPosition(config.startPosition),
     limit: config.getRecordsLimit,
     discoveryIntervalMs: config.discoveryIntervalSeconds * 1000,
@@ -186,8 +186,19 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
 }
 
 /** `file`: checkpoints in the state directory; `dynamodb:<table>`: KCL-style leases shared by every worker. */
-function chooseCoordinator(config: Config, log: Logger, leasesHeld: (stream: string, count: number) => void): LeaseCoordinator {
-  if (!config.leases.startsWith('dynamodb:')) return new FileCheckpointStore({ dir: config.stateDir });
+export function chooseCoordinator(
+  config: Config,
+  wiring: { log: Logger; metrics: DasMetrics; leasesHeld: (stream: string, count: number) => void },
+): LeaseCoordinator {
+  const { log, metrics, leasesHeld } = wiring;
+  if (!config.leases.startsWith('dynamodb:')) {
+    return new FileCheckpointStore({
+      dir: config.stateDir,
+      lockTimeoutMs: config.lockTimeoutSeconds * 1000,
+      observer: { checkpointRegressed: (stream) => metrics.checkpointRegressions.inc({ stream }) },
+      log,
+    });
+  }
   const initial = config.startPosition.split(':')[0]!.toUpperCase() as InitialPosition;
   return new DynamoDbLeaseCoordinator({
     client: createDynamoDbClient(),

@@ -59,6 +59,7 @@ function consumerFlags(opts: Record<string, any>): ConfigInput {
     discoveryIntervalSeconds: opts.discoveryInterval,
     leases: opts.leases,
     leaseFailoverSeconds: opts.leaseFailover,
+    lockTimeoutSeconds: opts.lockTimeout,
     stateDir: opts.stateDir,
   } as ConfigInput;
 }
@@ -85,6 +86,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .option('--discovery-interval <seconds>', 'seconds between shard discoveries')
     .option('--leases <kind>', 'file (checkpoints in --state-dir) or dynamodb:<table>')
     .option('--lease-failover <seconds>', 'with dynamodb leases: seconds without renewal before another worker takes a lease')
+    .option('--lock-timeout <seconds>', 'with file leases: seconds without a heartbeat before another process takes a stream\'s lock (default 30)')
     .option('--state-dir <dir>', 'checkpoints and dead letters')
     .action(async (opts) => {
       const { runCommand } = await import('./run.ts');

@@ -75,6 +75,12 @@ export const configSchema = z.object({
    * unrenewed before another worker takes it (default 10, KCL's failoverTimeMillis); renewed every third of it.
    */
   leaseFailoverSeconds: positiveInt.default(10),
+  /**
+   * `--lock-timeout` / `DAS_LOCK_TIMEOUT_SECONDS`: with `file` leases, seconds a stream's lock in --state-dir may
+   * go without a heartbeat before a process on any host sharing the directory takes it over (default 30);
+   * the holder rewrites it every third of that.
+   */
+  lockTimeoutSeconds: positiveInt.default(30),
   /** `--metrics-host` / `DAS_METRICS_HOST`: address the metrics and health server binds (default 0.0.0.0). */
   metricsHost: z.string().min(1).default('0.0.0.0'),
   /** `--metrics-port` / `DAS_METRICS_PORT`: its port (default 9464; 0 picks a free one). */
@@ -113,6 +119,7 @@ const FIELD_NAMES: Record<string, string> = {
   discoveryIntervalSeconds: '--discovery-interval / DAS_DISCOVERY_INTERVAL_SECONDS',
   leases: '--leases / DAS_LEASES',
   leaseFailoverSeconds: '--lease-failover / DAS_LEASE_FAILOVER_SECONDS',
+  lockTimeoutSeconds: '--lock-timeout / DAS_LOCK_TIMEOUT_SECONDS',
   metricsHost: '--metrics-host / DAS_METRICS_HOST',
   metricsPort: '--metrics-port / DAS_METRICS_PORT',
   metricsToken: 'DAS_METRICS_TOKEN',
@@ -143,6 +150,7 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   set('discoveryIntervalSeconds', env.DAS_DISCOVERY_INTERVAL_SECONDS);
   set('leases', env.DAS_LEASES);
   set('leaseFailoverSeconds', env.DAS_LEASE_FAILOVER_SECONDS);
+  set('lockTimeoutSeconds', env.DAS_LOCK_TIMEOUT_SECONDS);
   set('metricsHost', env.DAS_METRICS_HOST);
   set('metricsPort', env.DAS_METRICS_PORT);
   // An empty token is refused rather than read as "no token": it was meant to protect something.

@@ -46,6 +46,7 @@ export interface DasMetrics {
   readonly millisBehindLatest: Gauge<'stream' | 'shard'>;
   readonly streamUp: Gauge<'stream'>;
   readonly leasesHeld: Gauge<'stream'>;
+  readonly checkpointRegressions: Counter<'stream'>;
   readonly records: Counter<'stream' | 'outcome'>;
   readonly events: Counter<'stream' | 'type'>;
   readonly kmsRequests: Counter<'outcome'>;
@@ -148,6 +149,12 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     leasesHeld: new Gauge({
       name: 'das_leases_held',
       help: 'Shard leases this exporter holds on a stream.',
+      labelNames: ['stream'] as const,
+      registers,
+    }),
+    checkpointRegressions: new Counter({
+      name: 'das_checkpoint_regressions_total',
+      help: 'Checkpoints refused because they were behind the stored one (a stale writer); the stored checkpoint was kept.',
       labelNames: ['stream'] as const,
       registers,
     }),

@@ -37,6 +37,17 @@ describe('configuration', () => {
     }
   });
 
+  it('takes the file lock timeout in whole seconds, 30 by default, and names the flag when refusing a value', () => {
+    assert.equal(loadConfig({}, {}).lockTimeoutSeconds, 30);
+    assert.equal(loadConfig({}, { DAS_LOCK_TIMEOUT_SECONDS: '45' }).lockTimeoutSeconds, 45);
+    assert.equal(loadConfig({ lockTimeoutSeconds: 12 }, { DAS_LOCK_TIMEOUT_SECONDS: '45' }).lockTimeoutSeconds, 12);
+    for (const bad of ['0', '-5', '1.5', 'soon']) {
+      const problems = problemsOf(() => loadConfig({}, { DAS_LOCK_TIMEOUT_SECONDS: bad }));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.ok(problems[0]!.startsWith('--lock-timeout / DAS_LOCK_TIMEOUT_SECONDS:'), problems[0]);
+    }
+  });
+
   it('reads the environment, and flags win over it', () => {
     const env = { DAS_STREAMS: 'aws-rds-das-cluster-A, aws-rds-das-db-B', DAS_REDACT: 'literals', DAS_METRICS_PORT: '9000' };
     const fromEnv = loadConfig({}, env);

@@ -38,6 +38,7 @@ import {
   type TestRecord,
 } from '../support/kinesalite.ts';
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -572,6 +573,38 @@ describe('Kinesis consumer against kinesalite', function () {
       assert.equal(c.status()[0]!.up, true);
       assert.deepEqual(missingFrom(ids(sink.events), produced), []);
     });
+  });
+
+  it('stops a stream whose checkpoint lock another host took over as checkpoint_lock_taken, checkpointing nothing, and resumes once the lock is free', async () => {
+    const stream = await newStream(1);
+    // host-a's clock never moves, so it writes no heartbeat: to host-b it looks dead, though it still reads.
+    const aClock = new ManualClock();
+    const a = new FileCheckpointStore({ dir: stateDir, hostname: 'host-a', now: aClock.now, sleep: aClock.sleep, log: silentLogger });
+    const sink = new MemorySink();
+    const log = new CapturingLogger();
+    const c = consumer({ streams: [stream], pipeline: pipelineFor(sink), coordinator: a, log, reprobe: { baseDelayMs: 50, maxDelayMs: 100 } });
+    await c.start();
+    const first = testRecords(5, 1, 'a');
+    await produce(kinesis.client, stream, first);
+    await waitFor(() => Object.values(checkpointsSync(stream)).some((s) => s.checkpoint !== null), 10_000, () => 'the first checkpoint');
+    const before = checkpointsSync(stream);
+
+    const bClock = new ManualClock();
+    const b = new FileCheckpointStore({ dir: stateDir, hostname: 'host-b', now: bClock.now, sleep: bClock.sleep, log: silentLogger });
+    await bClock.run(b.initialize([stream]));
+    const second = testRecords(5, 1, 'b');
+    await produce(kinesis.client, stream, second);
+    await waitFor(() => c.status()[0]!.reason === 'checkpoint_lock_taken', 10_000, () => `the stream to stop (${JSON.stringify(c.status())})`);
+    assert.deepEqual(checkpointsSync(stream), before, 'host-a checkpointed nothing once the lock was host-b\'s');
+    assert.ok(log.lines.some((l) => l.level === 'error' && l.fields.reason === 'checkpoint_lock_taken'), 'one loud line says why');
+
+    await b.shutdown();
+    await waitFor(() => c.status()[0]!.up && missingFrom(ids(sink.events), [...first, ...second]).length === 0, 10_000, () => `the stream to resume (${JSON.stringify(c.status())})`);
+    await waitFor(
+      () => JSON.stringify(checkpointsSync(stream)) !== JSON.stringify(before),
+      10_000,
+      () => 'host-a to checkpoint again once it took the lock back',
+    );
   });
 
   it('refuses a second consumer of the same stream while the first runs', async () => {

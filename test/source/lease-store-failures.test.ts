@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { DynamoDBServiceException, ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { classifyLeaseStoreError } from '../../src/source/checkpoints/failures.ts';
+import { StreamOwnedError } from '../../src/source/checkpoints/store.ts';
 
 const dynamo = (name: string, status: number, fault: 'client' | 'server' = 'client') =>
   new DynamoDBServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status }, message: `${name} (test)` });
@@ -16,6 +17,7 @@ describe('lease store failures', () => {
     ['DynamoDB 500', dynamo('InternalServerError', 500, 'server'), { kind: 'retryable', reason: 'service_unavailable' }],
     ['a read-only state directory', fsError('EROFS'), { kind: 'fatal', reason: 'checkpoint_dir_denied' }],
     ['a state directory of another owner', fsError('EACCES'), { kind: 'fatal', reason: 'checkpoint_dir_denied' }],
+    ['the checkpoint lock taken over by another process', new StreamOwnedError('aws-rds-das-x', 'held by pid 1 on elsewhere (test)'), { kind: 'fatal', reason: 'checkpoint_lock_taken' }],
     ['a full disk', fsError('ENOSPC'), { kind: 'retryable', reason: 'unexpected' }],
     // A firewall refusing the connection to DynamoDB is no file-system refusal: keep trying.
     ['a socket refused with EPERM', Object.assign(new Error('connect EPERM 10.0.0.1:443 (test)'), { code: 'EPERM', syscall: 'connect', address: '10.0.0.1', port: 443 }), { kind: 'retryable', reason: 'unexpected' }],

@@ -23,6 +23,7 @@ const EXPECTED: [name: string, type: string, labels: string[]][] = [
   ['das_workers_lost_total', 'counter', []],
   ['das_stream_up', 'gauge', ['stream']],
   ['das_leases_held', 'gauge', ['stream']],
+  ['das_checkpoint_regressions_total', 'counter', ['stream']],
 ];
 
 describe('metric declarations', () => {

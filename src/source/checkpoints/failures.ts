@@ -10,9 +10,13 @@
  * unacknowledged while the stream looked up.
  */
 import { ACCESS_DENIED_ERRORS, awsErrorOf, isMissingAwsConfig, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+import { StreamOwnedError } from './store.ts';
 
 export type LeaseStoreFailure =
-  | { kind: 'fatal'; reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'lease_table_invalid' | 'checkpoint_dir_denied' | 'aws_config_missing' }
+  | {
+      kind: 'fatal';
+      reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'lease_table_invalid' | 'checkpoint_dir_denied' | 'checkpoint_lock_taken' | 'aws_config_missing';
+    }
   | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'unexpected' };
 
 /** The file system's refusals that waiting does not fix (a socket's EPERM, from a firewall, is not one of them). */
@@ -26,6 +30,8 @@ export function classifyLeaseStoreError(error: unknown): LeaseStoreFailure {
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'lease_table_not_found' };
   // The table is not a lease table (another key schema), or an item breaks its rules: the same request fails again.
   if (name === 'ValidationException') return { kind: 'fatal', reason: 'lease_table_invalid' };
+  // Another process took the stream's checkpoint lock over: stopped, and re-checked until that one lets it go.
+  if (error instanceof StreamOwnedError) return { kind: 'fatal', reason: 'checkpoint_lock_taken' };
   const { code, path } = (error ?? {}) as { code?: unknown; path?: unknown };
   if (typeof code === 'string' && typeof path === 'string' && DENIED_CODES.has(code)) return { kind: 'fatal', reason: 'checkpoint_dir_denied' };
   if ((status !== undefined && status >= 500) || serverFault) return { kind: 'retryable', reason: 'service_unavailable' };

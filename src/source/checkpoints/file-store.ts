@@ -3,7 +3,7 @@
  * directory (default ./.das-exporter), for a single process that owns whole
  * streams. It implements LeaseCoordinator the simple way: every shard of an
  * owned stream is this process's lease, and "lease lost" only happens after
- * shutdown.
+ * shutdown or when another process took the stream's lock over.
  *
  * A checkpoint is durable when `checkpoint()` resolves: the file is written
  * to a temporary name, fsynced, renamed over the old one and the directory
@@ -11,16 +11,35 @@
  * never a torn one. Checkpoints arriving while a write is under way are
  * folded into the next write (group commit), so many shards cost one fsync.
  *
- * Ownership is a lock file beside the checkpoints holding the owner's pid and
- * host. A lock whose process is dead on this host is stale and taken over; a
- * live owner, or any owner on another host (its pid cannot be checked from
- * here), is refused with an error naming the file.
+ * Checkpoints only move forward. A position behind the shard's checkpoint is
+ * refused with CheckpointRegressionError (counted, never written), and every
+ * write first reads the file on disk: a shard that is further there than in
+ * this process (another writer moved it) keeps the file's checkpoint, and the
+ * checkpoints waiting on that write are refused the same way. There are no
+ * sub-sequence numbers: the consumer checkpoints whole Kinesis records.
+ *
+ * Ownership is a lock file beside the checkpoints (lock-file.ts) holding the
+ * owner's pid, host, token and a heartbeat rewritten every third of
+ * `lockTimeoutMs`. A lock whose process is dead on this host is taken over at
+ * once; a live one on this host is refused; one from another host (a shared
+ * volume) is refused once its heartbeat is seen to move, and taken over once
+ * it has stood still for the timeout. Every write first checks that the lock
+ * still carries this process's token: a process that was paused while
+ * another took over writes nothing, answers LeaseLostError, and discovery
+ * stops the stream as `checkpoint_lock_taken` until the lock is free again.
  */
 import { randomUUID } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { describeError } from '../../errors.ts';
+import { sleep as defaultSleep } from '../../util/backoff.ts';
+import { jsonLogger, type Logger } from '../kinesis/observer.ts';
+import { StreamLock, type LockHolder } from './lock-file.ts';
 import {
+  CheckpointRegressionError,
+  compareCheckpoints,
+  isCheckpointPosition,
   LeaseLostError,
   SHARD_END,
   StreamOwnedError,
@@ -31,10 +50,16 @@ import {
 } from './store.ts';
 
 export const DEFAULT_STATE_DIR = './.das-exporter';
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
 /** File operations the store needs; tests replace one to simulate a crash mid-write. */
 export interface StoreFs {
   rename(from: string, to: string): Promise<void>;
+}
+
+export interface FileCheckpointObserver {
+  /** A checkpoint behind the stored one was refused (das_checkpoint_regressions_total). */
+  checkpointRegressed?(stream: string, shardId: string): void;
 }
 
 export interface FileCheckpointStoreOptions {
@@ -43,6 +68,17 @@ export interface FileCheckpointStoreOptions {
   fs?: Partial<StoreFs>;
   /** Whether a process with this pid exists on this host (default: `process.kill(pid, 0)`). */
   isAlive?: (pid: number) => boolean;
+  /** This host's name in locks (default os.hostname()): a lock naming another host is judged by its heartbeat alone. */
+  hostname?: string;
+  /** A lock whose heartbeat stood still this long is taken over, from any host (default 30 s). */
+  lockTimeoutMs?: number;
+  /** Time between heartbeats (default a third of the lock timeout). */
+  heartbeatIntervalMs?: number;
+  observer?: FileCheckpointObserver;
+  log?: Logger;
+  /** A monotonic clock in ms (default performance.now). */
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 interface ShardState {
@@ -57,38 +93,55 @@ interface CheckpointFile {
   shards: Record<string, ShardState>;
 }
 
-interface LockFile {
-  pid: number;
-  hostname: string;
-  token: string;
-  startedAt: string;
-}
-
 interface StreamState {
   stream: string;
   file: string;
-  lockFile: string;
+  lock: StreamLock;
   shards: Map<string, ShardState>;
   /** Bumped by every change; `written` is the generation last made durable. */
   generation: number;
   written: number;
   writing: Promise<void> | undefined;
+  /** Shards the file had further than this process, with the file's checkpoint: positions behind it are refused. */
+  overtaken: Map<string, string>;
+  /** Another process took the lock over: nothing is written or handed out until it is taken back. */
+  lost: boolean;
 }
 
 export class FileCheckpointStore implements LeaseCoordinator {
   readonly dir: string;
+  readonly lockTimeoutMs: number;
   readonly #fs: StoreFs;
   readonly #isAlive: (pid: number) => boolean;
+  readonly #hostname: string;
+  readonly #heartbeatIntervalMs: number;
+  readonly #observer: FileCheckpointObserver;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #token = randomUUID();
   readonly #streams = new Map<string, StreamState>();
+  #stop = new AbortController();
+  #heartbeats: Promise<void> | undefined;
 
   constructor(options: FileCheckpointStoreOptions = {}) {
     this.dir = options.dir ?? DEFAULT_STATE_DIR;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.#fs = { rename: fsp.rename, ...options.fs };
     this.#isAlive = options.isAlive ?? pidAlive;
+    this.#hostname = options.hostname ?? os.hostname();
+    this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.max(1, Math.floor(this.lockTimeoutMs / 3));
+    this.#observer = options.observer ?? {};
+    this.#log = options.log ?? jsonLogger();
+    this.#now = options.now ?? (() => performance.now());
+    this.#sleep = options.sleep ?? defaultSleep;
+    if (!(this.lockTimeoutMs > 0)) throw new RangeError(`lockTimeoutMs must be greater than 0 (actual: ${this.lockTimeoutMs})`);
+    if (!(this.#heartbeatIntervalMs > 0 && this.#heartbeatIntervalMs < this.lockTimeoutMs)) {
+      throw new RangeError(`heartbeatIntervalMs must be greater than 0 and less than lockTimeoutMs ${this.lockTimeoutMs} (actual: ${this.#heartbeatIntervalMs})`);
+    }
   }
 
-  /** Runs at start-up: locks each stream's state and loads its checkpoints. */
+  /** Runs at start-up: locks each stream's state (waiting out a lock from another host until it is seen live or stale) and loads its checkpoints. */
   async initialize(streams: readonly string[]): Promise<void> {
     await fsp.mkdir(this.dir, { recursive: true });
     try {
@@ -98,14 +151,25 @@ export class FileCheckpointStore implements LeaseCoordinator {
         const state: StreamState = {
           stream,
           file: `${base}.checkpoints.json`,
-          lockFile: `${base}.lock`,
+          lock: new StreamLock({
+            file: `${base}.lock`,
+            token: this.#token,
+            hostname: this.#hostname,
+            pid: process.pid,
+            timeoutMs: this.lockTimeoutMs,
+            now: this.#now,
+            isAlive: this.#isAlive,
+          }),
           shards: new Map(),
           generation: 0,
           written: 0,
           writing: undefined,
+          overtaken: new Map(),
+          lost: false,
         };
         await this.#lock(state);
         this.#streams.set(stream, state);
+        this.#heartbeats ??= this.#heartbeatLoop(this.#stop.signal);
         await removeLeftovers(state.file);
         state.shards = await readCheckpoints(state.file, stream);
       }
@@ -117,7 +181,7 @@ export class FileCheckpointStore implements LeaseCoordinator {
 
   /** Runs after each discovery: adds new shards; forgets ended shards the stream no longer lists. */
   async syncShards(stream: string, shards: readonly ShardInfo[]): Promise<void> {
-    const state = this.#owned(stream);
+    const state = await this.#held(stream);
     const listed = new Set(shards.map((s) => s.shardId));
     let changed = false;
     for (const shard of shards) {
@@ -137,7 +201,7 @@ export class FileCheckpointStore implements LeaseCoordinator {
 
   /** Every shard of the stream that is not ended and whose parents are. */
   async acquire(stream: string): Promise<readonly ShardLease[]> {
-    const state = this.#owned(stream);
+    const state = await this.#held(stream);
     const ready: ShardLease[] = [];
     for (const [shardId, s] of state.shards) {
       if (s.checkpoint === SHARD_END) continue;
@@ -150,28 +214,46 @@ export class FileCheckpointStore implements LeaseCoordinator {
     return ready;
   }
 
+  /** Records a delivered position; refuses one behind the stored checkpoint (CheckpointRegressionError) or after the lock was lost (LeaseLostError). */
   async checkpoint(stream: string, shardId: string, position: string | ShardEnd): Promise<void> {
     const state = this.#streams.get(stream);
     const shard = state?.shards.get(shardId);
-    if (!state || !shard) throw new LeaseLostError(stream, shardId);
+    if (!state || !shard || state.lost) throw new LeaseLostError(stream, shardId);
+    if (!isCheckpointPosition(position)) throw new RangeError(`checkpoint of ${stream}/${shardId}: expected a sequence number or ${SHARD_END} (actual: ${JSON.stringify(position)})`);
+    if (compareCheckpoints(position, shard.checkpoint) < 0) throw this.#regressed(state, shardId, shard.checkpoint!, position);
     // Already there and on disk. A write that failed left it in memory only: retrying must write it.
     if (shard.checkpoint === position && state.written >= state.generation) return;
     shard.checkpoint = position;
-    await this.#persist(state);
+    try {
+      await this.#persist(state);
+    } catch (error) {
+      if (error instanceof StreamOwnedError) throw new LeaseLostError(stream, shardId, error.message);
+      throw error;
+    }
+    const ahead = state.overtaken.get(shardId);
+    if (ahead === undefined) return;
+    if (compareCheckpoints(position, ahead) < 0) throw this.#regressed(state, shardId, ahead, position);
+    state.overtaken.delete(shardId);
   }
 
   /** Nothing to hand back: a single owner keeps every shard until shutdown. */
   async release(): Promise<void> {}
 
-  /** Runs at shutdown: waits for pending writes, then removes the locks. */
+  /** Runs at shutdown: stops the heartbeats, waits for pending writes, then removes the locks. */
   async shutdown(): Promise<void> {
+    this.#stop.abort(new Error('shutdown requested'));
+    await this.#heartbeats;
+    this.#stop = new AbortController();
+    this.#heartbeats = undefined;
     const states = [...this.#streams.values()];
     this.#streams.clear();
     for (const state of states) {
+      // Its lock and its file are another process's now.
+      if (state.lost) continue;
       try {
         await this.#persist(state);
       } finally {
-        await this.#unlock(state);
+        await state.lock.release();
       }
     }
   }
@@ -187,6 +269,22 @@ export class FileCheckpointStore implements LeaseCoordinator {
     return state;
   }
 
+  /** The stream's state, its lock taken back first if another process had taken it over and let it go stale or free. */
+  async #held(stream: string): Promise<StreamState> {
+    const state = this.#owned(stream);
+    if (!state.lost) return state;
+    await state.writing?.catch(() => {});
+    const attempt = await state.lock.tryAcquire();
+    if (attempt.status === 'held') throw new StreamOwnedError(stream, this.#ownedMessage(state, attempt.holder));
+    // The other process moved the checkpoints on: start from the file.
+    state.shards = await readCheckpoints(state.file, stream);
+    state.written = state.generation;
+    state.overtaken.clear();
+    state.lost = false;
+    this.#log.info('checkpoint lock taken back', { stream, lock: path.resolve(state.lock.file), from: holderFields(attempt.from) });
+    return state;
+  }
+
   async #persist(state: StreamState): Promise<void> {
     const wanted = ++state.generation;
     while (state.written < wanted) {
@@ -199,71 +297,135 @@ export class FileCheckpointStore implements LeaseCoordinator {
 
   async #write(state: StreamState): Promise<void> {
     const generation = state.generation;
+    // Against the file, not this process's memory: a writer that lost the lock may have moved it since.
+    for (const [shardId, stored] of await readCheckpoints(state.file, state.stream)) {
+      const shard = state.shards.get(shardId);
+      if (!shard || compareCheckpoints(stored.checkpoint, shard.checkpoint) <= 0) continue;
+      this.#log.warn('the checkpoint file is further than this process for a shard; keeping the file\'s', {
+        stream: state.stream,
+        shardId,
+        file: stored.checkpoint,
+        memory: shard.checkpoint,
+      });
+      shard.checkpoint = stored.checkpoint;
+      state.overtaken.set(shardId, stored.checkpoint!);
+    }
     const content: CheckpointFile = {
       version: 1,
       stream: state.stream,
       updatedAt: new Date().toISOString(),
       shards: Object.fromEntries(state.shards),
     };
-    await writeAtomically(state.file, JSON.stringify(content, null, 1) + '\n', this.#fs);
+    await writeAtomically(state.file, JSON.stringify(content, null, 1) + '\n', this.#fs, {
+      temp: `${state.file}.${process.pid}.${this.#token.slice(0, 8)}.tmp`,
+      // Last, right before the rename: a process that lost the lock must not replace the new owner's file.
+      beforeRename: async () => {
+        const check = await state.lock.check();
+        if (check.mine) return;
+        this.#lose(state, check.holder);
+        throw new StreamOwnedError(state.stream, this.#ownedMessage(state, check.holder));
+      },
+    });
     state.written = Math.max(state.written, generation);
   }
 
+  /** Takes the stream's lock, waiting while a lock from another host is neither seen live nor stale. */
   async #lock(state: StreamState): Promise<void> {
-    const mine: LockFile = { pid: process.pid, hostname: os.hostname(), token: this.#token, startedAt: new Date().toISOString() };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await fsp.open(state.lockFile, 'wx');
-        try {
-          await handle.writeFile(JSON.stringify(mine) + '\n');
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
+    let told = false;
+    for (;;) {
+      const attempt = await state.lock.tryAcquire();
+      if (attempt.status === 'acquired') {
+        if (attempt.from) this.#log.warn('took over a stale checkpoint lock', { stream: state.stream, lock: path.resolve(state.lock.file), from: holderFields(attempt.from) });
         return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      const holder = await readLock(state.lockFile);
-      if (holder && !this.#isStale(holder)) {
-        throw new StreamOwnedError(
-          state.stream,
-          `stream ${state.stream} is already consumed by das-exporter pid ${holder.pid} on ${holder.hostname} ` +
-            `(since ${holder.startedAt}); lock file ${path.resolve(state.lockFile)}. ` +
-            `Stop that process, or delete the lock file if it is gone for good.`,
-        );
+      if (attempt.live) throw new StreamOwnedError(state.stream, this.#ownedMessage(state, attempt.holder));
+      if (!told) {
+        told = true;
+        this.#log.info(`checkpoint lock held from another host; taking it over if its heartbeat stands still for ${this.lockTimeoutMs} ms`, {
+          stream: state.stream,
+          lock: path.resolve(state.lock.file),
+          holder: holderFields(attempt.holder),
+        });
       }
-      await fsp.rm(state.lockFile, { force: true });
+      await this.#sleep(Math.max(1, Math.floor(this.#heartbeatIntervalMs / 2)), this.#stop.signal);
     }
-    throw new StreamOwnedError(state.stream, `could not take the lock ${path.resolve(state.lockFile)}: another process keeps taking it`);
   }
 
-  #isStale(holder: LockFile): boolean {
-    if (holder.hostname !== os.hostname()) return false;
-    if (holder.pid === 0) return Date.now() - Date.parse(holder.startedAt) > 5_000;
-    if (holder.pid === process.pid) {
-      // Same pid: this very process (refuse), or an earlier incarnation that had our pid, as PID 1 in a container does.
-      const thisProcessStarted = Date.now() - process.uptime() * 1000;
-      return Date.parse(holder.startedAt) < thisProcessStarted;
+  /** Runs every heartbeat interval while streams are held: rewrites each lock's heartbeat, or finds it taken over. */
+  async #heartbeatLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.#sleep(this.#heartbeatIntervalMs, signal).catch(() => {});
+      if (signal.aborted) return;
+      for (const state of this.#streams.values()) {
+        if (state.lost) continue;
+        try {
+          const check = await state.lock.renew();
+          if (!check.mine) this.#lose(state, check.holder);
+        } catch (error) {
+          this.#log.warn('checkpoint lock heartbeat failed; retrying', { stream: state.stream, lock: path.resolve(state.lock.file), error: describeError(error) });
+        }
+      }
     }
-    return !this.#isAlive(holder.pid);
   }
 
-  async #unlock(state: StreamState): Promise<void> {
-    const holder = await readLock(state.lockFile);
-    if (holder?.token === this.#token) await fsp.rm(state.lockFile, { force: true });
+  /** Runs when the lock no longer carries this process's token: stop writing and handing out the stream's shards. */
+  #lose(state: StreamState, holder: LockHolder | undefined): void {
+    if (state.lost) return;
+    state.lost = true;
+    this.#log.warn('checkpoint lock lost: another process took it over; this one stops reading the stream', {
+      stream: state.stream,
+      lock: path.resolve(state.lock.file),
+      holder: holderFields(holder),
+    });
+  }
+
+  #regressed(state: StreamState, shardId: string, stored: string, attempted: string): CheckpointRegressionError {
+    this.#observer.checkpointRegressed?.(state.stream, shardId);
+    this.#log.warn('checkpoint refused: behind the stored one', { stream: state.stream, shardId, stored, attempted });
+    return new CheckpointRegressionError(state.stream, shardId, stored, attempted);
+  }
+
+  #ownedMessage(state: StreamState, holder: LockHolder | undefined): string {
+    const lock = path.resolve(state.lock.file);
+    if (!holder || holder.pid === 0) {
+      return `stream ${state.stream}'s lock file ${lock} keeps changing hands or cannot be read; another process is taking it`;
+    }
+    const beat = holder.heartbeatAt ? `, last heartbeat ${holder.heartbeatAt}` : '';
+    return (
+      `stream ${state.stream} is already consumed by das-exporter pid ${holder.pid} on ${holder.hostname} ` +
+      `(since ${holder.startedAt}${beat}); lock file ${lock}. ` +
+      `Stop that process; one that died is taken over once its heartbeat stands still for ${this.lockTimeoutMs / 1000} s.`
+    );
   }
 }
 
-/** Write to a temporary file, fsync it, rename it over `file`, fsync the directory. */
-export async function writeAtomically(file: string, content: string, fs: StoreFs = { rename: fsp.rename }): Promise<void> {
-  const temp = `${file}.${process.pid}.tmp`;
+function holderFields(holder: LockHolder | undefined): Record<string, unknown> | null {
+  return holder ? { pid: holder.pid, hostname: holder.hostname, startedAt: holder.startedAt, heartbeatAt: holder.heartbeatAt ?? null } : null;
+}
+
+/**
+ * Write to a temporary file, fsync it, rename it over `file`, fsync the
+ * directory. `beforeRename` may still refuse (throw) once the content is durable.
+ */
+export async function writeAtomically(
+  file: string,
+  content: string,
+  fs: StoreFs = { rename: fsp.rename },
+  options: { temp?: string; beforeRename?: () => Promise<void> } = {},
+): Promise<void> {
+  const temp = options.temp ?? `${file}.${process.pid}.tmp`;
   const handle = await fsp.open(temp, 'w');
   try {
     await handle.writeFile(content);
     await handle.sync();
   } finally {
     await handle.close();
+  }
+  try {
+    await options.beforeRename?.();
+  } catch (error) {
+    await fsp.rm(temp, { force: true });
+    throw error;
   }
   await fs.rename(temp, file);
   const dir = await fsp.open(path.dirname(file), 'r');
@@ -300,20 +462,15 @@ async function readCheckpoints(file: string, stream: string): Promise<Map<string
   if (parsed.version !== 1 || parsed.stream !== stream || typeof parsed.shards !== 'object') {
     throw new Error(`checkpoint file ${path.resolve(file)} is not a version 1 checkpoint file of stream ${stream}`);
   }
-  return new Map(
-    Object.entries(parsed.shards).map(([id, s]) => [id, { checkpoint: s.checkpoint ?? null, parentShardIds: s.parentShardIds ?? [] }]),
-  );
-}
-
-async function readLock(file: string): Promise<LockFile | undefined> {
-  try {
-    return JSON.parse(await fsp.readFile(file, 'utf8')) as LockFile;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    // Unreadable: being created this instant (live), or cut short by a crash while it was (stale once old).
-    const written = await fsp.stat(file).then((s) => s.mtimeMs, () => 0);
-    return { pid: 0, hostname: os.hostname(), token: '', startedAt: new Date(written).toISOString() };
+  const shards = new Map<string, ShardState>();
+  for (const [id, s] of Object.entries(parsed.shards)) {
+    const checkpoint = s.checkpoint ?? null;
+    if (checkpoint !== null && (typeof checkpoint !== 'string' || !isCheckpointPosition(checkpoint))) {
+      throw new Error(`checkpoint file ${path.resolve(file)}: shard ${id} has checkpoint ${JSON.stringify(checkpoint)}, neither a sequence number nor ${SHARD_END}`);
+    }
+    shards.set(id, { checkpoint, parentShardIds: s.parentShardIds ?? [] });
   }
+  return shards;
 }
 
 function pidAlive(pid: number): boolean {

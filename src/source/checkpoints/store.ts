@@ -45,6 +45,44 @@ export class LeaseLostError extends Error {
   }
 }
 
+/**
+ * A checkpoint behind the stored one was refused, and the stored one left as
+ * it was: its writer is stale (another reader of the shard got further, or it
+ * replayed an older position). A LeaseLostError, so the shard's reader stops
+ * without retrying; the shard is read again from the stored checkpoint.
+ */
+export class CheckpointRegressionError extends LeaseLostError {
+  /** The checkpoint kept: a sequence number or SHARD_END. */
+  readonly stored: string;
+  readonly attempted: string;
+
+  constructor(stream: string, shardId: string, stored: string, attempted: string) {
+    super(stream, shardId, `checkpoint of ${stream}/${shardId} at ${attempted} refused: the stored checkpoint is already ${stored}, and checkpoints only move forward`);
+    this.name = 'CheckpointRegressionError';
+    this.stored = stored;
+    this.attempted = attempted;
+  }
+}
+
+/** Whether `position` is a checkpoint value: a Kinesis sequence number (decimal digits) or SHARD_END. */
+export function isCheckpointPosition(position: string): boolean {
+  return position === SHARD_END || /^\d+$/.test(position);
+}
+
+/**
+ * Orders checkpoints: nothing delivered (null) < any sequence number <
+ * SHARD_END. Sequence numbers are decimal strings of up to 129 digits, far
+ * past 2^53: compared as BigInt, never as Number (which calls neighbours equal).
+ */
+export function compareCheckpoints(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null || b === SHARD_END) return -1;
+  if (b === null || a === SHARD_END) return 1;
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /** Another live process owns the stream's state: this one must not read it. */
 export class StreamOwnedError extends Error {
   readonly stream: string;
