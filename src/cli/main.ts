@@ -9,7 +9,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { ConfigInput } from '../config/config.ts';
-import { ConfigError } from '../config/errors.ts';
+import { isConfigError } from '../config/errors.ts';
 import { parsePairs, parseResourceIds } from '../config/pairs.ts';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
 import { VERSION } from '../version.ts';
@@ -145,7 +145,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof ConfigError) {
+    if (isConfigError(error)) {
       io.stderr.write(`das-exporter: ${error.message}\n`);
       return 2;
     }

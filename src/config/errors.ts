@@ -12,3 +12,12 @@ export class ConfigError extends Error {
     this.problems = problems;
   }
 }
+
+/**
+ * Whether `error` is a ConfigError, by its name and shape rather than its
+ * class: a command's module is imported lazily, and a loader may give it its
+ * own copy of this module (tsx under mocha does), whose class differs.
+ */
+export function isConfigError(error: unknown): error is ConfigError {
+  return error instanceof Error && error.name === 'ConfigError' && Array.isArray((error as Partial<ConfigError>).problems);
+}

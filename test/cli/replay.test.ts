@@ -250,7 +250,7 @@ describe('das-exporter replay', function () {
 
   it('refuses a bad flag value naming the flag', async () => {
     const { code, stderr } = await runCli(['replay', '--resource-id', 'not-a-resource', '-']);
-    assert.equal(code, 2);
+    assert.equal(code, 2, stderr);
     assert.match(stderr, /--resource-id \/ DAS_RESOURCE_ID: expected cluster-… or db-…/);
   });
 });
