@@ -94,7 +94,8 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     : otlp.exporter
       ? new OtlpLogSink({ config: otlp.exporter, mapper, observer: exportObserver })
       : new StdoutLogSink(deps.stdout as NodeJS.WritableStream & import('node:stream').Writable, mapper, exportObserver);
-  const sinks: Sink[] = [logSink, new MetricsSink(metrics, { topN: config.labelTopN })];
+  const metricsSink = new MetricsSink(metrics, { topN: config.labelTopN, seriesExpiryMs: config.seriesExpirySeconds * 1000 });
+  const sinks: Sink[] = [logSink, metricsSink];
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 
   // Records are prepared (encoded for OTLP/protobuf, counted) where they are opened only when the log sink sends
@@ -161,6 +162,12 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     await pool?.close();
     throw error;
   }
+  // Series of instances gone quiet are removed within a minute of their expiry; the timer does not keep the process alive.
+  const forgetting = setInterval(() => {
+    const { instances, clusters } = metricsSink.forgetUnseen();
+    if (instances.length > 0 || clusters.length > 0) log.info('removed the series of instances not seen for the series expiry', { instances, clusters, expirySeconds: config.seriesExpirySeconds });
+  }, SERIES_SWEEP_INTERVAL_MS);
+  forgetting.unref();
   log.info('das-exporter started', { streams: config.streams, metrics: server.url, logs: otlp.exporter ? redactEndpoint(otlp.exporter.endpoint) : 'stdout' });
 
   let stopping: Promise<void> | undefined;
@@ -175,6 +182,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
         // Every step runs even when one fails (a checkpoint directory that refuses the last write): the first failure is thrown after.
         const failures: unknown[] = [];
         const step = (run: () => Promise<unknown> | undefined) => Promise.resolve().then(run).catch((error: unknown) => void failures.push(error));
+        clearInterval(forgetting);
         await step(() => consumer.stop());
         await step(() => pool?.close());
         for (const sink of sinks) await step(() => sink.close());
@@ -184,6 +192,8 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
       })()),
   };
 }
+
+const SERIES_SWEEP_INTERVAL_MS = 60_000;
 
 /** `file`: checkpoints in the state directory; `dynamodb:<table>`: KCL-style leases shared by every worker. */
 export function chooseCoordinator(

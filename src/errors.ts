@@ -36,7 +36,7 @@ export const PERMANENT_REASONS = [
 
 export const RETRYABLE_REASONS = ['kms_throttled', 'kms_unavailable', 'backend_unavailable'] as const;
 
-export const FATAL_REASONS = ['kms_access_denied', 'kinesis_access_denied', 'kms_key_unusable', 'aws_config_missing'] as const;
+export const FATAL_REASONS = ['kms_access_denied', 'kinesis_access_denied', 'kms_key_unusable', 'aws_config_missing', 'credentials_unavailable'] as const;
 
 export type PermanentReason = (typeof PERMANENT_REASONS)[number];
 export type RetryableReason = (typeof RETRYABLE_REASONS)[number];

@@ -31,6 +31,7 @@ function addPipelineOptions(command: Command): Command {
     .option('--metrics-host <host>', 'address of the metrics and health server')
     .option('--metrics-port <port>', 'port of the metrics and health server (default 9464)')
     .option('--label-top-n <n>', 'user/database/code label values kept before folding into __other__')
+    .option('--series-expiry <seconds>', 'seconds an instance may go unseen before its series are removed (default 86400)')
     .option('--service-name <id=name>', 'friendly service.name for a resource id (repeatable)', collect)
     .option('--max-record-bytes <n>', "cap on one record's decompressed size")
     .option('--concurrency <n>', 'records opened at once per batch')
@@ -44,6 +45,7 @@ function pipelineFlags(opts: Record<string, any>): ConfigInput {
     metricsHost: opts.metricsHost,
     metricsPort: opts.metricsPort,
     labelTopN: opts.labelTopN,
+    seriesExpirySeconds: opts.seriesExpiry,
     serviceNames: opts.serviceName ? parsePairs(opts.serviceName) : undefined,
     maxRecordBytes: opts.maxRecordBytes,
     concurrency: opts.concurrency,

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
+import { MIN_SERIES_EXPIRY_SECONDS } from '../telemetry/series-expiry.ts';
 import { ConfigError } from './errors.ts';
 import { parsePairs, parseResourceIds } from './pairs.ts';
 
@@ -89,6 +90,16 @@ export const configSchema = z.object({
   metricsToken: z.string().min(16, 'a bearer token shorter than 16 characters is too easy to guess').optional(),
   /** `--label-top-n` / `DAS_LABEL_TOP_N`: distinct user, database and error-code label values kept before folding into __other__ (default 50). */
   labelTopN: positiveInt.default(50),
+  /**
+   * `--series-expiry` / `DAS_SERIES_EXPIRY_SECONDS`: seconds an instance (or a cluster) may go unseen,
+   * no event and no heartbeat, before its series are removed (default 86400, 24 h; at least 3600, so
+   * DASAuditGap fires long before its heartbeat gauge goes).
+   */
+  seriesExpirySeconds: z.coerce
+    .number()
+    .int()
+    .min(MIN_SERIES_EXPIRY_SECONDS, `expected at least ${MIN_SERIES_EXPIRY_SECONDS} seconds: DASAuditGap must fire before the heartbeat gauge is removed`)
+    .default(86_400),
   /** `--service-name id=name` / `DAS_SERVICE_NAMES`: friendly `service.name` per resource id (default the id). */
   serviceNames: z
     .record(z.string(), z.string().min(1, 'expected <resource id>=<name>'))
@@ -124,6 +135,7 @@ const FIELD_NAMES: Record<string, string> = {
   metricsPort: '--metrics-port / DAS_METRICS_PORT',
   metricsToken: 'DAS_METRICS_TOKEN',
   labelTopN: '--label-top-n / DAS_LABEL_TOP_N',
+  seriesExpirySeconds: '--series-expiry / DAS_SERIES_EXPIRY_SECONDS',
   serviceNames: '--service-name / DAS_SERVICE_NAMES',
 };
 
@@ -156,6 +168,7 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   // An empty token is refused rather than read as "no token": it was meant to protect something.
   if (env.DAS_METRICS_TOKEN !== undefined) input.metricsToken = env.DAS_METRICS_TOKEN;
   set('labelTopN', env.DAS_LABEL_TOP_N);
+  set('seriesExpirySeconds', env.DAS_SERIES_EXPIRY_SECONDS);
   if (env.DAS_SERVICE_NAMES) set('serviceNames', parsePairs(env.DAS_SERVICE_NAMES.split(',')));
   return input as ConfigInput;
 }

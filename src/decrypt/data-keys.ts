@@ -12,7 +12,10 @@
  * and network errors are retried with jittered exponential backoff and then
  * reported as retryable (`kms_throttled`, `kms_unavailable`), never as bad
  * data; a rejected ciphertext is permanent; denied access and unusable keys
- * are fatal. Plaintext keys never reach a message, a log or an error.
+ * are fatal. Credentials the SDK could not get, or that expired mid-refresh,
+ * are retried the same way for CREDENTIALS_ATTEMPTS attempts in a row, then
+ * fatal (`credentials_unavailable`). Plaintext keys never reach a message, a
+ * log or an error.
  *
  * The client should not retry by itself (build it with `maxAttempts: 1`),
  * or each attempt here hides several requests and their delays.
@@ -23,7 +26,7 @@ import { DasError, describeError } from '../errors.ts';
 import type { FailureReason } from '../errors.ts';
 import type { EncryptionContext } from '../source/record.ts';
 import { backoffDelay, sleep as abortableSleep } from '../util/backoff.ts';
-import { isMissingAwsConfig } from '../util/aws-errors.ts';
+import { CREDENTIALS_ATTEMPTS, isCredentialsFailure, isMissingRegion } from '../util/aws-errors.ts';
 
 export const DATA_KEY_BYTES = 32;
 
@@ -32,7 +35,8 @@ export interface KmsDecryptClient {
   send(command: DecryptCommand): Promise<DecryptCommandOutput>;
 }
 
-export type KmsRequestOutcome = 'success' | 'throttled' | 'invalid_ciphertext' | 'access_denied' | 'error';
+/** `credentials`: no request was sent, the SDK had no valid credentials for it (retried; not an alert by itself). */
+export type KmsRequestOutcome = 'success' | 'throttled' | 'invalid_ciphertext' | 'access_denied' | 'credentials' | 'error';
 
 /**
  * Counts for the metrics layer. A lookup that joins a KMS call already in
@@ -49,7 +53,11 @@ export interface DataKeyCacheOptions {
   maxEntries?: number;
   /** How long a data key is served from memory after KMS returned it. Default 10 minutes. */
   ttlMs?: number;
-  /** KMS requests per lookup, first try included. Default 6. */
+  /**
+   * KMS requests per lookup, first try included. Default 6. Attempts the SDK
+   * could not make for want of credentials are not counted here: they have
+   * their own budget, CREDENTIALS_ATTEMPTS in a row.
+   */
   maxAttempts?: number;
   /** Backoff before the first retry (then doubling, with jitter). Default 100 ms. */
   baseDelayMs?: number;
@@ -191,6 +199,9 @@ export class DataKeyCache {
   }
 
   async #decrypt(ciphertext: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
+    // Credentials have their own budget, counted in a row: a blip must not eat the attempts meant for throttling, nor the reverse.
+    let credentialFailures = 0;
+    let otherAttempts = 0;
     for (let attempt = 1; ; attempt++) {
       this.#stats.kmsCalls++;
       let output: DecryptCommandOutput;
@@ -199,7 +210,11 @@ export class DataKeyCache {
       } catch (error) {
         const failure = classify(error);
         this.#observer?.kmsRequest(failure.outcome);
-        if (!failure.transient || attempt >= this.#maxAttempts) throw toDasError(failure, error, attempt, context);
+        const credentials = failure.outcome === 'credentials';
+        credentialFailures = credentials ? credentialFailures + 1 : 0;
+        if (!credentials) otherAttempts++;
+        const spent = credentials ? credentialFailures >= CREDENTIALS_ATTEMPTS : otherAttempts >= this.#maxAttempts;
+        if (!failure.transient || spent) throw toDasError(failure, error, credentials ? credentialFailures : otherAttempts, context);
         await this.#sleep(backoffDelay(attempt - 1, this.#backoff));
         continue;
       }
@@ -236,9 +251,11 @@ function classify(error: unknown): Classified {
   if (name === 'InvalidCiphertextException') {
     return { outcome: 'invalid_ciphertext', reason: 'kms_invalid_ciphertext', transient: false };
   }
+  // Checked before access denied: an expired token is refreshed, not refused.
+  if (isCredentialsFailure(error)) return { outcome: 'credentials', reason: 'credentials_unavailable', transient: true };
   if (AUTH_REJECTED.has(name)) return { outcome: 'access_denied', reason: 'kms_access_denied', transient: false };
-  // No region or no credentials: nothing will change until someone configures them.
-  if (isMissingAwsConfig(error)) return { outcome: 'error', reason: 'aws_config_missing', transient: false };
+  // No region: nothing will change until someone configures one.
+  if (isMissingRegion(error)) return { outcome: 'error', reason: 'aws_config_missing', transient: false };
   if (KEY_UNUSABLE.has(name)) return { outcome: 'error', reason: 'kms_key_unusable', transient: false };
   const transient =
     KMS_SIDE_FAULTS.has(name) ||
@@ -265,7 +282,9 @@ function summary(failure: Classified, attempts: number, context: EncryptionConte
     case 'kms_key_unusable':
       return 'the DAS KMS key cannot be used (disabled, pending deletion, unavailable or missing)';
     case 'aws_config_missing':
-      return 'KMS cannot be called: set AWS_REGION and credentials (the standard AWS SDK chain)';
+      return 'KMS cannot be called: set AWS_REGION (the standard AWS SDK chain)';
+    case 'credentials_unavailable':
+      return `KMS cannot be called: the AWS credentials kept failing (${attempts} attempts; the standard AWS SDK chain)`;
     default:
       return failure.transient ? `KMS Decrypt kept failing (${attempts} attempts)` : 'KMS Decrypt failed';
   }

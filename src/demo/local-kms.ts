@@ -37,6 +37,8 @@ const ERROR_STATUS = {
   AccessDeniedException: 400,
   DependencyTimeoutException: 503,
   DisabledException: 400,
+  // A session token that ran out (mid-refresh, typically): the request is refused, the next refresh fixes it.
+  ExpiredTokenException: 400,
   IncompleteSignatureException: 400,
   IncorrectKeyException: 400,
   InvalidCiphertextException: 400,

@@ -13,8 +13,14 @@
  * were opened in worker threads, made there and sent along with the batch.
  * Label values are bounded here, once, by the rules of telemetry/cardinality.ts;
  * success and login come from the event (events/outcome.ts decided them).
+ *
+ * Series are also bounded over time (telemetry/series-expiry.ts): an instance
+ * not seen for the expiry (default 24 h; an event or a heartbeat is a sighting)
+ * loses its last-event and last-heartbeat gauges and its `das_statements_total`
+ * series, and a cluster none of whose instances was seen for as long loses its
+ * per-cluster series. `forgetUnseen()` does it; the app calls it every minute.
  */
-import type { LabelValues } from 'prom-client';
+import type { Counter, LabelValues } from 'prom-client';
 import type { DataKeyObserver, KmsRequestOutcome } from '../decrypt/data-keys.ts';
 import { dispositionOf, type FailureReason } from '../errors.ts';
 import type { Heartbeat } from '../events/model.ts';
@@ -22,6 +28,7 @@ import type { PipelineObserver } from '../pipeline.ts';
 import type { SourceRecord } from '../source/record.ts';
 import { DEFAULT_MAX_LABEL_LENGTH, DEFAULT_TOP_N, TopValues, capLength } from '../telemetry/cardinality.ts';
 import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
+import { DEFAULT_SERIES_EXPIRY_MS, SeriesExpiry } from '../telemetry/series-expiry.ts';
 import { epochSeconds, tallyEvents, type EventTally } from './metrics-tally.ts';
 import { DELIVERED, eventCount, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
 
@@ -30,8 +37,18 @@ export interface MetricsSinkOptions {
   topN?: number;
   /** Longest label value; longer ones are cut. Default 128. */
   maxLabelLength?: number;
-  /** Wall clock in epoch milliseconds, for event lag. */
+  /** Wall clock in epoch milliseconds, for event lag and series expiry. */
   clock?: () => number;
+  /** An instance or cluster not seen for this long has its series removed by `forgetUnseen()`. Default 24 h. */
+  seriesExpiryMs?: number;
+}
+
+/** What one `forgetUnseen()` removed. */
+export interface ForgottenSeries {
+  /** Instances (`cluster`, `db_instance`) whose gauges and statement series went. */
+  instances: { cluster: string; instance: string }[];
+  /** Clusters whose per-cluster series went. */
+  clusters: string[];
 }
 
 export class MetricsSink implements Sink {
@@ -44,6 +61,9 @@ export class MetricsSink implements Sink {
   readonly #clock: () => number;
   readonly #lastEvent = new Map<string, number>();
   readonly #lastHeartbeat = new Map<string, number>();
+  /** Owners keyed as the two maps above, `cluster\u0000instance`. */
+  readonly #instances: SeriesExpiry;
+  readonly #clusters: SeriesExpiry;
 
   constructor(metrics: DasMetrics, options: MetricsSinkOptions = {}) {
     const topN = options.topN ?? DEFAULT_TOP_N;
@@ -53,6 +73,9 @@ export class MetricsSink implements Sink {
     this.#databases = new TopValues(topN, this.#maxLength);
     this.#codes = new TopValues(topN, this.#maxLength);
     this.#clock = options.clock ?? Date.now;
+    const expiryMs = options.seriesExpiryMs ?? DEFAULT_SERIES_EXPIRY_MS;
+    this.#instances = new SeriesExpiry(expiryMs, this.#clock);
+    this.#clusters = new SeriesExpiry(expiryMs, this.#clock);
   }
 
   async write(batch: SinkBatch): Promise<SinkResult> {
@@ -64,16 +87,29 @@ export class MetricsSink implements Sink {
 
   async close(): Promise<void> {}
 
+  /** Removes the series of every instance and cluster not seen for the expiry; the gauges start afresh if one comes back. */
+  forgetUnseen(): ForgottenSeries {
+    const instances = this.#instances.forgetUnseen().map((key) => {
+      this.#lastEvent.delete(key);
+      this.#lastHeartbeat.delete(key);
+      const [cluster = '', instance = ''] = key.split('\u0000');
+      return { cluster, instance };
+    });
+    return { instances, clusters: this.#clusters.forgetUnseen() };
+  }
+
   #apply(tally: EventTally, nowSeconds: number): void {
     const m = this.#metrics;
     for (const group of tally.statements) {
       const cluster = capLength(group.cluster, this.#maxLength);
+      const instance = capLength(group.instance, this.#maxLength);
+      const owner = this.#sighted(cluster, instance);
       const user = this.#users.label(group.user, group.admit);
       const eventClass = group.eventClass;
       const command = group.command;
       const labels = {
         cluster,
-        db_instance: capLength(group.instance, this.#maxLength),
+        db_instance: instance,
         engine: group.engine,
         database: this.#databases.label(group.database, group.admit),
         class: eventClass,
@@ -83,21 +119,25 @@ export class MetricsSink implements Sink {
       const n = group.count;
       if (group.traceId !== null) m.statements.inc({ labels, value: n, exemplarLabels: traceExemplar(group.traceId) });
       else m.statements.inc({ labels, value: n });
-      m.userStatements.inc({ cluster, user, class: eventClass }, n);
-      if (group.code !== null) m.statementErrors.inc({ cluster, engine: group.engine, command, code: this.#codes.label(group.code) }, n);
-      if (group.isLogin) m.loginAttempts.inc({ cluster, user, outcome: group.outcome }, n);
-      if (group.rows > 0) m.statementRows.inc({ cluster, class: eventClass }, group.rows);
+      this.#instances.track(owner, m.statements, labels);
+      this.#count(m.userStatements, { cluster, user, class: eventClass }, n);
+      if (group.code !== null) this.#count(m.statementErrors, { cluster, engine: group.engine, command, code: this.#codes.label(group.code) }, n);
+      if (group.isLogin) this.#count(m.loginAttempts, { cluster, user, outcome: group.outcome }, n);
+      if (group.rows > 0) this.#count(m.statementRows, { cluster, class: eventClass }, group.rows);
     }
     for (const times of tally.logTimes) {
       const cluster = capLength(times.cluster, this.#maxLength);
+      const instance = capLength(times.instance, this.#maxLength);
+      const owner = this.#sighted(cluster, instance);
       const lag = m.eventLag.labels({ cluster });
+      this.#clusters.track(cluster, m.eventLag, { cluster });
       let newest = -Infinity;
       // A database clock ahead of ours is not negative lag.
       for (const seconds of times.seconds) {
         lag.observe(Math.max(0, nowSeconds - seconds));
         if (seconds > newest) newest = seconds;
       }
-      this.#advance(this.#lastEvent, m.lastEventTimestamp, cluster, capLength(times.instance, this.#maxLength), newest);
+      this.#advance(this.#lastEvent, m.lastEventTimestamp, owner, cluster, instance, newest);
     }
   }
 
@@ -105,7 +145,22 @@ export class MetricsSink implements Sink {
     const logTime = epochSeconds(heartbeat.logTimeUnixNano);
     if (logTime === null) return;
     const { cluster, instance } = this.#where(heartbeat);
-    this.#advance(this.#lastHeartbeat, this.#metrics.lastHeartbeatTimestamp, cluster, instance, logTime);
+    const owner = this.#sighted(cluster, instance);
+    this.#advance(this.#lastHeartbeat, this.#metrics.lastHeartbeatTimestamp, owner, cluster, instance, logTime);
+  }
+
+  /** An event or heartbeat of this instance was delivered: it and its cluster are alive. Returns the instance's key. */
+  #sighted(cluster: string, instance: string): string {
+    const key = `${cluster}\u0000${instance}`;
+    this.#instances.seen(key);
+    this.#clusters.seen(cluster);
+    return key;
+  }
+
+  /** Counts on a per-cluster counter, its series kept while the cluster is seen. */
+  #count<T extends string>(counter: Counter<T>, labels: LabelValues<T> & { cluster: string }, n: number): void {
+    counter.inc(labels, n);
+    this.#clusters.track(labels.cluster, counter, labels);
   }
 
   #where(from: { clusterId: string | null; instanceId: string | null }): { cluster: string; instance: string } {
@@ -115,12 +170,13 @@ export class MetricsSink implements Sink {
     };
   }
 
-  // Shards deliver out of order with each other; the gauge only moves forward.
-  #advance(seen: Map<string, number>, gauge: DasMetrics['lastEventTimestamp'], cluster: string, instance: string, seconds: number): void {
-    const key = `${cluster}\u0000${instance}`;
+  // Shards deliver out of order with each other; the gauge only moves forward (until forgotten).
+  #advance(seen: Map<string, number>, gauge: DasMetrics['lastEventTimestamp'], key: string, cluster: string, instance: string, seconds: number): void {
     if ((seen.get(key) ?? -Infinity) >= seconds) return;
     seen.set(key, seconds);
-    gauge.set({ cluster, db_instance: instance }, seconds);
+    const labels = { cluster, db_instance: instance };
+    gauge.set(labels, seconds);
+    this.#instances.track(key, gauge, labels);
   }
 }
 

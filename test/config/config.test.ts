@@ -48,6 +48,18 @@ describe('configuration', () => {
     }
   });
 
+  it('keeps series of an unseen instance 24 h by default, takes --series-expiry / DAS_SERIES_EXPIRY_SECONDS, and refuses less than an hour', () => {
+    assert.equal(loadConfig({}, {}).seriesExpirySeconds, 86_400);
+    assert.equal(loadConfig({}, { DAS_SERIES_EXPIRY_SECONDS: '7200' }).seriesExpirySeconds, 7200);
+    assert.equal(loadConfig({ seriesExpirySeconds: 3600 }, { DAS_SERIES_EXPIRY_SECONDS: '7200' }).seriesExpirySeconds, 3600);
+    for (const bad of ['60', '3599', '0', 'a day']) {
+      const problems = problemsOf(() => loadConfig({}, { DAS_SERIES_EXPIRY_SECONDS: bad }));
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.ok(problems[0]!.startsWith('--series-expiry / DAS_SERIES_EXPIRY_SECONDS:'), problems[0]);
+    }
+    assert.match(problemsOf(() => loadConfig({}, { DAS_SERIES_EXPIRY_SECONDS: '60' }))[0]!, /DASAuditGap must fire before the heartbeat gauge is removed/);
+  });
+
   it('reads the environment, and flags win over it', () => {
     const env = { DAS_STREAMS: 'aws-rds-das-cluster-A, aws-rds-das-db-B', DAS_REDACT: 'literals', DAS_METRICS_PORT: '9000' };
     const fromEnv = loadConfig({}, env);

@@ -9,6 +9,8 @@ import {
 } from '../../src/decrypt/data-keys.ts';
 import { LocalKms, type KmsFault, type LocalKmsKey } from '../../src/demo/local-kms.ts';
 import { DasError, describeError, type FailureReason } from '../../src/errors.ts';
+import { CREDENTIALS_ATTEMPTS } from '../../src/util/aws-errors.ts';
+import { command, FlakyCredentials } from '../support/flaky-credentials.ts';
 
 const CLUSTER = { 'aws:rds:dbc-id': 'cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ' };
 const OTHER_CLUSTER = { 'aws:rds:dbc-id': 'cluster-ZYXWVUTSRQPONMLKJIHGFEDCBA' };
@@ -48,10 +50,12 @@ describe('DataKeyCache', () => {
   const kms = new LocalKms();
   let key: LocalKmsKey;
   let client: KMSClient;
+  let kmsEndpoint: string;
 
   before(async () => {
     key = kms.createKey();
-    client = kmsClient((await kms.listen()).endpoint);
+    kmsEndpoint = (await kms.listen()).endpoint;
+    client = kmsClient(kmsEndpoint);
   });
   afterEach(() => kms.clearFaults());
   after(async () => {
@@ -337,6 +341,76 @@ describe('DataKeyCache', () => {
       const text = [error.message, error.stack, describeError(error), describeError(error.cause), JSON.stringify(error)].join('\n');
       for (const form of forms) assert.ok(!text.includes(form), `${error.reason} error mentions the key`);
     }
+  });
+
+  describe('credentials being refreshed', () => {
+    /** A client like `kmsClient`, its credentials from a provider that fails when the test says. */
+    function flakyClient(): { flaky: FlakyCredentials; flakyKms: KMSClient } {
+      const flaky = new FlakyCredentials();
+      const flakyKms = flaky.attach(
+        new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: flaky.provider, maxAttempts: 1, requestHandler: new NodeHttpHandler({ requestTimeout: 300, throwOnRequestTimeout: true }) }),
+      );
+      return { flaky, flakyKms };
+    }
+
+    it('a provider that fails once (CredentialsProviderError) costs one short retry, and the key comes back', async () => {
+      const { plaintext, ciphertext } = await dataKey();
+      const { flaky, flakyKms } = flakyClient();
+      try {
+        flaky.failOnce(command('Decrypt'));
+        const { dataKeys, observer, sleeps, kmsDecrypts } = cache({ kms: flakyKms, baseDelayMs: 100 });
+        assert.deepEqual(Buffer.from(await dataKeys.get(ciphertext, CLUSTER)), plaintext);
+        assert.deepEqual(flaky.failed, ['DecryptCommand']);
+        assert.deepEqual(observer.requests, ['credentials', 'success']);
+        assert.deepEqual(sleeps, [100], 'the first step of the backoff, no longer');
+        assert.equal(kmsDecrypts(), 1, 'the failed attempt never reached KMS');
+      } finally {
+        flakyKms.destroy();
+      }
+    });
+
+    it('a session token KMS says expired (ExpiredTokenException) is retried, not read as access denied', async () => {
+      const { plaintext, ciphertext } = await dataKey();
+      const { dataKeys, observer, sleeps } = cache({ baseDelayMs: 100 });
+      kms.failNext(1, 'ExpiredTokenException', { operation: 'Decrypt' });
+      assert.deepEqual(Buffer.from(await dataKeys.get(ciphertext, CLUSTER)), plaintext);
+      assert.deepEqual(observer.requests, ['credentials', 'success']);
+      assert.deepEqual(sleeps, [100]);
+    });
+
+    it('a credentials blip does not use up the attempts meant for throttling', async () => {
+      const { plaintext, ciphertext } = await dataKey();
+      const { flaky, flakyKms } = flakyClient();
+      try {
+        flaky.failOnce(command('Decrypt'));
+        kms.failNext(2, 'ThrottlingException', { operation: 'Decrypt' });
+        const { dataKeys, observer } = cache({ kms: flakyKms, maxAttempts: 3 });
+        assert.deepEqual(Buffer.from(await dataKeys.get(ciphertext, CLUSTER)), plaintext);
+        assert.deepEqual(observer.requests, ['credentials', 'throttled', 'throttled', 'success']);
+      } finally {
+        flakyKms.destroy();
+      }
+    });
+
+    it(`a provider that keeps failing ends, after ${CREDENTIALS_ATTEMPTS} attempts in a row, as fatal credentials_unavailable that says so`, async () => {
+      const { ciphertext } = await dataKey();
+      const { flaky, flakyKms } = flakyClient();
+      try {
+        flaky.failAlways();
+        const { dataKeys, observer, sleeps, kmsDecrypts } = cache({ kms: flakyKms, baseDelayMs: 100, maxDelayMs: 5_000 });
+        const error = await rejection(dataKeys.get(ciphertext, CLUSTER));
+        assert.equal(error.reason, 'credentials_unavailable');
+        assert.equal(error.disposition, 'fatal');
+        assert.match(error.message, new RegExp(`AWS credentials kept failing \\(${CREDENTIALS_ATTEMPTS} attempts`));
+        assert.match(error.message, /CredentialsProviderError/);
+        assert.deepEqual(observer.requests, Array(CREDENTIALS_ATTEMPTS).fill('credentials'));
+        const backoff = Array.from({ length: CREDENTIALS_ATTEMPTS - 1 }, (_, i) => Math.min(5_000, 100 * 2 ** i));
+        assert.deepEqual(sleeps, backoff, 'short, bounded backoff between them');
+        assert.equal(kmsDecrypts(), 0);
+      } finally {
+        flakyKms.destroy();
+      }
+    });
   });
 
   for (const [name, options] of [

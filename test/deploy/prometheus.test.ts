@@ -9,8 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXPORTED_METRICS, SCRAPE_METRICS, loadRules, metricNames, recordingRuleNames, rulePromql } from './promql.ts';
 import { REPO, mustPass, readYaml } from './tools.ts';
+import { MIN_SERIES_EXPIRY_SECONDS } from '../../src/telemetry/series-expiry.ts';
 
 const PROMETHEUS_DIR = join(REPO, 'deploy/prometheus');
+
+/** Seconds of a Prometheus duration such as `1m`, `90s` or `1h30m`. */
+function durationSeconds(text: string): number {
+  const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+  const parts = [...text.matchAll(/(\d+)([smhd])/g)];
+  assert.equal(parts.map((p) => p[0]).join(''), text, `not a duration: ${text}`);
+  return parts.reduce((total, [, n, unit]) => total + Number(n) * units[unit!]!, 0);
+}
 
 /** The alerts the project promises (docs/runbook.md has a section for each). */
 const ALERTS = [
@@ -78,6 +87,16 @@ describe('Prometheus rules', () => {
       if (name === 'cluster_le:das_event_lag_seconds_bucket:rate5m') continue; // input of the quantile rules
       assert.ok(used.includes(name), `${name} is recorded but nothing reads it`);
     }
+  });
+
+  it('DASAuditGap fires within half the shortest --series-expiry the configuration accepts, so it fires before the gauge is removed', () => {
+    const rule = alertRules.find((r) => r.alert === 'DASAuditGap')!;
+    assert.match(rule.expr, /das_last_heartbeat_timestamp_seconds/);
+    const threshold = Number(/>\s*(\d+)\s*$/.exec(rule.expr.trim())?.[1]);
+    const forSeconds = durationSeconds(rule.for ?? '0s');
+    assert.ok(Number.isFinite(threshold) && threshold > 0, `no heartbeat age threshold in ${rule.expr}`);
+    const window = threshold + forSeconds;
+    assert.ok(window <= MIN_SERIES_EXPIRY_SECONDS / 2, `DASAuditGap needs ${window} s to fire; --series-expiry may be as short as ${MIN_SERIES_EXPIRY_SECONDS} s`);
   });
 
   it('the metric list matches what src/telemetry/metrics.ts declares', () => {

@@ -173,6 +173,112 @@ describe('MetricsSink', () => {
   });
 });
 
+describe('MetricsSink forgets instances and clusters it no longer sees', () => {
+  const HOUR = 3600_000;
+  const DAY = 24 * HOUR;
+  const T0 = Date.parse('2024-03-01T10:00:00Z');
+  const OTHER_INSTANCE = 'db-OTHERINSTANCEOFPGCLUSTER00';
+
+  /** A sink on a fake clock (epoch ms) that the test moves by hand. */
+  function onFakeClock(expiryMs?: number) {
+    const clock = { now: T0 };
+    const metrics = createMetrics(createMetricsRegistry());
+    const sink = new MetricsSink(metrics, { clock: () => clock.now, ...(expiryMs !== undefined ? { seriesExpiryMs: expiryMs } : {}) });
+    return { clock, metrics, sink };
+  }
+  const pgInstance = { cluster: PG_CLUSTER, db_instance: PG_INSTANCE };
+  const series = async (metric: AnyMetric, labels: Record<string, string>) => {
+    const { values } = await metric.get();
+    return values.filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)).length;
+  };
+  const at = (ms: number) => unixNano(new Date(ms).toISOString());
+
+  it('keeps an instance seen 1 ms within the default 24 h, and removes its gauges and statement series at 24 h', async () => {
+    const { clock, metrics, sink } = onFakeClock();
+    await sink.write({ events: [postgresSelect({ logTimeUnixNano: at(T0) })], heartbeats: [heartbeat({ logTimeUnixNano: at(T0) })] });
+
+    clock.now = T0 + DAY - 1;
+    assert.deepEqual(sink.forgetUnseen(), { instances: [], clusters: [] });
+    assert.equal(await sum(metrics.lastHeartbeatTimestamp, pgInstance), T0 / 1000);
+    assert.equal(await sum(metrics.lastEventTimestamp, pgInstance), T0 / 1000);
+
+    clock.now = T0 + DAY;
+    assert.deepEqual(sink.forgetUnseen(), { instances: [{ cluster: PG_CLUSTER, instance: PG_INSTANCE }], clusters: [PG_CLUSTER] });
+    assert.equal(await series(metrics.lastHeartbeatTimestamp, pgInstance), 0);
+    assert.equal(await series(metrics.lastEventTimestamp, pgInstance), 0);
+    assert.equal(await series(metrics.statements, pgInstance), 0);
+    assert.equal(await series(metrics.userStatements, { cluster: PG_CLUSTER }), 0);
+    assert.equal(await series(metrics.statementRows, { cluster: PG_CLUSTER }), 0);
+    assert.equal(await series(metrics.eventLag, { cluster: PG_CLUSTER }), 0);
+    assert.doesNotMatch(await metrics.registry.metrics(), new RegExp(PG_INSTANCE));
+  });
+
+  it('an instance that comes back after being forgotten starts its gauges afresh, even with an older time than before', async () => {
+    const { clock, metrics, sink } = onFakeClock(HOUR);
+    await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: at(T0) })] });
+    clock.now = T0 + HOUR;
+    sink.forgetUnseen();
+    // A backlog read late: older than the forgotten value, which must not hold the gauge back.
+    await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: at(T0 - 60_000) })] });
+    assert.equal(await sum(metrics.lastHeartbeatTimestamp, pgInstance), (T0 - 60_000) / 1000);
+  });
+
+  it('heartbeats keep an idle instance: its last-event gauge stays while it sends nothing else for days', async () => {
+    const { clock, metrics, sink } = onFakeClock();
+    await sink.write({ events: [postgresSelect({ logTimeUnixNano: at(T0) })], heartbeats: [] });
+    for (let hour = 1; hour <= 72; hour++) {
+      clock.now = T0 + hour * HOUR;
+      await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: at(clock.now) })] });
+      assert.deepEqual(sink.forgetUnseen(), { instances: [], clusters: [] });
+    }
+    assert.equal(await sum(metrics.lastEventTimestamp, pgInstance), T0 / 1000);
+    assert.equal(await sum(metrics.statements, pgInstance), 1);
+  });
+
+  it('a deleted instance goes while its cluster, still heartbeating through another instance, keeps its per-cluster series', async () => {
+    const { clock, metrics, sink } = onFakeClock();
+    await sink.write({ events: [postgresSelect()], heartbeats: [heartbeat({ logTimeUnixNano: at(T0) })] });
+    clock.now = T0 + DAY / 2;
+    await sink.write({ events: [], heartbeats: [heartbeat({ instanceId: OTHER_INSTANCE, logTimeUnixNano: at(clock.now) })] });
+    clock.now = T0 + DAY;
+    assert.deepEqual(sink.forgetUnseen(), { instances: [{ cluster: PG_CLUSTER, instance: PG_INSTANCE }], clusters: [] });
+    assert.equal(await series(metrics.lastHeartbeatTimestamp, pgInstance), 0);
+    assert.equal(await series(metrics.statements, pgInstance), 0);
+    assert.equal(await sum(metrics.lastHeartbeatTimestamp, { cluster: PG_CLUSTER, db_instance: OTHER_INSTANCE }), (T0 + DAY / 2) / 1000);
+    assert.equal(await sum(metrics.userStatements, { cluster: PG_CLUSTER, user: 'rdsadmin' }), 1);
+  });
+
+  it('only the unseen cluster goes: another cluster seen recently keeps every series', async () => {
+    const { clock, metrics, sink } = onFakeClock();
+    await sink.write({ events: [postgresSelect()], heartbeats: [heartbeat({ logTimeUnixNano: at(T0) })] });
+    clock.now = T0 + HOUR;
+    await sink.write({ events: [mysqlFailedConnect()], heartbeats: [] });
+    clock.now = T0 + DAY;
+    assert.deepEqual(sink.forgetUnseen().clusters, [PG_CLUSTER]);
+    assert.equal(await sum(metrics.loginAttempts, { cluster: MYSQL_CLUSTER, outcome: 'failure' }), 1);
+    assert.equal(await sum(metrics.statementErrors, { cluster: MYSQL_CLUSTER, code: '1045' }), 1);
+    assert.equal(await sum(metrics.statements, { cluster: MYSQL_CLUSTER, db_instance: MYSQL_INSTANCE }), 1);
+  });
+
+  it('a heartbeat delivered in the same turn as a due sweep keeps its series, whichever runs first', async () => {
+    const { clock, metrics, sink } = onFakeClock(HOUR);
+    await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: at(T0) })] });
+    clock.now = T0 + HOUR;
+
+    // Delivered just before the sweep, the write not yet awaited: the instance is seen, nothing is removed.
+    const before = sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: at(T0 + HOUR) })] });
+    assert.deepEqual(sink.forgetUnseen(), { instances: [], clusters: [] });
+    await before;
+    assert.equal(await sum(metrics.lastHeartbeatTimestamp, pgInstance), (T0 + HOUR) / 1000);
+
+    // Delivered just after a sweep that removed the series: it is there again with the new value.
+    clock.now = T0 + 2 * HOUR;
+    assert.equal(sink.forgetUnseen().instances.length, 1);
+    await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: at(T0 + 2 * HOUR) })] });
+    assert.equal(await sum(metrics.lastHeartbeatTimestamp, pgInstance), (T0 + 2 * HOUR) / 1000);
+  });
+});
+
 describe('exporter health bindings', () => {
   it('the pipeline observer counts records, events, dead letters and sink retries of a finished batch', async () => {
     const metrics = createMetrics(createMetricsRegistry());

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { DynamoDBServiceException, ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { CredentialsProviderError } from '@smithy/core/config';
 import { classifyLeaseStoreError } from '../../src/source/checkpoints/failures.ts';
 import { StreamOwnedError } from '../../src/source/checkpoints/store.ts';
 
@@ -10,7 +11,11 @@ const fsError = (code: string) => Object.assign(new Error(`${code} (test)`), { c
 describe('lease store failures', () => {
   const cases: [string, unknown, ReturnType<typeof classifyLeaseStoreError>][] = [
     ['DynamoDB access denied', dynamo('AccessDeniedException', 400), { kind: 'fatal', reason: 'lease_table_access_denied' }],
-    ['expired credentials', dynamo('ExpiredTokenException', 400), { kind: 'fatal', reason: 'lease_table_access_denied' }],
+    // Credentials that ran out while being refreshed are refreshed again, not a policy that refuses.
+    ['a session token that expired mid-refresh', dynamo('ExpiredTokenException', 400), { kind: 'retryable', reason: 'credentials' }],
+    ['a request signed with credentials that expired', dynamo('RequestExpired', 400), { kind: 'retryable', reason: 'credentials' }],
+    ['the SDK provider failing to refresh credentials', new CredentialsProviderError('could not load credentials from the container endpoint (test)', { tryNextLink: false }), { kind: 'retryable', reason: 'credentials' }],
+    ['no region configured', new Error('Region is missing'), { kind: 'fatal', reason: 'aws_config_missing' }],
     ['the table is gone', new ResourceNotFoundException({ message: 'no table (test)', $metadata: { httpStatusCode: 400 } }), { kind: 'fatal', reason: 'lease_table_not_found' }],
     ['a table of another schema', dynamo('ValidationException', 400), { kind: 'fatal', reason: 'lease_table_invalid' }],
     ['throttled', new ProvisionedThroughputExceededException({ message: 'slow down (test)', $metadata: { httpStatusCode: 400 } }), { kind: 'retryable', reason: 'throttled' }],

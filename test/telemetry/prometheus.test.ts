@@ -10,7 +10,7 @@ import { MetricsSink, metricsPipelineObserver } from '../../src/sinks/metrics-si
 import { createMetrics, createMetricsRegistry } from '../../src/telemetry/metrics.ts';
 import { startMetricsServer, type MetricsServer } from '../../src/telemetry/server.ts';
 import { prometheusBinary, startPrometheus, stopPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
-import { MYSQL_CLUSTER, PG_CLUSTER, PG_INSTANCE, mysqlFailedConnect, postgresSelect, withTrace } from '../support/events.ts';
+import { MYSQL_CLUSTER, MYSQL_INSTANCE, PG_CLUSTER, PG_INSTANCE, heartbeat, mysqlFailedConnect, postgresSelect, withTrace } from '../support/events.ts';
 
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const TOKEN = 'scrape-token-0123456789';
@@ -115,6 +115,42 @@ describe('scraped by a real Prometheus', function () {
     assert.equal(series.length, 1);
     assert.equal(series[0]!.seriesLabels.command, 'SELECT');
     assert.deepEqual(series[0]!.exemplars.map((e) => e.labels), [{ trace_id: TRACE_ID }]);
+  });
+});
+
+describe('a forgotten instance, scraped by a real Prometheus', function () {
+  this.timeout(90_000);
+  const HOUR = 3600_000;
+
+  it('loses its heartbeat gauge at the next scrape after the series expiry (stale, not a frozen value), while a seen one stays', async () => {
+    const clock = { now: Date.parse('2024-03-01T10:00:00Z') };
+    const metrics = createMetrics(createMetricsRegistry());
+    const sink = new MetricsSink(metrics, { clock: () => clock.now, seriesExpiryMs: HOUR });
+    const logTime = BigInt(clock.now) * 1_000_000n;
+    await sink.write({ events: [], heartbeats: [heartbeat({ logTimeUnixNano: logTime }), heartbeat({ clusterId: MYSQL_CLUSTER, instanceId: MYSQL_INSTANCE, logTimeUnixNano: logTime })] });
+    const server = await startMetricsServer({ registry: metrics.registry, host: '127.0.0.1', port: 0 });
+    const prometheus = await startPrometheus({ target: new URL(server.url).host });
+    const instances = async () =>
+      (await query(prometheus.api, 'das_last_heartbeat_timestamp_seconds')).map((s) => s.metric.db_instance).sort();
+    try {
+      await eventually('both heartbeat gauges', async () => ((await instances()).length === 2 ? true : undefined), prometheus);
+
+      clock.now += HOUR - 1;
+      await sink.write({ events: [], heartbeats: [heartbeat({ clusterId: MYSQL_CLUSTER, instanceId: MYSQL_INSTANCE, logTimeUnixNano: BigInt(clock.now) * 1_000_000n })] });
+      clock.now += 1;
+      assert.deepEqual(sink.forgetUnseen().instances, [{ cluster: PG_CLUSTER, instance: PG_INSTANCE }]);
+
+      // Prometheus would keep answering with the last sample for 5 minutes if the series merely stopped; removed from
+      // the exposition, the next scrape marks it stale and it is gone at once.
+      const left = await eventually('the forgotten gauge to go', async () => {
+        const now = await instances();
+        return now.length === 1 ? now : undefined;
+      }, prometheus);
+      assert.deepEqual(left, [MYSQL_INSTANCE]);
+    } finally {
+      await stopPrometheus(prometheus);
+      await server.close();
+    }
   });
 });
 

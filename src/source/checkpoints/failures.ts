@@ -7,9 +7,10 @@
  *
  * Fatal failures stop the stream (re-checked with backoff, as for Kinesis):
  * retrying a denied write forever would hold the shard's batch
- * unacknowledged while the stream looked up.
+ * unacknowledged while the stream looked up. Credentials being refreshed are
+ * `retryable` `credentials`, for CREDENTIALS_ATTEMPTS attempts in a row.
  */
-import { ACCESS_DENIED_ERRORS, awsErrorOf, isMissingAwsConfig, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+import { ACCESS_DENIED_ERRORS, awsErrorOf, isCredentialsFailure, isMissingRegion, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 import { StreamOwnedError } from './store.ts';
 
 export type LeaseStoreFailure =
@@ -17,7 +18,7 @@ export type LeaseStoreFailure =
       kind: 'fatal';
       reason: 'lease_table_access_denied' | 'lease_table_not_found' | 'lease_table_invalid' | 'checkpoint_dir_denied' | 'checkpoint_lock_taken' | 'aws_config_missing';
     }
-  | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'unexpected' };
+  | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'credentials' | 'unexpected' };
 
 /** The file system's refusals that waiting does not fix (a socket's EPERM, from a firewall, is not one of them). */
 const DENIED_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -25,8 +26,9 @@ const DENIED_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
 export function classifyLeaseStoreError(error: unknown): LeaseStoreFailure {
   const { name, status, serverFault } = awsErrorOf(error);
   if (THROTTLING_ERRORS.has(name)) return { kind: 'retryable', reason: 'throttled' };
+  if (isCredentialsFailure(error)) return { kind: 'retryable', reason: 'credentials' };
   if (ACCESS_DENIED_ERRORS.has(name)) return { kind: 'fatal', reason: 'lease_table_access_denied' };
-  if (isMissingAwsConfig(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
+  if (isMissingRegion(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'lease_table_not_found' };
   // The table is not a lease table (another key schema), or an item breaks its rules: the same request fails again.
   if (name === 'ValidationException') return { kind: 'fatal', reason: 'lease_table_invalid' };

@@ -5,7 +5,7 @@
  * retry, or stop the stream and alert).
  */
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { ACCESS_DENIED_ERRORS, awsErrorOf, isMissingAwsConfig, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+import { ACCESS_DENIED_ERRORS, awsErrorOf, isCredentialsFailure, isMissingRegion, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
 
 /** A stream as the user named it, and the parameters that address it in API calls. */
@@ -48,12 +48,13 @@ export function createKinesisClient(config: KinesisClientConfig = {}): KinesisCl
 /**
  * What a failed Kinesis call means:
  * - `expired_iterator`: get a new iterator after the last delivered record;
- * - `retryable` (throttled, 5xx, network): back off and try again, with `reason` as a metric label;
+ * - `retryable` (throttled, 5xx, network, credentials being refreshed): back off and try again, with `reason`
+ *   as a metric label; `credentials` only CREDENTIALS_ATTEMPTS times in a row, then `credentials_unavailable`;
  * - `fatal` (access denied, stream gone, stream key unusable): stop this stream and alert.
  */
 export type KinesisFailure =
   | { kind: 'expired_iterator' }
-  | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'network' | 'unexpected' }
+  | { kind: 'retryable'; reason: 'throttled' | 'service_unavailable' | 'network' | 'credentials' | 'unexpected' }
   | { kind: 'fatal'; reason: 'kinesis_access_denied' | 'stream_not_found' | 'stream_key_unusable' | 'aws_config_missing' };
 
 const KEY_UNUSABLE = new Set(['KMSAccessDeniedException', 'KMSDisabledException', 'KMSInvalidStateException', 'KMSNotFoundException', 'KMSOptInRequired']);
@@ -62,8 +63,9 @@ export function classifyKinesisError(error: unknown): KinesisFailure {
   const { name, status, serverFault } = awsErrorOf(error);
   if (name === 'ExpiredIteratorException') return { kind: 'expired_iterator' };
   if (THROTTLING_ERRORS.has(name)) return { kind: 'retryable', reason: 'throttled' };
+  if (isCredentialsFailure(error)) return { kind: 'retryable', reason: 'credentials' };
   if (ACCESS_DENIED_ERRORS.has(name)) return { kind: 'fatal', reason: 'kinesis_access_denied' };
-  if (isMissingAwsConfig(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
+  if (isMissingRegion(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
   if (KEY_UNUSABLE.has(name)) return { kind: 'fatal', reason: 'stream_key_unusable' };
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'stream_not_found' };
   if ((status !== undefined && status >= 500) || serverFault) return { kind: 'retryable', reason: 'service_unavailable' };

@@ -5,10 +5,12 @@
  * so a shard never holds more than one batch (the backpressure).
  *
  * Calls are spaced at least `pollIntervalMs` apart (Kinesis allows 5 reads a
- * second per shard). Throttling and outages are waited out with backoff; an
- * expired iterator is replaced by one right after the last delivered record;
- * access denied or a `fatal` pipeline verdict ends the read with a reason the
- * stream consumer acts on.
+ * second per shard). Throttling and outages are waited out with backoff, and
+ * so are credentials being refreshed, CREDENTIALS_ATTEMPTS times in a row
+ * before they end the read as `credentials_unavailable`; an expired iterator
+ * is replaced by one right after the last delivered record; access denied or
+ * a `fatal` pipeline verdict ends the read with a reason the stream consumer
+ * acts on.
  */
 import {
   GetRecordsCommand,
@@ -19,6 +21,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
 import type { BatchOutcome } from '../../pipeline.ts';
+import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
 import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
 import { classifyLeaseStoreError } from '../checkpoints/failures.ts';
 import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd } from '../checkpoints/store.ts';
@@ -26,6 +29,11 @@ import type { SourceRecord } from '../record.ts';
 import { classifyKinesisError, type StreamRef } from './client.ts';
 import type { Limiter } from './limiter.ts';
 import type { KinesisObserver, Logger } from './observer.ts';
+
+/** The outcome of a call path whose credentials kept failing: no longer a blip, the stream stops and says so. */
+export function credentialsUnavailable(operation: string, attempts: number, error: unknown): ShardOutcome & { status: 'fatal' } {
+  return { status: 'fatal', reason: 'credentials_unavailable', message: `${operation}: the AWS credentials kept failing (${attempts} attempts in a row): ${describeError(error)}` };
+}
 
 /** Where a shard without a checkpoint starts. */
 export type StartPosition = { type: 'trim_horizon' } | { type: 'latest' } | { type: 'at_timestamp'; timestamp: Date };
@@ -213,6 +221,7 @@ export class ShardReader {
 
   /** One Kinesis call, retried with backoff while the failure is retryable. */
   async #call<T>(operation: string, signal: AbortSignal, send: () => Promise<T>): Promise<T | 'expired'> {
+    let credentialFailures = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         return await send();
@@ -226,8 +235,10 @@ export class ShardReader {
           return 'expired';
         }
         if (failure.kind === 'fatal') throw new Stop({ status: 'fatal', reason: failure.reason, message: describeError(error) });
+        credentialFailures = failure.reason === 'credentials' ? credentialFailures + 1 : 0;
+        if (credentialFailures >= CREDENTIALS_ATTEMPTS) throw new Stop(credentialsUnavailable(operation, credentialFailures, error));
         this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, operation, failure.reason);
-        if (failure.reason === 'unexpected' || attempt >= 3) this.#o.log.warn(`${operation} failed; retrying`, { ...fields, attempt });
+        if (failure.reason === 'unexpected' || failure.reason === 'credentials' || attempt >= 3) this.#o.log.warn(`${operation} failed; retrying`, { ...fields, attempt });
         await this.#sleep(backoffDelay(attempt, this.#o.retry), signal).catch(() => {});
       }
     }
@@ -235,6 +246,7 @@ export class ShardReader {
 
   /** Records the position durably, retrying a failed write: the batch stays unacknowledged until it succeeds. */
   async #checkpoint(position: string | ShardEnd, signal: AbortSignal): Promise<void> {
+    let credentialFailures = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#o.coordinator.checkpoint(this.#o.stream.name, this.shardId, position);
@@ -244,6 +256,8 @@ export class ShardReader {
         if (error instanceof LeaseLostError) throw error;
         const failure = classifyLeaseStoreError(error);
         if (failure.kind === 'fatal') throw new Stop({ status: 'fatal', reason: failure.reason, message: `checkpoint write failed: ${describeError(error)}` });
+        credentialFailures = failure.reason === 'credentials' ? credentialFailures + 1 : 0;
+        if (credentialFailures >= CREDENTIALS_ATTEMPTS) throw new Stop(credentialsUnavailable('checkpoint', credentialFailures, error));
         this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, 'checkpoint', failure.reason);
         this.#o.log.warn('checkpoint write failed; retrying', { stream: this.#o.stream.name, shardId: this.shardId, error: describeError(error) });
         // Delivered but unrecorded: on shutdown it is simply read again, a duplicate and never a loss.

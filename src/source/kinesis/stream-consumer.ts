@@ -4,7 +4,8 @@
  * children), runs one ShardReader per shard, and keeps a status per stream.
  *
  * A stream that cannot be read (Kinesis access denied, a `fatal` pipeline
- * verdict) is stopped on its own, logged once, and reported through
+ * verdict, credentials that keep failing; one failure of theirs is only
+ * retried) is stopped on its own, logged once, and reported through
  * `status()`; the other streams keep flowing. A stopped stream is re-checked
  * with backoff (`reprobe`): its shards are read again from their checkpoints,
  * and it is reported up once a batch is delivered, so access granted again
@@ -15,6 +16,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
+import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
 import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
 import { classifyLeaseStoreError, LeaseStoreError, leaseStoreCall } from '../checkpoints/failures.ts';
 import type { LeaseCoordinator } from '../checkpoints/store.ts';
@@ -22,7 +24,7 @@ import { classifyKinesisError, streamRef, type StreamRef } from './client.ts';
 import { listAllShards } from './discovery.ts';
 import { Limiter } from './limiter.ts';
 import { jsonLogger, type KinesisObserver, type Logger, type StreamStatus } from './observer.ts';
-import { ShardReader, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-reader.ts';
+import { credentialsUnavailable, ShardReader, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-reader.ts';
 
 export interface KinesisConsumerOptions {
   client: KinesisClient;
@@ -153,7 +155,7 @@ class StreamConsumer {
 
   async #discoverLoop(): Promise<void> {
     const signal = this.#controller.signal;
-    for (let failures = 0; !signal.aborted; ) {
+    for (let failures = 0, credentialFailures = 0; !signal.aborted; ) {
       if (this.#stoppedFor !== undefined) {
         await this.#waitToReprobe(signal);
         continue;
@@ -162,6 +164,7 @@ class StreamConsumer {
       try {
         await this.#discover(signal);
         failures = 0;
+        credentialFailures = 0;
       } catch (error) {
         if (signal.aborted) return;
         const fromLeases = error instanceof LeaseStoreError;
@@ -169,6 +172,13 @@ class StreamConsumer {
         const cause = fromLeases ? error.cause : error;
         if (failure.kind === 'fatal') {
           this.#fail(failure.reason, describeError(cause));
+          continue;
+        }
+        credentialFailures = failure.kind === 'retryable' && failure.reason === 'credentials' ? credentialFailures + 1 : 0;
+        if (credentialFailures >= CREDENTIALS_ATTEMPTS) {
+          const stopped = credentialsUnavailable(fromLeases ? 'shard discovery (lease store)' : 'ListShards', credentialFailures, cause);
+          this.#fail(stopped.reason, stopped.message);
+          credentialFailures = 0;
           continue;
         }
         this.#o.observer?.retrying?.(this.#ref.name, null, fromLeases ? 'leases' : 'ListShards', failure.kind === 'retryable' ? failure.reason : 'unexpected');
