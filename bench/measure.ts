@@ -12,6 +12,9 @@
  *   and the signature check on the calling thread, as the opener does with
  *   nothing else in flight):
  *   the same work as the limit.
+ * - `sdk-decrypt-1`: the same stage with @aws-crypto/client-node in place of
+ *   the hand-written decryptor, data keys cached the same way (DataKeyCache):
+ *   what the hand-written path gains over the SDK apart from the KMS cache.
  * - `das-1`, `das-n`: das-exporter end to end, wired as src/app.ts wires it:
  *   envelope → DataKeyCache (KMS) → NativePayloadDecryptor → gunzip → decode
  *   → enrich (redact `passwords`, summary, trace context) → OTLP log records
@@ -63,7 +66,7 @@ import type { PrepareSetup } from '../src/workers/prepare.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 
-export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1', 'backlog'] as const;
+export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1', 'backlog'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface MeasureInput {
@@ -217,10 +220,10 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     return async (records) => { await pool(records, CONCURRENCY, (r) => open(r, 'threadpool')); return 0; };
   }
 
-  if (input.mode === 'das-decrypt-1') {
+  if (input.mode === 'das-decrypt-1' || input.mode === 'sdk-decrypt-1') {
     return async (records) => {
       const cache = cacheFor();
-      const decryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() });
+      const decryptor = input.mode === 'das-decrypt-1' ? new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }) : new EsdkPayloadDecryptor();
       for (const r of records) {
         const envelope = parseEnvelope(r.data);
         const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(r)), { verify: 'sync' });
