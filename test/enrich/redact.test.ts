@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Engine } from '../../src/events/model.ts';
-import { isPasswordStatement, MASKED_PARAM, redactParams, redactSql } from '../../src/enrich/redact.ts';
+import { isPasswordStatement, MASKED_PARAM, redact, redactParams, redactSql } from '../../src/enrich/redact.ts';
 
 type Case = [name: string, engine: Engine, input: string, expected: string];
 
@@ -185,7 +185,11 @@ describe('isPasswordStatement', () => {
 
 describe('redactSql keeps the mask a token of its own', () => {
   it('a mask next to a quote or a prefix letter is set apart by a space (found by fast-check)', () => {
-    assert.equal(redactSql("IDENTIFIED AS E'", 'oracle', 'passwords'), "IDENTIFIED AS '***' '");
     assert.equal(redactSql('ALTER USER u IDENTIFIED BY q', 'oracle', 'passwords'), "ALTER USER u IDENTIFIED BY '***'");
+    assert.equal(redactSql("ALTER USER u PASSWORD 'x'VALID UNTIL 'y'", 'postgresql', 'passwords'), "ALTER USER u PASSWORD '***' VALID UNTIL 'y'");
+    assert.equal(redactSql('ALTER USER u IDENTIFIED BY"pw"', 'oracle', 'passwords'), "ALTER USER u IDENTIFIED BY '***'");
+  });
+  it("an unterminated E-string after IDENTIFIED AS fails closed from IDENTIFIED on (found by fast-check)", () => {
+    assert.deepEqual(redact("IDENTIFIED AS E'", 'oracle', 'passwords').text, "'***'");
   });
 });
