@@ -148,20 +148,62 @@ function spaced(text: string, start: number, end: number, mask: string, leading 
 }
 
 /**
- * Replaces every occurrence of a secret `redact` reported (case-insensitively,
- * each at least two characters: one character is in any text) by `***`.
- * For fields that may echo the statement: an error message such as MySQL's
- * "… near 'hunter2' at line 1". Total: any input, no throw.
+ * Replaces in `value` what `redact` reported masking, for fields that may
+ * echo the statement: an error message such as MySQL's "… near 'hunter2' at
+ * line 1" or PostgreSQL's `at or near "'hunter2'"`. Each secret is looked for
+ * whole (at least two characters: one is in any text) and by its pieces
+ * between punctuation (at least four: `password=hunter2` echoes as
+ * `hunter2`), case-insensitively; a run of at least four characters that
+ * starts one of them and stops at a quote or the end of `value` is masked
+ * too, since MySQL cuts its excerpt at 80 characters. Each becomes `***`.
+ * Total: any input, no throw.
  */
 export function scrubSecrets(value: string, secrets: readonly string[]): string {
-  const pattern = secretPattern(secrets);
-  return pattern === null ? value : value.replace(pattern, MASKED_ECHO);
+  const needles = secretNeedles(secrets);
+  if (needles.length === 0 || value.length < 2) return value;
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < value.length; ) {
+    let masked = 0;
+    for (const needle of needles) {
+      const m = commonPrefix(value, i, needle);
+      if (m === needle.length || (m >= 4 && (i + m === value.length || ECHO_END.test(value[i + m]!)))) {
+        if (m > masked) masked = m;
+      }
+    }
+    if (masked === 0) {
+      i++;
+      continue;
+    }
+    out += value.slice(from, i) + MASKED_ECHO;
+    i += masked;
+    from = i;
+  }
+  return from === 0 ? value : out + value.slice(from);
 }
 
-function secretPattern(secrets: readonly string[]): RegExp | null {
-  const usable = [...new Set(secrets.filter((s) => s.length >= 2))].sort((a, b) => b.length - a.length);
-  if (usable.length === 0) return null;
-  return new RegExp(usable.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'giu');
+/** Where an excerpt of a statement ends in an error message. */
+const ECHO_END = /['"`]/;
+
+function secretNeedles(secrets: readonly string[]): string[] {
+  const needles = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length >= 2) needles.add(secret);
+    for (const piece of secret.split(/[^\p{L}\p{N}_]+/u)) if (piece.length >= 4) needles.add(piece);
+  }
+  return [...needles];
+}
+
+/** How many characters of `needle` match `value` from `at` on, ignoring case. */
+function commonPrefix(value: string, at: number, needle: string): number {
+  let m = 0;
+  while (m < needle.length && at + m < value.length) {
+    const a = value[at + m]!;
+    const b = needle[m]!;
+    if (a !== b && a.toLowerCase() !== b.toLowerCase()) break;
+    m++;
+  }
+  return m;
 }
 
 /**
