@@ -115,6 +115,12 @@ export interface Enrichment {
   collectionName: string | null;
   /** W3C trace context from a sqlcommenter comment or the client application, read before redaction. */
   trace: { traceId: string; spanId: string; traceFlags: number } | null;
+  /**
+   * Set when redaction could not read the text around a credential with
+   * confidence and masked it from the credential keyword to the end (counted
+   * in `das_redaction_fail_closed_total`).
+   */
+  redactionFailedClosed?: true;
 }
 
 export interface Heartbeat {

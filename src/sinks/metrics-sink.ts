@@ -125,6 +125,7 @@ export class MetricsSink implements Sink {
       if (group.isLogin) this.#count(m.loginAttempts, { cluster, user, outcome: group.outcome }, n);
       if (group.rows > 0) this.#count(m.statementRows, { cluster, class: eventClass }, group.rows);
     }
+    for (const { engine, count } of tally.redactionsFailedClosed) m.redactionFailClosed.inc({ engine }, count);
     for (const times of tally.logTimes) {
       const cluster = capLength(times.cluster, this.#maxLength);
       const instance = capLength(times.instance, this.#maxLength);

@@ -44,6 +44,8 @@ export interface LogTimes {
 export interface EventTally {
   statements: StatementGroup[];
   logTimes: LogTimes[];
+  /** Events whose redaction failed closed (enrich/redact.ts), per engine; only engines with some. */
+  redactionsFailedClosed: { engine: Engine; count: number }[];
 }
 
 export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
@@ -52,7 +54,13 @@ export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
   /** The groups used last, newest first: most events fall in one of them, found without building their key. */
   const recent: StatementGroup[] = [];
   let lastTimes: LogTimes | undefined;
+  const failedClosed: { engine: Engine; count: number }[] = [];
   for (const event of events) {
+    if (event.enrichment?.redactionFailedClosed) {
+      const entry = failedClosed.find((f) => f.engine === event.engine);
+      if (entry === undefined) failedClosed.push({ engine: event.engine, count: 1 });
+      else entry.count++;
+    }
     const cluster = event.clusterId ?? event.instanceId ?? '';
     const instance = event.instanceId ?? '';
     const admit = !(event.isLogin && event.outcome === 'failure');
@@ -117,7 +125,7 @@ export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
     }
     list.seconds.push(seconds);
   }
-  return { statements: [...groups.values()], logTimes: [...times.values()] };
+  return { statements: [...groups.values()], logTimes: [...times.values()], redactionsFailedClosed: failedClosed };
 }
 
 /** How many of the last groups an event is compared with before its key is built. */

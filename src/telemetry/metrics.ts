@@ -42,6 +42,7 @@ export interface DasMetrics {
   readonly eventLag: Histogram<'cluster'>;
   readonly lastEventTimestamp: Gauge<'cluster' | 'db_instance'>;
   readonly lastHeartbeatTimestamp: Gauge<'cluster' | 'db_instance'>;
+  readonly redactionFailClosed: Counter<'engine'>;
 
   readonly millisBehindLatest: Gauge<'stream' | 'shard'>;
   readonly streamUp: Gauge<'stream'>;
@@ -132,6 +133,12 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
       name: 'das_last_heartbeat_timestamp_seconds',
       help: 'logTime of the newest heartbeat delivered, as a Unix timestamp; a gap means the stream or the database went quiet.',
       labelNames: ['cluster', 'db_instance'] as const,
+      registers,
+    }),
+    redactionFailClosed: new Counter({
+      name: 'das_redaction_fail_closed_total',
+      help: 'Events whose SQL could not be read with confidence around a credential (an unterminated quote, nothing after IDENTIFIED BY, a positional row into an account table, …), so it was masked from the credential keyword to the end.',
+      labelNames: ['engine'] as const,
       registers,
     }),
     millisBehindLatest: new Gauge({

@@ -9,7 +9,9 @@ import { activityEvent } from '../support/events.ts';
 function referenceTally(events: readonly ActivityEvent[]): EventTally {
   const groups = new Map<string, StatementGroup>();
   const times = new Map<string, LogTimes>();
+  const failedClosed = new Map<ActivityEvent['engine'], number>();
   for (const e of events) {
+    if (e.enrichment?.redactionFailedClosed) failedClosed.set(e.engine, (failedClosed.get(e.engine) ?? 0) + 1);
     const cluster = e.clusterId ?? e.instanceId ?? '';
     const instance = e.instanceId ?? '';
     const admit = !(e.isLogin && e.outcome === 'failure');
@@ -30,7 +32,7 @@ function referenceTally(events: readonly ActivityEvent[]): EventTally {
     if (!times.has(where)) times.set(where, { cluster, instance, seconds: [] });
     times.get(where)!.seconds.push(seconds);
   }
-  return { statements: [...groups.values()], logTimes: [...times.values()] };
+  return { statements: [...groups.values()], logTimes: [...times.values()], redactionsFailedClosed: [...failedClosed].map(([engine, count]) => ({ engine, count })) };
 }
 
 describe('tallyEvents', () => {
@@ -49,10 +51,17 @@ describe('tallyEvents', () => {
       rowCount: fc.constantFrom(null, 0, 3),
       logTimeUnixNano: fc.constantFrom(null, 1572395989940668000n, 1572395990000000000n),
       trace: fc.constantFrom(null, '4bf92f3577b34da6a3ce929d0e0e4736'),
+      failedClosed: fc.constantFrom(false, false, false, true),
     })
-    .map(({ trace, ...fields }) => {
+    .map(({ trace, failedClosed, ...fields }) => {
       const e = activityEvent(fields);
-      if (trace) e.enrichment = { queryText: null, querySummary: null, operationName: null, collectionName: null, trace: { traceId: trace, spanId: '00f067aa0ba902b7', traceFlags: 1 } };
+      if (trace || failedClosed) {
+        e.enrichment = {
+          queryText: null, querySummary: null, operationName: null, collectionName: null,
+          trace: trace ? { traceId: trace, spanId: '00f067aa0ba902b7', traceFlags: 1 } : null,
+          ...(failedClosed ? { redactionFailedClosed: true as const } : {}),
+        };
+      }
       return e;
     });
 

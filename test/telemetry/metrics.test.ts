@@ -13,6 +13,7 @@ const EXPECTED: [name: string, type: string, labels: string[]][] = [
   ['das_stream_millis_behind_latest', 'gauge', ['stream', 'shard']],
   ['das_last_event_timestamp_seconds', 'gauge', ['cluster', 'db_instance']],
   ['das_last_heartbeat_timestamp_seconds', 'gauge', ['cluster', 'db_instance']],
+  ['das_redaction_fail_closed_total', 'counter', ['engine']],
   ['das_records_total', 'counter', ['stream', 'outcome']],
   ['das_events_total', 'counter', ['stream', 'type']],
   ['das_kms_requests_total', 'counter', ['outcome']],
