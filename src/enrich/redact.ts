@@ -25,7 +25,9 @@
  *     sys.user$, …);
  *   - a string holding a connection string with `password=`/`pwd=` or a URI
  *     with `user:password@`, and a string of dynamic SQL (EXECUTE IMMEDIATE,
- *     sp_executesql, a DO block) that holds any of the above.
+ *     sp_executesql, PREPARE … FROM, a DO block) that holds any of the above,
+ *     read four levels deep;
+ *   - PostgreSQL `set_config('….password', value, …)`.
  * - `literals`: as `passwords`, then every string, number and boolean literal
  *   becomes `?` (the OpenTelemetry `db.query.text` sanitization). Identifiers,
  *   placeholders and comments stay: sqlcommenter comments carry trace context
@@ -36,7 +38,9 @@
  * Fail closed: where the text around a credential cannot be read with
  * confidence (nothing usable after `IDENTIFIED BY` or `PASSWORD =`, an
  * unterminated quote or comment anywhere in text that mentions a credential,
- * an argument list that never closes, a positional row into an account table)
+ * an argument list that never closes, a positional row into an account table,
+ * a bare word after PostgreSQL's role option `PASSWORD`, dynamic SQL nested
+ * deeper than is read)
  * everything from the credential keyword to the end of the text is masked, and
  * the result says so (`failClosed`) for the caller to count.
  *
@@ -396,6 +400,9 @@ function secretArgumentsOf(name: string, qualifier: string | null, dialect: SqlD
   return { positions: fits.flatMap((e) => e.positions), names: fits.flatMap((e) => e.names) };
 }
 
+/** `set_config(name, value, is_local)` when `name` is a secret's: the value. */
+const SET_CONFIG_VALUE: SecretArguments = { positions: [1], names: ['new_value'] };
+
 /**
  * Tables whose rows hold password hashes or secrets: written positionally,
  * every value is masked, since which column is which depends on the version.
@@ -407,6 +414,9 @@ const ACCOUNT_TABLES = new Set([
 ]);
 /** The same tables named without their schema, when the session's database is `mysql`. */
 const MYSQL_ACCOUNT_TABLES = new Set(['user', 'servers', 'slave_master_info']);
+
+/** How deep dynamic SQL (a string of SQL inside a string of SQL …) is read; a string nested deeper that mentions a credential is masked whole. */
+const MAX_NESTING = 4;
 
 /** Words that may follow `PASSWORD =` without being a secret. */
 const NOT_A_SECRET_VALUE = new Set(['NULL', 'DEFAULT']);
@@ -491,6 +501,14 @@ class Analysis {
           this.#openrowset(k + 1);
           continue;
         }
+        // PostgreSQL `set_config('app.password', 'x', false)`: a setting with a secret's name.
+        if (lower === 'set_config' && this.dialect !== 'mysql' && isOp(text, sig[k + 1], '(') && sig[k + 2]?.kind === 'string') {
+          if (literalContents(tokenText(text, sig[k + 2]!), 'string').some(isSecretName)) {
+            this.touchesSecrets = true;
+            this.#parenthesizedArguments(k + 1, SET_CONFIG_VALUE);
+            continue;
+          }
+        }
       }
       if (kind === 'word') {
         if ((upper === 'INSERT' || (upper === 'REPLACE' && this.#atStatementStart(k))) && !isOp(text, sig[k + 1], '(')) {
@@ -518,7 +536,12 @@ class Analysis {
       this.masked.add(k);
       return;
     }
-    if (this.#depth >= 2 || !(CREDENTIAL_HINT.test(raw) || NON_ASCII.test(raw))) return;
+    if (!mayHoldSecret(raw, this.#accounts)) return;
+    if (this.#depth >= MAX_NESTING) {
+      // Dynamic SQL nested deeper than is read: it may hold a credential, so it is masked whole.
+      this.#failClosed(this.sig[k]!.start);
+      return;
+    }
     for (const content of literalContents(raw, 'string')) {
       const inner = new Analysis(content, this.dialect, this.#accounts, this.#depth + 1);
       if (inner.masked.size === 0 && inner.failFrom === null && !inner.touchesSecrets && !inner.secretPlaceholder) continue;
@@ -547,6 +570,12 @@ class Analysis {
     }
     if (isLiteralToken(next)) {
       this.#maskLiteral(k + 1);
+      return;
+    }
+    // PostgreSQL's role options take PASSWORD 'value' or PASSWORD NULL; a bare word there is no
+    // statement PostgreSQL runs, and may be the password itself.
+    if (upper === 'PASSWORD' && next.kind === 'word' && this.dialect === 'postgresql' && word(text, next) !== 'NULL' && this.#inRoleStatement(k)) {
+      this.#failClosed(next.start);
       return;
     }
     if (upper === 'PASSWORD' && word(text, next) === 'FOR') {
@@ -722,6 +751,15 @@ class Analysis {
 
   #failClosed(from: number): void {
     this.failFrom = this.failFrom === null ? from : Math.min(this.failFrom, from);
+  }
+
+  /** Whether `sig[k]` is inside a CREATE/ALTER ROLE, USER or GROUP statement. */
+  #inRoleStatement(k: number): boolean {
+    const { text, sig } = this;
+    let start = k;
+    while (start > 0 && !isOp(text, sig[start - 1], ';')) start--;
+    const verb = word(text, sig[start]);
+    return (verb === 'CREATE' || verb === 'ALTER') && ['ROLE', 'USER', 'GROUP'].includes(word(text, sig[start + 1]));
   }
 
   #atStatementStart(k: number): boolean {

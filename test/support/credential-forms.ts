@@ -36,6 +36,13 @@ const my = (name: string, sql: (pw: string) => string, masked: string, extra: Pa
 const ms = (name: string, sql: (pw: string) => string, masked: string, extra: Partial<CredentialForm> = {}): CredentialForm => ({ engine: 'sqlserver', name, sql, masked, ...extra });
 const ora = (name: string, sql: (pw: string) => string, masked: string, extra: Partial<CredentialForm> = {}): CredentialForm => ({ engine: 'oracle', name, sql, masked, ...extra });
 
+/** `sql` as dynamic SQL `depth` times over: each level's quotes doubled into the next one's string. */
+function nested(sql: string, depth: number, wrap: (quoted: string, level: number) => string): string {
+  let out = sql;
+  for (let level = 0; level < depth; level++) out = wrap(out.replace(/'/g, "''"), level);
+  return out;
+}
+
 export const CREDENTIAL_FORMS: readonly CredentialForm[] = [
   // PostgreSQL
   pg('CREATE ROLE … PASSWORD', (pw) => `CREATE ROLE app LOGIN PASSWORD '${pw}'`, "CREATE ROLE app LOGIN PASSWORD '***'"),
@@ -55,6 +62,9 @@ export const CREDENTIAL_FORMS: readonly CredentialForm[] = [
   pg('UPDATE pg_authid SET rolpassword', (pw) => `UPDATE pg_authid SET rolpassword = 'md5${pw}' WHERE rolname = 'app'`, "UPDATE pg_authid SET rolpassword = '***' WHERE rolname = 'app'"),
   pg('a positional row into pg_authid', (pw) => `INSERT INTO pg_authid VALUES (16384, 'app', '${pw}')`, "INSERT INTO pg_authid VALUES '***'", { failClosed: true }),
   pg('a DO block running ALTER ROLE … PASSWORD', (pw) => `DO $$BEGIN EXECUTE 'ALTER ROLE app PASSWORD ''${pw}'''; END$$`, "DO '***'"),
+  pg('set_config of a setting named …password', (pw) => `SELECT set_config('app.password', '${pw}', false)`, "SELECT set_config('app.password', '***', false)"),
+  pg('an unquoted password (a syntax error PostgreSQL never runs)', (pw) => `ALTER ROLE app PASSWORD ${pw}`, "ALTER ROLE app PASSWORD '***'", { failClosed: true }),
+  pg('dynamic SQL nested deeper than is read', (pw) => nested(`ALTER ROLE app PASSWORD '${pw}'`, 5, (s, level) => `DO $l${level}$BEGIN EXECUTE '${s}'; END$l${level}$`), "DO '***'", { failClosed: true }),
   pg('an unterminated password string', (pw) => `ALTER ROLE app PASSWORD '${pw}`, "ALTER ROLE app '***'", { failClosed: true }),
 
   // MySQL
@@ -86,6 +96,8 @@ export const CREDENTIAL_FORMS: readonly CredentialForm[] = [
   my('CALL mysql.rds_set_external_source(host, port, user, password, …)', (pw) => `CALL mysql.rds_set_external_source('primary', 3306, 'repl', '${pw}', 'mysql-bin.000001', 4, 1)`, "CALL mysql.rds_set_external_source('primary', 3306, 'repl', '***', 'mysql-bin.000001', 4, 1)"),
   my('CALL mysql.rds_set_external_master_with_auto_position(…)', (pw) => `CALL mysql.rds_set_external_master_with_auto_position('primary', 3306, 'repl', '${pw}', 0, 0)`, "CALL mysql.rds_set_external_master_with_auto_position('primary', 3306, 'repl', '***', 0, 0)"),
   my('AES_ENCRYPT(text, key)', (pw) => `SELECT AES_ENCRYPT('card', '${pw}')`, "SELECT AES_ENCRYPT('card', '***')"),
+  my('PREPARE … FROM a string holding ALTER USER … IDENTIFIED BY', (pw) => `PREPARE s FROM 'ALTER USER app IDENTIFIED BY ''${pw}'''`, "PREPARE s FROM '***'"),
+  my('PREPARE … FROM a positional row into user, in database mysql', (pw) => `PREPARE s FROM 'INSERT INTO user VALUES (''%'', ''app'', ''${pw}'')'`, "PREPARE s FROM '***'", { database: 'mysql', failClosed: true }),
   my('nothing after IDENTIFIED BY', () => 'ALTER USER app IDENTIFIED BY', "ALTER USER app IDENTIFIED BY '***'", { failClosed: true }),
   my('an unterminated password string', (pw) => `ALTER USER app IDENTIFIED BY '${pw}`, "ALTER USER app '***'", { failClosed: true }),
 
@@ -112,6 +124,8 @@ export const CREDENTIAL_FORMS: readonly CredentialForm[] = [
   ms('sp_setapprole with an ODBC {Encrypt …}', (pw) => `EXEC sp_setapprole 'reports', {Encrypt N'${pw}'}, 'odbc'`, "EXEC sp_setapprole 'reports', {Encrypt '***'}, 'odbc'"),
   ms('sp_setapprole as the first statement of a batch, without EXEC', (pw) => `sp_setapprole 'reports', '${pw}'`, "sp_setapprole 'reports', '***'"),
   ms('ENCRYPTBYPASSPHRASE(passphrase, text)', (pw) => `SELECT ENCRYPTBYPASSPHRASE('${pw}', 'card')`, "SELECT ENCRYPTBYPASSPHRASE('***', '***')"),
+  ms('sp_executesql of CREATE LOGIN … WITH PASSWORD', (pw) => `EXEC sp_executesql N'CREATE LOGIN app WITH PASSWORD = ''${pw}'''`, "EXEC sp_executesql '***'"),
+  ms('EXEC (string) of ALTER LOGIN … WITH PASSWORD', (pw) => `EXEC ('ALTER LOGIN app WITH PASSWORD = ''${pw}''')`, "EXEC ('***')"),
   ms('an unterminated password string', (pw) => `CREATE LOGIN app WITH PASSWORD = '${pw}`, "CREATE LOGIN app WITH '***'", { failClosed: true }),
 
   // Oracle
@@ -128,5 +142,6 @@ export const CREDENTIAL_FORMS: readonly CredentialForm[] = [
   ora('DBMS_CREDENTIAL.CREATE_CREDENTIAL positional', (pw) => `BEGIN DBMS_CREDENTIAL.CREATE_CREDENTIAL('c', 'scott', '${pw}'); END;`, "BEGIN DBMS_CREDENTIAL.CREATE_CREDENTIAL('c', 'scott', '***'); END;"),
   ora('DBMS_CREDENTIAL.CREATE_CREDENTIAL password =>', (pw) => `BEGIN DBMS_CREDENTIAL.CREATE_CREDENTIAL(credential_name => 'c', username => 'scott', password => '${pw}'); END;`, "BEGIN DBMS_CREDENTIAL.CREATE_CREDENTIAL(credential_name => 'c', username => 'scott', password => '***'); END;"),
   ora('EXECUTE IMMEDIATE of ALTER USER … IDENTIFIED BY', (pw) => `BEGIN EXECUTE IMMEDIATE 'ALTER USER scott IDENTIFIED BY ${pw}'; END;`, "BEGIN EXECUTE IMMEDIATE '***'; END;"),
+  ora('EXECUTE IMMEDIATE nested in EXECUTE IMMEDIATE', (pw) => `BEGIN EXECUTE IMMEDIATE 'BEGIN EXECUTE IMMEDIATE ''ALTER USER scott IDENTIFIED BY ${pw}''; END;'; END;`, "BEGIN EXECUTE IMMEDIATE '***'; END;"),
   ora('an unterminated quoted password', (pw) => `ALTER USER scott IDENTIFIED BY "${pw}`, "ALTER USER scott '***'", { failClosed: true }),
 ];
