@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { DasError } from '../../src/errors.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
-import { DECRYPTED_EXAMPLES, decryptedExamples, readJsonFixture } from '../support/fixtures.ts';
+import { ORACLE_LOGON, SQLSERVER_LOGIN_FAILED } from '../support/documented-events.ts';
+import { decryptedExamples, loadExample } from '../support/fixtures.ts';
 
 type Json = Record<string, any>;
-
-/**
- * The inner record of a documented example and its envelope version. The
- * PostgreSQL examples keep the docs' outer envelope with the record inline;
- * the others are the inner record (MySQL is version 1.2, SQL Server 1.4).
- */
-function loadExample(file: string): { record: Json; version: string } {
-  const json = readJsonFixture(path.join(DECRYPTED_EXAMPLES, file)) as Json;
-  if (json.type === 'DatabaseActivityMonitoringRecords') return { record: json.databaseActivityEvents, version: json.version };
-  return { record: json, version: file.startsWith('rds-sqlserver') ? '1.4' : '1.2' };
-}
 
 function record(events: unknown[], ids: { clusterId?: string; instanceId?: string } = {}): string {
   return JSON.stringify({
@@ -253,49 +242,6 @@ describe('decodeRecord: Aurora MySQL MAIN and AUX in one record', () => {
   });
 });
 
-/** The RDS guide's Oracle LOGON example (its engineNativeAuditFields trimmed to a few columns; the guide's own JSON lacks a comma after DBID). */
-const ORACLE_LOGON = {
-  class: 'Standard',
-  clientApplication: 'JDBC Thin Client',
-  command: 'LOGON',
-  commandText: null,
-  dbid: '0123456789',
-  databaseName: 'ORCL',
-  dbProtocol: 'oracle',
-  dbUserName: 'TEST',
-  endTime: null,
-  errorMessage: null,
-  exitCode: 0,
-  logTime: '2021-01-15 00:15:36.233787',
-  netProtocol: 'tcp',
-  objectName: null,
-  objectType: null,
-  paramList: [],
-  pid: 17904,
-  remoteHost: '123.456.789.012',
-  remotePort: '25440',
-  rowCount: null,
-  serverHost: '987.654.321.098',
-  serverType: 'oracle',
-  serverVersion: '19.0.0.0.ru-2020-01.rur-2020-01.r1.EE.3',
-  serviceName: 'oracle-ee',
-  sessionId: 987654321,
-  startTime: null,
-  statementId: 1,
-  substatementId: null,
-  transactionId: '0000000000000000',
-  engineNativeAuditFields: {
-    UNIFIED_AUDIT_POLICIES: 'TEST_POL_EVERYTHING',
-    SYSTEM_PRIVILEGE_USED: 'CREATE SESSION',
-    INSTANCE_ID: 1,
-    DBID: 123456789,
-    AUTHENTICATION_TYPE: '(TYPE=(DATABASE));(CLIENT ADDRESS=((ADDRESS=(PROTOCOL=tcp)(HOST=205.251.233.183)(PORT=25440))));',
-    OS_USERNAME: 'sumepate',
-    ENTRY_ID: 1,
-    SCN: 5124715,
-  },
-};
-
 describe('decodeRecord: RDS for Oracle', () => {
   it('Oracle LOGON from the docs', () => {
     const decoded = decodeRecord(record([ORACLE_LOGON], { instanceId: 'db-ORACLEINSTANCE' }), { version: '1.3', position: POSITION });
@@ -332,42 +278,8 @@ describe('decodeRecord: RDS for Oracle', () => {
 });
 
 describe('decodeRecord: RDS for SQL Server failed login', () => {
-  // The RDS guide's LOGIN FAILED example (engineNativeAuditFields trimmed).
-  const loginFailed = {
-    class: 'LOGIN',
-    clientApplication: 'Microsoft SQL Server Management Studio',
-    command: 'LOGIN FAILED',
-    commandText: "Login failed for user 'test'. Reason: Password did not match that for the login provided. [CLIENT: local-machine]",
-    databaseName: '',
-    dbProtocol: 'SQLSERVER',
-    dbUserName: 'test',
-    endTime: null,
-    errorMessage: null,
-    exitCode: 0,
-    logTime: '2022-10-06 21:34:42.7113072+00',
-    netProtocol: null,
-    objectName: '',
-    objectType: 'LOGIN',
-    paramList: null,
-    pid: null,
-    remoteHost: 'local machine',
-    remotePort: null,
-    rowCount: 0,
-    serverHost: '172.31.30.159',
-    serverType: 'SQLSERVER',
-    serverVersion: '15.00.4073.23.v1.R1',
-    serviceName: 'sqlserver-ee',
-    sessionId: 0,
-    startTime: null,
-    statementId: '0x1eb0d1808d34a94b9d3dcf5432750f02',
-    substatementId: 1,
-    transactionId: '0',
-    type: 'record',
-    engineNativeAuditFields: { server_principal_id: 0, connection_id: '98B4F537-0F82-49E3-AB08-B9D33B5893EF' },
-  };
-
   it('SQL Server LOGIN FAILED from the docs is a failed login', () => {
-    const [event] = decodeRecord(record([loginFailed]), { version: '1.4' }).events;
+    const [event] = decodeRecord(record([SQLSERVER_LOGIN_FAILED]), { version: '1.4' }).events;
     assert.equal(event!.engine, 'sqlserver');
     assert.equal(event!.outcome, 'failure');
     assert.equal(event!.isLogin, true);
@@ -379,7 +291,7 @@ describe('decodeRecord: RDS for SQL Server failed login', () => {
   });
 
   it('keeps a SQL Server statementId sent in upper case as lower-case hex', () => {
-    const [event] = decodeRecord(record([{ ...loginFailed, statementId: '0x1EB0D1808D34A94B9D3DCF5432750F02' }]), { version: '1.4' }).events;
+    const [event] = decodeRecord(record([{ ...SQLSERVER_LOGIN_FAILED, statementId: '0x1EB0D1808D34A94B9D3DCF5432750F02' }]), { version: '1.4' }).events;
     assert.equal(event!.statementId, '0x1eb0d1808d34a94b9d3dcf5432750f02');
   });
 });

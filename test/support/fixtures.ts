@@ -35,3 +35,14 @@ export function decryptedExamples(): { name: string; file: string }[] {
     .sort()
     .map((name) => ({ name, file: path.join(DECRYPTED_EXAMPLES, name) }));
 }
+
+/**
+ * The inner record of a documented example and its envelope version. The
+ * PostgreSQL examples keep the docs' outer envelope with the record inline;
+ * the others are the inner record (MySQL is version 1.2, SQL Server 1.4).
+ */
+export function loadExample(file: string): { record: Record<string, any>; version: string } {
+  const json = readJsonFixture(path.join(requireDir(DECRYPTED_EXAMPLES), file)) as Record<string, any>;
+  if (json.type === 'DatabaseActivityMonitoringRecords') return { record: json.databaseActivityEvents, version: json.version };
+  return { record: json, version: file.startsWith('rds-sqlserver') ? '1.4' : '1.2' };
+}
