@@ -96,7 +96,7 @@ describe('OTLP log record mapping', () => {
     const record = mapper().map(event);
     assert.equal(record.severityText, 'WARN');
     assert.equal(record.severityNumber, 13);
-    assert.equal(record.body, 'CONNECT', 'no SQL: the body is the command');
+    assert.equal(record.body, "CONNECT failed: Access denied for user 'app'@'10.0.0.7' (using password: YES)", 'no SQL: the body is the command and how it failed');
     const a = record.attributes;
     assert.equal(a['db.system.name'], 'mysql');
     assert.equal(a['db.response.status_code'], '1045');

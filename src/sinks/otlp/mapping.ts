@@ -4,6 +4,11 @@
  * semantic conventions, with everything else DAS said kept under
  * `aws.rds.das.*` so an auditor loses nothing.
  *
+ * The body is the SQL after redaction; an event without any (a login, for
+ * which Aurora MySQL sends '', or mode `all`) gets its command and outcome
+ * instead (`fallbackBody`), so that no Loki line is blank and a line filter
+ * such as `|= "CONNECT"` finds it.
+ *
  * Loki is the main backend, so a record is shaped to pass its default limits
  * whatever the event holds:
  * - the body becomes the log line, at most 256 KiB (`max_line_size`): longer
@@ -246,13 +251,32 @@ function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingL
 }
 
 function bodyOf(event: ActivityEvent, maxBytes: number): { text: string; truncatedFrom: number | null } {
-  const text = event.enrichment?.queryText ?? event.command ?? event.class ?? '';
+  const query = event.enrichment?.queryText ?? null;
+  // DAS sends '' for the text of a MySQL login: the SQL wins only when there is some.
+  const text = query !== null && query.trim() !== '' ? query : fallbackBody(event);
   // A UTF-16 unit is at most 3 UTF-8 bytes: short text needs no counting.
   if (text.length * 3 <= maxBytes) return { text, truncatedFrom: null };
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= maxBytes) return { text, truncatedFrom: null };
   const marker = ` …[truncated: ${bytes} bytes in all]`;
   return { text: truncateUtf8(text, maxBytes - Buffer.byteLength(marker, 'utf8')) + marker, truncatedFrom: bytes };
+}
+
+/**
+ * The line of an event without SQL text (a login, a disconnect, mode `all`),
+ * never empty: its command, and for a failure how it failed, e.g. `CONNECT
+ * failed: Access denied for user 'app'@'10.0.0.7' (using password: YES)` or
+ * `LOGON failed (code 1017)`. A command that names the failure itself (`AUTH
+ * FAILURE`, `LOGIN FAILED`) is not told twice.
+ */
+export function fallbackBody(event: ActivityEvent): string {
+  const what = event.command?.trim() || event.class?.trim() || 'database activity';
+  if (event.outcome !== 'failure') return what;
+  const rules = OUTCOME_RULES[event.engine];
+  const saysFailed = rules.failureCommands.includes(what.toUpperCase());
+  const message = event.errorMessage?.trim();
+  const code = event.exitCode !== null && rules.exitCodeFails(event.exitCode) ? ` (code ${event.exitCode})` : '';
+  return `${what}${saysFailed ? '' : ' failed'}${message ? `: ${message}` : code}`;
 }
 
 /** The longest prefix of `text` within `maxBytes` UTF-8 bytes, never splitting a character. */
