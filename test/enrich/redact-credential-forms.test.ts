@@ -5,6 +5,7 @@
  * and in Aurora MySQL's DAS-escaped form.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { isPasswordStatement, redact, redactParams, scrubSecrets, MASKED_PARAM } from '../../src/enrich/redact.ts';
 import { tokenize } from '../../src/enrich/sql-lexer.ts';
 import { CREDENTIAL_FORMS } from '../support/credential-forms.ts';
@@ -58,6 +59,15 @@ describe('every documented credential form', () => {
       }
     });
   }
+
+  it("the README's Security section lists every form, with what passwords mode gives", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Security\n'), readme.indexOf('\n## ', readme.indexOf('\n## Security\n') + 1));
+    const missing = CREDENTIAL_FORMS.filter((f) => !section.includes(`| ${f.name} | \`${f.sql('Secret1')}\` | \`${f.masked}\`${f.failClosed ? ' (fails closed)' : ''} |`));
+    assert.deepEqual(missing.map((f) => `${f.engine}: ${f.name}`), []);
+    const rows = section.split('\n').filter((line) => /^\| .* \| `.*` \| `.*`( \(fails closed\))? \|$/.test(line));
+    assert.equal(rows.length, CREDENTIAL_FORMS.length, 'and no form the table does not have');
+  });
 
   it('the table covers every engine and at least one fail-closed form of each', () => {
     for (const engine of ['postgresql', 'mysql', 'sqlserver', 'oracle'] as const) {
