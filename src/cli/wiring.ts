@@ -3,7 +3,7 @@
  * `replay`, `run`, `demo` and the Lambda handler, so they open records the
  * same way.
  */
-import { KMSClient } from '@aws-sdk/client-kms';
+import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config/config.ts';
 import { DataKeyCache, type DataKeyObserver } from '../decrypt/data-keys.ts';
@@ -19,14 +19,17 @@ import type { ResourceFacts } from '../sinks/otlp/resource.ts';
 import { PreparingOpener } from '../workers/opener.ts';
 import type { PreparePool } from '../workers/pool.ts';
 import type { PrepareSetup } from '../workers/prepare.ts';
+import { USER_AGENT } from '../version.ts';
 
-/** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS). */
-export function createKmsClient(): KMSClient {
+/** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS), `config` over it; its User-Agent names das-exporter. */
+export function createKmsClient(config: KMSClientConfig = {}): KMSClient {
   // DataKeyCache owns retrying, with backoff that knows throttling from bad data.
   // Without throwOnRequestTimeout the handler only warns, and a hung connection stalls a shard forever.
   return new KMSClient({
     maxAttempts: 1,
     requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }),
+    customUserAgent: USER_AGENT,
+    ...config,
   });
 }
 

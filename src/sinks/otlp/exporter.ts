@@ -28,7 +28,9 @@
  * may already hold (a retried batch resends the requests already accepted;
  * Loki drops exact repeats: same stream, timestamp and line);
  * `log.record.uid` identifies duplicates elsewhere. Header values never appear
- * in a reason: any text that came back holding one is masked.
+ * in a reason: any text that came back holding one is masked. Every request
+ * says `User-Agent: das-exporter/<version>` (the OTLP exporter spec's SHOULD)
+ * unless OTEL_EXPORTER_OTLP_HEADERS sets one.
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
@@ -40,6 +42,7 @@ import { redactUrl, type OtlpExporterConfig } from './config.ts';
 import { httpPost, type HttpPost } from './http-post.ts';
 import type { LogRecordMapper } from './mapping.ts';
 import { assembleLogsRequest, type EncodedRef } from './protobuf.ts';
+import { USER_AGENT } from '../../version.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -134,6 +137,8 @@ export class OtlpLogSink implements Sink {
   readonly #secrets: string[];
   readonly #maxRecords: number;
   readonly #maxBytes: number;
+  /** `das-exporter/<version>`, unless the configured headers name their own User-Agent. */
+  readonly #userAgent: Record<string, string>;
   #closed = false;
 
   constructor(options: OtlpLogSinkOptions) {
@@ -146,6 +151,7 @@ export class OtlpLogSink implements Sink {
     this.#reasonLength = options.reasonLength ?? 300;
     this.#maxRecords = options.maxRecordsPerRequest ?? DEFAULT_MAX_RECORDS_PER_REQUEST;
     this.#maxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    this.#userAgent = Object.keys(options.config.headers).some((name) => name.toLowerCase() === 'user-agent') ? {} : { 'user-agent': USER_AGENT };
     // A backend may echo the credential without its scheme (`Bearer <token>` → `<token>`): mask both, longest first.
     this.#secrets = Object.values(options.config.headers)
       .flatMap((v) => [v, /^[A-Za-z][\w.+-]*\s+(\S.*)$/.exec(v)?.[1] ?? ''])
@@ -246,6 +252,7 @@ export class OtlpLogSink implements Sink {
       return { kind: 'refused', reason: `the OTLP request could not be compressed: ${describeError(error)}` };
     }
     const headers: Record<string, string> = {
+      ...this.#userAgent,
       ...this.#config.headers,
       'content-type': json ? 'application/json' : 'application/x-protobuf',
     };

@@ -26,9 +26,10 @@ import { OUTCOME_RULES } from '../../events/outcome.ts';
 import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type RecordWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
 import { sameKeys } from '../../util/same-keys.ts';
+import { VERSION } from '../../version.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
-export const SCOPE = Object.freeze({ name: 'das-exporter', version: '0.1.0' });
+export const SCOPE = Object.freeze({ name: 'das-exporter', version: VERSION });
 
 /** Loki 3 defaults (limits_config). */
 export const LOKI_MAX_LINE_BYTES = 256 * 1024;
