@@ -5,12 +5,9 @@
  * and of OTLP requests (test/sinks/otlp-exporter.test.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
@@ -18,11 +15,11 @@ import { createKmsClient } from '../src/cli/wiring.ts';
 import { LocalKms } from '../src/demo/local-kms.ts';
 import { createKinesisClient } from '../src/source/kinesis/client.ts';
 import { createDynamoDbClient } from '../src/source/leases/dynamodb-coordinator.ts';
-import { packageVersion, USER_AGENT, VERSION } from '../src/version.ts';
+import { PACKAGE_NAME, USER_AGENT, VERSION } from '../src/version.ts';
 import { startDynalite, type LocalDynamoDb } from './support/dynalite.ts';
 import { startKinesalite, type LocalKinesis } from './support/kinesalite.ts';
 
-const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
 const LOCAL = { region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
 
 /** Forwards every request to `target` and keeps its headers. */
@@ -51,36 +48,10 @@ async function recordingProxy(target: string): Promise<{ endpoint: string; heade
 }
 
 describe('das-exporter version and User-Agent', () => {
-  it('is package.json\'s version', () => {
+  it('is package.json\'s name and version', () => {
+    assert.equal(PACKAGE_NAME, PACKAGE.name);
     assert.equal(VERSION, PACKAGE.version);
     assert.equal(USER_AGENT, `das-exporter/${PACKAGE.version}`);
-  });
-
-  describe('packageVersion', () => {
-    let dir: string;
-    beforeEach(() => {
-      dir = mkdtempSync(path.join(tmpdir(), 'das-version-'));
-    });
-    afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-    it('finds the das-exporter package.json above a compiled module (dist/…) as above a source one', () => {
-      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'das-exporter', version: '9.8.7' }));
-      mkdirSync(path.join(dir, 'dist', 'cli'), { recursive: true });
-      assert.equal(packageVersion(pathToFileURL(path.join(dir, 'dist', 'cli', 'main.js')).href), '9.8.7');
-      assert.equal(packageVersion(pathToFileURL(path.join(dir, 'src', 'version.ts')).href), '9.8.7');
-    });
-
-    it('skips a package.json of another package on the way (a dependency\'s, a workspace\'s)', () => {
-      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'das-exporter', version: '1.2.3' }));
-      mkdirSync(path.join(dir, 'dist'), { recursive: true });
-      writeFileSync(path.join(dir, 'dist', 'package.json'), JSON.stringify({ type: 'module' }));
-      assert.equal(packageVersion(pathToFileURL(path.join(dir, 'dist', 'version.js')).href), '1.2.3');
-    });
-
-    it('says unknown when no das-exporter package.json is above the module', () => {
-      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'something-else', version: '1.0.0' }));
-      assert.equal(packageVersion(pathToFileURL(path.join(dir, 'lambda.mjs')).href), 'unknown');
-    });
   });
 
   describe('the AWS SDK clients run builds send customUserAgent', () => {
