@@ -49,6 +49,12 @@ export interface Sink {
   write(batch: SinkBatch): Promise<SinkResult>;
   /** Runs on shutdown: flush what is buffered and release resources. */
   close(): Promise<void>;
+  /**
+   * While the sink knows its writes cannot succeed as configured (they stay
+   * retryable), a closed reason for `/readyz`, such as `otlp_unauthorized`;
+   * null otherwise. Optional: most sinks never know.
+   */
+  blockedReason?(): string | null;
 }
 
 export const DELIVERED: SinkResult = Object.freeze({ status: 'delivered', rejected: Object.freeze([]) as readonly Rejection[] });

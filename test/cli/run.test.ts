@@ -174,6 +174,46 @@ describe('das-exporter run', function () {
     }
   });
 
+  it('a refused OTLP credential: the stream is not ready (otlp_unauthorized), refusals are counted and logged, and every event arrives once it is accepted', async () => {
+    const stream = `${STREAM}-auth`;
+    await createStream(client, stream, 1);
+    await waitActive(client, stream);
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-run-auth-'));
+    const token = 'Bearer run-test-t0ken-abcdef';
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=${encodeURIComponent(token)}` };
+    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: dir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1 }, env);
+    const lines: string[] = [];
+    receiver.answerAlways({ status: 401, message: 'no org id' });
+    const app = await startApp(config, { kinesis: client, kms: createKmsClient(), env, stdout: process.stdout, log: jsonLogger((line) => void lines.push(line)), deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+    try {
+      const written = await writeRecords(3, 2, 7000, stream);
+      const readiness = await until('otlp_unauthorized on /readyz', async () => {
+        const res = await fetch(`${app.metricsUrl}/readyz`);
+        const body = (await res.json()) as { streams: { stream: string; ready: boolean; reason?: string }[] };
+        return res.status === 503 && body.streams.some((s) => s.reason === 'otlp_unauthorized') ? body : undefined;
+      });
+      assert.deepEqual(readiness.streams, [{ stream, ready: false, reason: 'otlp_unauthorized' }]);
+      const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
+      const refused = Number(/^das_export_auth_failures_total\{sink="otlp",status="401"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      assert.ok(refused >= 2, `das_export_auth_failures_total counts the refusals (${refused})`);
+      const logged = lines.map((l) => JSON.parse(l) as { level: string; message: string; endpoint?: string });
+      const errors = logged.filter((l) => l.level === 'error' && /refuses das-exporter's credentials/.test(l.message));
+      assert.ok(errors.length >= 1);
+      for (const error of errors) assert.equal(error.endpoint, receiver.logsEndpoint);
+      assert.ok(!lines.join('').includes('run-test-t0ken'), 'the token is never logged');
+      assert.ok(!receiver.eventIds().some((id) => id.startsWith(`${stream}/`)), 'nothing was accepted meanwhile');
+
+      receiver.answerAlways(null);
+      await until('every event, once accepted', () => (written.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      await until('ready again', async () => ((await fetch(`${app.metricsUrl}/readyz`)).status === 200 ? true : undefined));
+      assert.equal(receiver.eventIds().filter((id) => id.startsWith(`${stream}/`)).length, written.length, 'each once');
+    } finally {
+      receiver.answerAlways(null);
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stops everything even when the last checkpoint write fails, then says why', async () => {
     const stream = `${STREAM}-stop`;
     await createStream(client, stream, 1);

@@ -14,8 +14,10 @@
  *   `retryAfterMs` from `Retry-After` (seconds or an HTTP date).
  * - 401, 403, 404, 405, 407: retryable too. These say the exporter is
  *   misconfigured (token, URL), not that the data is bad; dead-lettering every
- *   event for a wrong token would lose the stream. The pipeline waits, the
- *   retry counter climbs, and an alert on it tells someone to fix the config.
+ *   event for a wrong token would lose the stream. The pipeline waits and the
+ *   retry counter climbs; a refused credential (401, 403, 407) twice in a row
+ *   also makes the sink report `otlp_unauthorized` and log it once a minute
+ *   (auth-failures.ts) until a request is accepted.
  * - any other 4xx/5xx: permanent. The batch is bisected to isolate the records
  *   the backend refuses; they come back as `rejected` with its reason (status
  *   and message excerpt) and the rest is delivered.
@@ -42,7 +44,9 @@ import { redactUrl, type OtlpExporterConfig } from './config.ts';
 import { httpPost, type HttpPost } from './http-post.ts';
 import type { LogRecordMapper } from './mapping.ts';
 import { assembleLogsRequest, type EncodedRef } from './protobuf.ts';
+import type { Logger } from '../../source/kinesis/observer.ts';
 import { USER_AGENT } from '../../version.ts';
+import { AUTH_FAILURE_STATUS, AuthFailureWatch, OTLP_UNAUTHORIZED } from './auth-failures.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -52,6 +56,8 @@ export type ExportOutcome = 'delivered' | 'rejected' | 'retryable';
 export interface OtlpExportObserver {
   logRecordsExported?(outcome: ExportOutcome, n: number): void;
   exportRetry?(): void;
+  /** The endpoint answered 401, 403 or 407. */
+  authFailure?(status: number): void;
 }
 
 export interface OtlpLogSinkOptions {
@@ -60,9 +66,11 @@ export interface OtlpLogSinkOptions {
   mapper: Pick<LogRecordMapper, 'map' | 'encode'>;
   /** How requests are sent (default: node:http with keep-alive, http-post.ts). */
   fetch?: typeof globalThis.fetch;
-  /** For `Retry-After` given as an HTTP date. */
+  /** For `Retry-After` given as an HTTP date, and for spacing out the log lines of refused credentials. */
   clock?: () => Date;
   observer?: OtlpExportObserver;
+  /** Where a refused credential is reported (auth-failures.ts); the message names the endpoint, never a header value. */
+  log?: Logger;
   /** Characters of a backend's error message kept in a rejection reason (default 300). */
   reasonLength?: number;
   /** Most log records in one request (default 1,000). */
@@ -137,6 +145,7 @@ export class OtlpLogSink implements Sink {
   readonly #secrets: string[];
   readonly #maxRecords: number;
   readonly #maxBytes: number;
+  readonly #auth: AuthFailureWatch;
   /** `das-exporter/<version>`, unless the configured headers name their own User-Agent. */
   readonly #userAgent: Record<string, string>;
   #closed = false;
@@ -151,6 +160,12 @@ export class OtlpLogSink implements Sink {
     this.#reasonLength = options.reasonLength ?? 300;
     this.#maxRecords = options.maxRecordsPerRequest ?? DEFAULT_MAX_RECORDS_PER_REQUEST;
     this.#maxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    this.#auth = new AuthFailureWatch({
+      endpoint: options.config.endpoint,
+      headerNames: Object.keys(options.config.headers),
+      clock: this.#clock,
+      ...(options.log ? { log: options.log } : {}),
+    });
     this.#userAgent = Object.keys(options.config.headers).some((name) => name.toLowerCase() === 'user-agent') ? {} : { 'user-agent': USER_AGENT };
     // A backend may echo the credential without its scheme (`Bearer <token>` → `<token>`): mask both, longest first.
     this.#secrets = Object.values(options.config.headers)
@@ -195,6 +210,11 @@ export class OtlpLogSink implements Sink {
       events.map((e) => e.eventId),
       (list) => (this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(list.map((e) => this.#mapper.map(e))) : this.#mapper.encode(list)),
     );
+  }
+
+  /** `otlp_unauthorized` from the second refused credential in a row until a request is accepted, else null. */
+  blockedReason(): string | null {
+    return this.#auth.unauthorized ? OTLP_UNAUTHORIZED : null;
   }
 
   /** Runs on shutdown: nothing is buffered, so only later writes are refused. */
@@ -271,6 +291,7 @@ export class OtlpLogSink implements Sink {
 
     const status = response.status;
     if (status >= 200 && status < 300) {
+      this.#auth.accepted();
       const partial = readPartialSuccess(text, json);
       return { kind: 'accepted', rejectedCount: partial.rejected, message: this.#mask(excerpt(partial.message, this.#reasonLength)) };
     }
@@ -279,6 +300,10 @@ export class OtlpLogSink implements Sink {
     if (RETRYABLE_STATUS.has(status)) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#clock());
       return { kind: 'retryable', reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    }
+    if (AUTH_FAILURE_STATUS.has(status)) {
+      this.#auth.refused(status);
+      this.#observer?.authFailure?.(status);
     }
     if (MISCONFIGURED_STATUS.has(status)) return { kind: 'retryable', reason: `${reason} (check the endpoint and headers)` };
     return { kind: 'refused', reason };
