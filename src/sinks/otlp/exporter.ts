@@ -20,7 +20,10 @@
  *   (auth-failures.ts) until a request is accepted.
  * - any other 4xx/5xx: permanent. The batch is bisected to isolate the records
  *   the backend refuses; they come back as `rejected` with its reason (status
- *   and message excerpt) and the rest is delivered.
+ *   and message excerpt) and the rest is delivered. A record Loki refuses as
+ *   older than `reject_old_samples_max_age` (its whole message read, not the
+ *   excerpt) is marked `rejected_too_old`: a replay or a catch-up, which
+ *   `--old-events observed-time` lets through (mapping.ts).
  * A batch goes out as requests of at most `maxRecordsPerRequest` records and
  * `maxRequestBytes` bytes, one after another, so memory holds one request's
  * body at a time, not the whole batch's. The batch is
@@ -85,11 +88,18 @@ export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const MISCONFIGURED_STATUS = new Set([401, 403, 404, 405, 407]);
 
+/**
+ * Loki's refusal of an entry older than `reject_old_samples_max_age`
+ * (pkg/validation/validate.go, GreaterThanMaxSampleAgeErrorMsg), alone or
+ * grouped (`<n> errors like: …`).
+ */
+export const LOKI_TOO_OLD = /entry for stream '.*' has timestamp too old: .+, oldest acceptable timestamp is: /s;
+
 /** One POST's answer, before the batch's fate is decided. */
 type Answer =
   | { kind: 'accepted'; rejectedCount: number; message: string }
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
-  | { kind: 'refused'; reason: string };
+  | { kind: 'refused'; reason: string; tooOld: boolean };
 
 /** Records to send, with their event ids: the whole batch, a request's worth, or a half when bisecting. */
 interface Slice {
@@ -236,7 +246,11 @@ export class OtlpLogSink implements Sink {
     const reason = answer.kind === 'refused' ? answer.reason : `partial success: ${answer.rejectedCount} rejected: ${answer.message}`;
     // All refused, or only one there: no need to bisect to know which.
     if (n === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= n)) {
-      return { status: 'delivered', rejected: slice.eventIds.map((eventId) => ({ eventId, reason })) };
+      const tooOld = answer.kind === 'refused' && answer.tooOld;
+      return {
+        status: 'delivered',
+        rejected: slice.eventIds.map((eventId): Rejection => (tooOld ? { eventId, reason, deadLetterReason: 'rejected_too_old' } : { eventId, reason })),
+      };
     }
     return this.#inHalves(slice);
   }
@@ -257,9 +271,9 @@ export class OtlpLogSink implements Sink {
   #encode(slice: Slice): Uint8Array | Answer {
     try {
       const encoded = slice.encode();
-      return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
+      return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record', tooOld: false };
     } catch (error) {
-      return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}` };
+      return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}`, tooOld: false };
     }
   }
 
@@ -269,7 +283,7 @@ export class OtlpLogSink implements Sink {
     try {
       body = this.#config.compression === 'gzip' ? await gzip(encoded) : encoded;
     } catch (error) {
-      return { kind: 'refused', reason: `the OTLP request could not be compressed: ${describeError(error)}` };
+      return { kind: 'refused', reason: `the OTLP request could not be compressed: ${describeError(error)}`, tooOld: false };
     }
     const headers: Record<string, string> = {
       ...this.#userAgent,
@@ -295,7 +309,8 @@ export class OtlpLogSink implements Sink {
       const partial = readPartialSuccess(text, json);
       return { kind: 'accepted', rejectedCount: partial.rejected, message: this.#mask(excerpt(partial.message, this.#reasonLength)) };
     }
-    const message = this.#mask(excerpt(errorMessage(text, response.headers.get('content-type')), this.#reasonLength));
+    const fullMessage = errorMessage(text, response.headers.get('content-type'));
+    const message = this.#mask(excerpt(fullMessage, this.#reasonLength));
     const reason = message === '' ? `HTTP ${status}` : `HTTP ${status}: ${message}`;
     if (RETRYABLE_STATUS.has(status)) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#clock());
@@ -306,7 +321,7 @@ export class OtlpLogSink implements Sink {
       this.#observer?.authFailure?.(status);
     }
     if (MISCONFIGURED_STATUS.has(status)) return { kind: 'retryable', reason: `${reason} (check the endpoint and headers)` };
-    return { kind: 'refused', reason };
+    return { kind: 'refused', reason, tooOld: LOKI_TOO_OLD.test(fullMessage) };
   }
 
   #mask(text: string): string {
