@@ -85,7 +85,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     accountId: firstArn?.accountId ?? null,
     environment: otlp.resource,
   };
-  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources) });
+  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources), oldEvents: config.oldEvents });
   const exportObserver: OtlpExportObserver = {
     logRecordsExported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
     authFailure: (status) => metrics.exportAuthFailures.inc({ sink: 'otlp', status: String(status) }),

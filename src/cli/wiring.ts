@@ -112,7 +112,7 @@ export function buildPreparingOpener(
 }
 
 export function prepareSetup(config: Config, resources: ResourceFacts): PrepareSetup {
-  return { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources };
+  return { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents };
 }
 
 export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver): DasRecordOpener {

@@ -179,6 +179,7 @@ export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, 
       accountId: firstArn?.accountId ?? null,
       environment: otlp.resource,
     }),
+    oldEvents: config.oldEvents,
   });
   const log = options.log ?? jsonLogger();
   const logSink = otlp.exporter ? new OtlpLogSink({ config: otlp.exporter, mapper, log }) : new StdoutLogSink(stdout, mapper);

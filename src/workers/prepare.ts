@@ -21,7 +21,7 @@ import type { RedactionMode } from '../enrich/redact.ts';
 import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
 import type { DecodedRecord, Heartbeat } from '../events/model.ts';
 import { tallyEvents, type EventTally } from '../sinks/metrics-tally.ts';
-import { LogRecordMapper, type MappingLimits } from '../sinks/otlp/mapping.ts';
+import { LogRecordMapper, type MappingLimits, type OldEventsMode } from '../sinks/otlp/mapping.ts';
 import type { EncodedLogRecords } from '../sinks/otlp/protobuf.ts';
 import { ResourceCatalog, type ResourceFacts } from '../sinks/otlp/resource.ts';
 
@@ -32,6 +32,8 @@ export interface PrepareSetup {
   maxRecordBytes: number;
   resources: ResourceFacts;
   limits?: Partial<MappingLimits>;
+  /** `--old-events`: which time a log record's Timestamp is (default `event-time`). */
+  oldEvents?: OldEventsMode;
 }
 
 /** One record to prepare: its Encryption SDK message and the plaintext data key (KMS already answered). */
@@ -80,7 +82,11 @@ export class RecordPreparer {
   constructor(setup: PrepareSetup, decryptor: PayloadDecryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() })) {
     this.#setup = setup;
     this.#decryptor = decryptor;
-    this.#mapper = new LogRecordMapper({ resources: new ResourceCatalog(setup.resources), ...(setup.limits ? { limits: setup.limits } : {}) });
+    this.#mapper = new LogRecordMapper({
+      resources: new ResourceCatalog(setup.resources),
+      ...(setup.limits ? { limits: setup.limits } : {}),
+      ...(setup.oldEvents ? { oldEvents: setup.oldEvents } : {}),
+    });
   }
 
   /** Throws a DasError when the record cannot be opened. */

@@ -81,12 +81,12 @@ describe('das-exporter run', function () {
     Object.assign(process.env, saved);
   });
 
-  async function writeRecords(count: number, eventsPerRecord: number, first: number, stream = STREAM): Promise<string[]> {
+  async function writeRecords(count: number, eventsPerRecord: number, first: number, stream = STREAM, loggedAt: () => Date = () => new Date()): Promise<string[]> {
     const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
     const ids: string[] = [];
     for (let r = 0; r < count; r++) {
-      const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, new Date()));
+      const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, loggedAt()));
       const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-RUNINSTANCE', events });
       const out = await client.send(new PutRecordCommand({ StreamName: stream, PartitionKey: `p${r}`, Data: data }));
       for (let i = 0; i < eventsPerRecord; i++) ids.push(`${stream}/${out.ShardId}/${out.SequenceNumber}/${i}`);
@@ -171,6 +171,54 @@ describe('das-exporter run', function () {
       process.off('worker', onWorker);
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a backlog older than Loki keeps (168 h): dead-lettered as rejected_too_old by default, delivered with --old-events observed-time (in worker threads too)', async () => {
+    const weekAgo = () => new Date(Date.now() - 8 * 86_400_000);
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+    const runOn = async (name: string, flags: { oldEvents?: 'event-time' | 'observed-time'; workers?: number }) => {
+      const stream = `${STREAM}-${name}`;
+      await createStream(client, stream, 1);
+      await waitActive(client, stream);
+      const dir = mkdtempSync(path.join(tmpdir(), `das-run-${name}-`));
+      const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: dir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, ...flags }, env);
+      const deadLetters = new MemoryDeadLetterSink();
+      const app = await startApp(config, { kinesis: client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters, processMetrics: false });
+      return { stream, app, deadLetters, dir };
+    };
+
+    const byDefault = await runOn('old-default', {});
+    try {
+      const written = await writeRecords(2, 3, 5000, byDefault.stream, weekAgo);
+      await until('every old event dead-lettered', () => (byDefault.deadLetters.letters.length >= written.length ? true : undefined));
+      assert.deepEqual(byDefault.deadLetters.letters.map((l) => l.eventId).sort(), [...written].sort());
+      for (const letter of byDefault.deadLetters.letters) {
+        assert.equal(letter.reason, 'rejected_too_old');
+        assert.match(letter.message, /^HTTP 400: entry for stream '.*' has timestamp too old: /);
+      }
+      const metrics = await (await fetch(`${byDefault.app.metricsUrl}/metrics`)).text();
+      assert.match(metrics, /^das_dead_letters_total\{reason="rejected_too_old"\} 6$/m);
+      assert.ok(!receiver.eventIds().some((id) => id.startsWith(`${byDefault.stream}/`)));
+    } finally {
+      await byDefault.app.stop();
+      rmSync(byDefault.dir, { recursive: true, force: true });
+    }
+
+    const observed = await runOn('old-observed', { oldEvents: 'observed-time', workers: 1 });
+    try {
+      const startedAt = BigInt(Date.now()) * 1_000_000n;
+      const written = await writeRecords(2, 3, 6000, observed.stream, weekAgo);
+      await until('every old event delivered', () => (written.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      assert.equal(observed.deadLetters.letters.length, 0);
+      for (const entry of receiver.ledger.filter((e) => e.eventId?.startsWith(`${observed.stream}/`))) {
+        assert.ok(entry.timestampNs >= startedAt, 'filed at the time it was read');
+        assert.match(entry.metadata.aws_rds_das_event_time ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+        assert.ok(BigInt(Date.parse(entry.metadata.aws_rds_das_event_time!)) * 1_000_000n < startedAt - 7n * 86_400_000_000_000n, 'the event\'s own time, a week back');
+      }
+    } finally {
+      await observed.app.stop();
+      rmSync(observed.dir, { recursive: true, force: true });
     }
   });
 

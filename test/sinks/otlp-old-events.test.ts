@@ -12,9 +12,10 @@ import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { loadOtlpEnvironment, type OtlpExporterConfig } from '../../src/sinks/otlp/config.ts';
 import { LOKI_TOO_OLD, OtlpLogSink } from '../../src/sinks/otlp/exporter.ts';
-import { LogRecordMapper } from '../../src/sinks/otlp/mapping.ts';
+import { EVENT_TIME_ATTRIBUTE, LogRecordMapper, rfc3339Nanos } from '../../src/sinks/otlp/mapping.ts';
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
+import type { SinkBatch } from '../../src/sinks/sink.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 
 const PG = readJsonFixture(path.join(DECRYPTED_EXAMPLES, 'aurora-postgresql-select.json')) as Record<string, any>;
@@ -95,6 +96,104 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
         assert.equal(result.rejected.length, 1);
         assert.equal(result.rejected[0]!.deadLetterReason, undefined, message);
       }
+      await sink.close();
+    });
+  });
+
+  describe('--old-events observed-time', () => {
+    const nowNs = BigInt(NOW) * 1_000_000n;
+    /** The times of a week-old backlog: 8 and 9 days ago, with DAS's microseconds. */
+    const backlog = (n: number) => Array.from({ length: n }, (_, i) => dasTime(NOW - (8 + (i % 2)) * DAY + i, 123));
+
+    for (const protocol of ['http/protobuf', 'http/json']) {
+      it(`${protocol}: a week-old backlog is accepted, filed at the time it was read, the event's own time in ${EVENT_TIME_ATTRIBUTE}`, async () => {
+        const mapper = new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' });
+        const sink = new OtlpLogSink({ config: config(receiver, { OTEL_EXPORTER_OTLP_PROTOCOL: protocol }), mapper, clock });
+        const events = eventsAt(backlog(6));
+        assert.deepEqual(await sink.write({ events, heartbeats: [] }), { status: 'delivered', rejected: [] });
+        assert.deepEqual(receiver.eventIds().sort(), events.map((e) => e.eventId).sort());
+        for (const entry of receiver.ledger) {
+          const event = events.find((e) => e.eventId === entry.eventId)!;
+          assert.ok(entry.timestampNs >= nowNs && entry.timestampNs < nowNs + 1_000_000n, `filed within the millisecond it was read (${entry.timestampNs})`);
+          assert.equal(entry.metadata.aws_rds_das_event_time, rfc3339Nanos(event.logTimeUnixNano!));
+          assert.match(entry.metadata.aws_rds_das_event_time!, /^2026-04-2[23]T\d\d:\d\d:\d\d\.\d{3}123000Z$/, 'RFC 3339 UTC, nine digits, DAS\'s microseconds');
+          assert.equal(entry.metadata.observed_timestamp, undefined, 'Loki stores no second time: the entry time is the observed one');
+        }
+        await sink.close();
+      });
+    }
+
+    it('leaves the OTLP Timestamp unset (0) and puts the read time in ObservedTimestamp; the default mode does neither', () => {
+      const [event] = eventsAt([dasTime(NOW - 8 * DAY)]);
+      const observed = new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' }).map(event!);
+      assert.deepEqual(observed.hrTime, [0, 0]);
+      assert.equal(observed.hrTimeObserved[0], Math.floor(NOW / 1000));
+      assert.equal(Math.floor(observed.hrTimeObserved[1] / 1_000_000), NOW % 1000);
+      assert.equal(observed.attributes[EVENT_TIME_ATTRIBUTE], rfc3339Nanos(event!.logTimeUnixNano!));
+      const byDefault = new LogRecordMapper({ resources, clock }).map(event!);
+      assert.equal(byDefault.hrTime[0], Math.floor(Number(event!.logTimeUnixNano! / 1_000_000_000n)));
+      assert.deepEqual(byDefault.hrTimeObserved, [Math.floor(NOW / 1000), (NOW % 1000) * 1_000_000]);
+      assert.equal(byDefault.attributes[EVENT_TIME_ATTRIBUTE], undefined);
+    });
+
+    it('200 events with the same SQL read in the same millisecond are 200 Loki entries, not one', async () => {
+      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' }), clock });
+      const events = [...eventsAt(backlog(100), { sameSql: true }), ...eventsAt(backlog(100), { sameSql: true, sequenceNumber: '4961' })];
+      assert.deepEqual(await sink.write({ events, heartbeats: [] }), { status: 'delivered', rejected: [] });
+      assert.equal(receiver.duplicates, 0);
+      assert.equal(new Set(receiver.ledger.map((e) => e.timestampNs)).size, 200);
+      assert.equal(receiver.ledger.length, 200);
+    });
+
+    for (const protocol of ['http/protobuf', 'http/json']) {
+      it(`${protocol}: events sent again later (a retried batch) land on their first copy: the read time is fixed when an event is first mapped`, async () => {
+        let now = NOW;
+        const mapper = new LogRecordMapper({ resources, clock: () => new Date(now), oldEvents: 'observed-time' });
+        const sink = new OtlpLogSink({ config: config(receiver, { OTEL_EXPORTER_OTLP_PROTOCOL: protocol }), mapper, clock, maxRecordsPerRequest: 10 });
+        const events = eventsAt(backlog(25));
+        // The batch's first request was accepted, its second failed: the first ten are in Loki already.
+        receiver.answerNext({ status: 204 }, { status: 503 });
+        assert.equal((await sink.write({ events, heartbeats: [] })).status, 'retryable');
+        assert.deepEqual(await sink.write({ events: events.slice(0, 10), heartbeats: [] }), { status: 'delivered', rejected: [] });
+        now += 5_000;
+        assert.deepEqual(await sink.write({ events, heartbeats: [] }), { status: 'delivered', rejected: [] });
+        assert.equal(receiver.ledger.length, 25);
+        assert.equal(receiver.duplicates, 10, 'the ten sent again are exact repeats, which Loki drops');
+        const firstSent = new Set(events.slice(0, 20).map((e) => e.eventId));
+        for (const entry of receiver.ledger) {
+          const readAt = firstSent.has(entry.eventId!) ? nowNs : nowNs + 5_000_000_000n;
+          assert.ok(entry.timestampNs >= readAt && entry.timestampNs < readAt + 1_000_000n, `${entry.eventId} at ${entry.timestampNs}`);
+        }
+        await sink.close();
+      });
+    }
+
+    it('records prepared by the workers carry the read time they were prepared with', async () => {
+      const mapper = new LogRecordMapper({ resources, clock: () => new Date(0), oldEvents: 'observed-time' });
+      const events = eventsAt(backlog(4));
+      const batch: SinkBatch = {
+        events,
+        heartbeats: [],
+        prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events, NOW)], tallies: [] },
+      };
+      const sink = new OtlpLogSink({ config: config(receiver), mapper, clock });
+      assert.deepEqual(await sink.write(batch), { status: 'delivered', rejected: [] });
+      assert.equal(receiver.ledger.length, 4);
+      for (const entry of receiver.ledger) {
+        assert.ok(entry.timestampNs >= nowNs && entry.timestampNs < nowNs + 1_000_000n);
+        assert.ok(entry.metadata.aws_rds_das_event_time);
+      }
+      await sink.close();
+    });
+
+    it('keeps the event time when the record is over its attribute budget (it ranks second)', async () => {
+      const [event] = eventsAt([dasTime(NOW - 8 * DAY)]);
+      event!.engineNativeAuditFields = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field_${i}`, 'x'.repeat(500)]));
+      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' }), clock });
+      assert.deepEqual(await sink.write({ events: [event!], heartbeats: [] }), { status: 'delivered', rejected: [] });
+      const entry = receiver.ledger[0]!;
+      assert.ok(Number(entry.metadata.aws_rds_das_dropped_attributes) > 0, 'attributes were dropped');
+      assert.equal(entry.metadata.aws_rds_das_event_time, rfc3339Nanos(event!.logTimeUnixNano!));
       await sink.close();
     });
   });

@@ -16,6 +16,20 @@
  *   least important go first (engine-native fields, then unknown extra fields,
  *   then the rest of `aws.rds.das.*`); the record's `droppedAttributesCount`
  *   and `aws.rds.das.dropped_attributes` say how many went.
+ *
+ * A record's Timestamp is when the event occurred (its `logTime`), made
+ * unique within DAS's precision (distinctTimestamp); its ObservedTimestamp is
+ * when the exporter read it. Loki refuses entries older than
+ * `reject_old_samples_max_age` (168 h by default), so a replay or a catch-up
+ * of week-old events would be dead-lettered; `--old-events observed-time`
+ * (OLD_EVENTS_MODES) keeps the OpenTelemetry meaning of both fields and lets
+ * them through: Timestamp is left unset (0, "unknown" in the log data
+ * model), which Loki and any backend following the data model answer by
+ * using the ObservedTimestamp instead; the ObservedTimestamp is the read
+ * time, made unique within its millisecond (distinctObservedTime) and fixed
+ * the first time an event is mapped, so a retried batch lands on its first
+ * copy; and the event's own time is kept in `aws.rds.das.event_time`
+ * (RFC 3339 UTC, nine fraction digits), ranked second so no budget drops it.
  */
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
@@ -27,8 +41,17 @@ import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type Re
 import type { ResourceCatalog } from './resource.ts';
 import { sameKeys } from '../../util/same-keys.ts';
 import { VERSION } from '../../version.ts';
+import type { OldEventsMode } from './old-events.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
+
+export { OLD_EVENTS_MODES, type OldEventsMode } from './old-events.ts';
+
+/** With `--old-events observed-time`: when the event occurred, as RFC 3339 UTC with nine fraction digits (strings of it sort as times). */
+export const EVENT_TIME_ATTRIBUTE = 'aws.rds.das.event_time';
+
+/** The OTLP Timestamp of an event whose time is left unset: 0. */
+const UNSET_TIME: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
 export const SCOPE = Object.freeze({ name: 'das-exporter', version: VERSION });
 
 /** Loki 3 defaults (limits_config). */
@@ -79,12 +102,21 @@ export interface LogRecordMapperOptions {
   /** When the exporter read the event: the record's ObservedTimestamp. */
   clock?: () => Date;
   limits?: Partial<MappingLimits>;
+  /** Which time a record's Timestamp is (default `event-time`). */
+  oldEvents?: OldEventsMode;
 }
 
 export class LogRecordMapper {
   readonly #resources: ResourceCatalog;
   readonly #clock: () => Date;
   readonly #limits: MappingLimits;
+  readonly #observedTime: boolean;
+  /**
+   * With `observed-time`: when each event was first mapped. A retried batch
+   * holds the same event objects, so its records carry the same times and
+   * Loki drops the copies it already has; nothing is kept once an event is gone.
+   */
+  readonly #firstMapped = new WeakMap<ActivityEvent, number>();
   /** encodeEach's buffer, reused from one record to the next (it grows to the largest record's size). */
   readonly #scratch = new ProtoWriter(1 << 20);
 
@@ -92,6 +124,7 @@ export class LogRecordMapper {
     this.#resources = options.resources;
     this.#clock = options.clock ?? (() => new Date());
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#observedTime = options.oldEvents === 'observed-time';
   }
 
   map(event: ActivityEvent): ReadableLogRecord {
@@ -100,7 +133,17 @@ export class LogRecordMapper {
 
   /** The same record with its attributes as parallel lists, for the OTLP encoder (no attributes object to build). */
   mapFields(event: ActivityEvent): LogRecordFields {
-    return mapWithLimits(event, this.#resources.resourceFor(event), hrTimeFromMs(this.#clock().getTime()), this.#limits);
+    const observed = hrTimeFromMs(this.#observedMs(event, this.#clock().getTime()));
+    return mapWithLimits(event, this.#resources.resourceFor(event), observed, this.#limits, this.#observedTime);
+  }
+
+  /** When the event was read: now, or with `observed-time` when it was first mapped. */
+  #observedMs(event: ActivityEvent, now: number): number {
+    if (!this.#observedTime) return now;
+    const first = this.#firstMapped.get(event);
+    if (first !== undefined) return first;
+    this.#firstMapped.set(event, now);
+    return now;
   }
 
   /**
@@ -111,7 +154,12 @@ export class LogRecordMapper {
    * fit is rewound and mapped the careful way (exact sizes, drops counted).
    */
   encode(events: readonly ActivityEvent[]): Uint8Array {
-    return encodeRequest(events, this.#writer(hrTimeFromMs(this.#clock().getTime())));
+    const now = this.#clock().getTime();
+    if (!this.#observedTime) {
+      const observed = hrTimeFromMs(now);
+      return encodeRequest(events, this.#writer(() => observed));
+    }
+    return encodeRequest(events, this.#writer((event) => hrTimeFromMs(this.#observedMs(event, now))));
   }
 
   /**
@@ -120,21 +168,23 @@ export class LogRecordMapper {
    * assembles). Same bytes per record as `encode`.
    */
   encodeEach(events: readonly ActivityEvent[], observedMs: number = this.#clock().getTime()): EncodedLogRecords {
-    return encodeEach(events, this.#writer(hrTimeFromMs(observedMs)), SCOPE, resourceKey, this.#scratch);
+    const observed = hrTimeFromMs(observedMs);
+    return encodeEach(events, this.#writer(() => observed), SCOPE, resourceKey, this.#scratch);
   }
 
-  #writer(observed: HrTime): RecordWriter<ActivityEvent> {
+  #writer(observedOf: (event: ActivityEvent) => HrTime): RecordWriter<ActivityEvent> {
     const limits = this.#limits;
     const resources = this.#resources;
+    const observedTime = this.#observedTime;
     return {
       resourceOf: (event) => resources.resourceFor(event),
       scopeOf: () => SCOPE,
       write: (w, event, resource) => {
-        const head = headOf(event, resource, observed, limits);
+        const head = headOf(event, resource, observedOf(event), limits, observedTime);
         const mark = w.position;
         const at = w.recordStart(head);
         const direct = new DirectAttributes(w, head.maxEntries, head.maxBytes, limits.maxValueBytes);
-        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes);
+        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes, head.eventTime);
         if (direct.fits) {
           w.recordEnd(at, head);
           return;
@@ -169,10 +219,12 @@ export interface MapContext {
   resource: Resource;
   observed: Date;
   limits?: Partial<MappingLimits>;
+  oldEvents?: OldEventsMode;
 }
 
 export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
-  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), { ...DEFAULT_LIMITS, ...context.limits }));
+  const limits = { ...DEFAULT_LIMITS, ...context.limits };
+  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), limits, context.oldEvents === 'observed-time'));
 }
 
 /** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
@@ -193,15 +245,18 @@ interface RecordHead extends Omit<LogRecordFields, 'attributeKeys' | 'attributeV
   droppedAttributesCount: 0;
   /** Set when the body was cut: the SQL's full length in UTF-8 bytes. */
   truncatedFrom: number | null;
+  /** With `observed-time`: the event's own time for EVENT_TIME_ATTRIBUTE; null otherwise or when the event has none. */
+  eventTime: string | null;
   maxEntries: number;
   maxBytes: number;
 }
 
-function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits): LogRecordFields {
-  return withAttributes(headOf(event, resource, observed, limits), event, limits);
+function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean): LogRecordFields {
+  return withAttributes(headOf(event, resource, observed, limits, observedTime), event, limits);
 }
 
-function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits): RecordHead {
+/** `observedTime`: `--old-events observed-time` (the module's opening says what it changes). */
+function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean): RecordHead {
   const failed = event.outcome === 'failure';
   const trace = event.enrichment?.trace ?? null;
   const body = bodyOf(event, limits.maxBodyBytes);
@@ -214,9 +269,11 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
   const fixedBytes = extras.bytes + 200;
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
+  const times = observedTime
+    ? { hrTime: UNSET_TIME, hrTimeObserved: hrTimeFromNanos(distinctObservedTime(event, observed)), eventTime: logTime === null ? null : rfc3339Nanos(logTime) }
+    : { hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)), hrTimeObserved: observed, eventTime: null };
   return {
-    hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
-    hrTimeObserved: observed,
+    ...times,
     ...(trace
       ? { spanContext: { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } }
       : {}),
@@ -236,13 +293,13 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
 /** The whole record: its head and the attributes its budget keeps, drops counted. */
 function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingLimits): LogRecordFields {
   const budget = new AttributeBudget(head.maxEntries, head.maxBytes, limits.maxValueBytes);
-  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes);
+  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes, head.eventTime);
   const { keys, values, dropped } = budget;
   if (dropped > 0) {
     keys.push('aws.rds.das.dropped_attributes');
     values.push(dropped);
   }
-  const { truncatedFrom: _t, maxEntries: _e, maxBytes: _b, ...record } = head;
+  const { truncatedFrom: _t, maxEntries: _e, maxBytes: _b, eventTime: _v, ...record } = head;
   return { ...record, attributeKeys: keys, attributeValues: values, droppedAttributesCount: dropped };
 }
 
@@ -274,11 +331,18 @@ interface AttributeReceiver {
 
 /**
  * Offers the attributes in the order they are kept when a record is over
- * budget, most important first; `query_text_length` (when the body was cut)
- * ranks second. The one list of what a log record says: the budgeted mapping
- * and the direct protobuf writer both read it.
+ * budget, most important first; `event_time` (with `observed-time`, where it
+ * is the only record of when the event occurred) ranks second, then
+ * `query_text_length` (when the body was cut). The one list of what a log
+ * record says: the budgeted mapping and the direct protobuf writer both read it.
  */
-function forEachRankedAttribute(event: ActivityEvent, receiver: AttributeReceiver, truncatedFrom: number | null, maxValueBytes: number): void {
+function forEachRankedAttribute(
+  event: ActivityEvent,
+  receiver: AttributeReceiver,
+  truncatedFrom: number | null,
+  maxValueBytes: number,
+  eventTime: string | null,
+): void {
   // receiver.add, not a local arrow: under tsx (esbuild keepNames) every closure made costs a defineProperty.
   const r = receiver;
   const e = event.enrichment;
@@ -288,6 +352,7 @@ function forEachRankedAttribute(event: ActivityEvent, receiver: AttributeReceive
   const isRead = SELECT_FIRST.test(operation ?? event.command ?? '');
 
   r.add('log.record.uid', event.eventId);
+  if (eventTime !== null) r.add(EVENT_TIME_ATTRIBUTE, eventTime);
   if (truncatedFrom !== null) r.add('aws.rds.das.query_text_length', truncatedFrom);
   r.add('db.system.name', DB_SYSTEM[event.engine]);
   r.add('db.namespace', event.databaseName);
@@ -534,9 +599,32 @@ export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'sta
   const free = FREE[digits]!;
   // Sub-precision digits must be zero in what DAS sent, or they are not free.
   if (nanos % BIG_FREE[digits]! !== 0n) return nanos;
+  return nanos + BigInt(offsetWithin(event, free));
+}
+
+/**
+ * `--old-events observed-time`: Loki places the record at its
+ * ObservedTimestamp, read with millisecond precision and shared by a whole
+ * batch, so two events with the same SQL would merge there as in
+ * distinctTimestamp's case. The nanoseconds below the millisecond are free
+ * and carry the same position-derived offset: unique within the millisecond
+ * the event was read, and the same each time that read time is sent.
+ */
+export function distinctObservedTime(event: Pick<ActivityEvent, 'position' | 'eventId'>, observed: HrTime): bigint {
+  return BigInt(observed[0]) * 1_000_000_000n + BigInt(observed[1]) + BigInt(offsetWithin(event, 1_000_000));
+}
+
+/** A value in [0, free) from the event's record and index: distinct for the events of one record, spread across records. */
+function offsetWithin(event: Pick<ActivityEvent, 'position' | 'eventId'>, free: number): number {
   const position = event.position;
-  const index = position?.index ?? 0;
-  return nanos + BigInt((seedHash(position, event.eventId) + index) % free);
+  return (seedHash(position, event.eventId) + (position?.index ?? 0)) % free;
+}
+
+/** Epoch nanoseconds as RFC 3339 UTC with nine fraction digits: `2026-04-20T09:15:02.123456000Z`. */
+export function rfc3339Nanos(nanos: bigint): string {
+  const fraction = ((nanos % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  const seconds = (nanos - fraction) / 1_000_000_000n;
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction.toString().padStart(9, '0')}Z`;
 }
 
 /** 10^(9 - digits): the values the digits below a source precision of `digits` can take. */
