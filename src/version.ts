@@ -1,7 +1,8 @@
 /**
  * das-exporter's own name and version, and the User-Agent its requests carry,
  * so an operator can tell the exporter's traffic apart in a backend's or
- * AWS's logs (the OTLP exporter spec says an exporter SHOULD send one).
+ * AWS's logs (the OTLP exporter spec says an exporter SHOULD send one). The
+ * version also answers `--version`.
  *
  * The version is package.json's, read once when this module loads from
  * `../package.json` next to `src/` (or a compiled `dist/`). A bundle (the
