@@ -14,6 +14,7 @@ import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, M
 import { endpointForLogs, loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
 import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
 import { LogRecordMapper } from './sinks/otlp/mapping.ts';
+import { ObservedTimes } from './sinks/otlp/observed-times.ts';
 import { ResourceCatalog, type ResourceFacts } from './sinks/otlp/resource.ts';
 import { StdoutLogSink } from './sinks/otlp/stdout.ts';
 import type { Sink } from './sinks/sink.ts';
@@ -85,7 +86,9 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     accountId: firstArn?.accountId ?? null,
     environment: otlp.resource,
   };
-  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources), oldEvents: config.oldEvents });
+  // One read-time counter for the sink's mapper and every thread that prepares records (--old-events observed-time).
+  const observedTimes = new ObservedTimes();
+  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources), oldEvents: config.oldEvents, observedTimes });
   const exportObserver: OtlpExportObserver = {
     logRecordsExported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
     authFailure: (status) => metrics.exportAuthFailures.inc({ sink: 'otlp', status: String(status) }),
@@ -109,7 +112,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     preparable && config.workers > 0
       ? new PreparePool({
           size: config.workers,
-          setup: prepareSetup(config, resources),
+          setup: prepareSetup(config, resources, observedTimes),
           onWorkerLost: (reason) => {
             metrics.workersLost.inc();
             log.warn('prepare worker lost; its records are prepared on the main thread', { reason });
@@ -119,7 +122,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const dataKeyObserver = metricsDataKeyObserver(metrics);
   const pipeline = new Pipeline({
     opener: preparable
-      ? buildPreparingOpener(config, deps.kms, { resources, observer: dataKeyObserver, ...(pool ? { pool } : {}) })
+      ? buildPreparingOpener(config, deps.kms, { resources, observedTimes, observer: dataKeyObserver, ...(pool ? { pool } : {}) })
       : buildOpener(config, deps.kms, dataKeyObserver),
     sinks,
     deadLetters,

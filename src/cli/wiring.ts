@@ -15,6 +15,7 @@ import { DasError, describeError } from '../errors.ts';
 import { ConfigError } from '../config/config.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
+import type { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { ResourceFacts } from '../sinks/otlp/resource.ts';
 import { PreparingOpener } from '../workers/opener.ts';
 import type { PreparePool } from '../workers/pool.ts';
@@ -95,24 +96,34 @@ function buildDataKeys(config: Config, kms: KMSClient, observer?: DataKeyObserve
 /**
  * The opener of `run` and `demo`: records prepared for the sinks (decrypted,
  * decoded, enriched, encoded, counted) in `pool` when there is one. The
- * resources must be those the log sink's mapper uses.
+ * resources, and the read times of `--old-events observed-time`, must be
+ * those the log sink's mapper uses.
  */
 export function buildPreparingOpener(
   config: Config,
   kms: KMSClient,
-  options: { resources: ResourceFacts; pool?: PreparePool; observer?: DataKeyObserver; onLocalFallback?: (reason: string) => void },
+  options: {
+    resources: ResourceFacts;
+    observedTimes?: ObservedTimes;
+    pool?: PreparePool;
+    observer?: DataKeyObserver;
+    onLocalFallback?: (reason: string) => void;
+  },
 ): PreparingOpener {
   return new PreparingOpener({
     dataKeys: buildDataKeys(config, kms, options.observer),
     contextFor: contextResolver(config.resourceIds),
-    setup: prepareSetup(config, options.resources),
+    setup: prepareSetup(config, options.resources, options.observedTimes),
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.onLocalFallback ? { onLocalFallback: options.onLocalFallback } : {}),
   });
 }
 
-export function prepareSetup(config: Config, resources: ResourceFacts): PrepareSetup {
-  return { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents };
+/** `observedTimes`: the log sink mapper's, which the prepared records then draw from too (`--old-events observed-time`). */
+export function prepareSetup(config: Config, resources: ResourceFacts, observedTimes?: ObservedTimes): PrepareSetup {
+  const setup: PrepareSetup = { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents };
+  if (config.oldEvents === 'observed-time' && observedTimes) setup.observedTimes = observedTimes.shared;
+  return setup;
 }
 
 export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver): DasRecordOpener {

@@ -22,6 +22,7 @@ import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
 import type { DecodedRecord, Heartbeat } from '../events/model.ts';
 import { tallyEvents, type EventTally } from '../sinks/metrics-tally.ts';
 import { LogRecordMapper, type MappingLimits, type OldEventsMode } from '../sinks/otlp/mapping.ts';
+import { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { EncodedLogRecords } from '../sinks/otlp/protobuf.ts';
 import { ResourceCatalog, type ResourceFacts } from '../sinks/otlp/resource.ts';
 
@@ -34,6 +35,11 @@ export interface PrepareSetup {
   limits?: Partial<MappingLimits>;
   /** `--old-events`: which time a log record's Timestamp is (default `event-time`). */
   oldEvents?: OldEventsMode;
+  /**
+   * With `observed-time`: the process's read-time counter (ObservedTimes.shared), so that a
+   * worker's records never share a time with another thread's. Shared, not copied, with each worker.
+   */
+  observedTimes?: SharedArrayBuffer;
 }
 
 /** One record to prepare: its Encryption SDK message and the plaintext data key (KMS already answered). */
@@ -86,6 +92,7 @@ export class RecordPreparer {
       resources: new ResourceCatalog(setup.resources),
       ...(setup.limits ? { limits: setup.limits } : {}),
       ...(setup.oldEvents ? { oldEvents: setup.oldEvents } : {}),
+      ...(setup.observedTimes ? { observedTimes: new ObservedTimes({ shared: setup.observedTimes }) } : {}),
     });
   }
 

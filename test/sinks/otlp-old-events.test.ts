@@ -13,6 +13,7 @@ import type { ActivityEvent } from '../../src/events/model.ts';
 import { loadOtlpEnvironment, type OtlpExporterConfig } from '../../src/sinks/otlp/config.ts';
 import { LOKI_TOO_OLD, OtlpLogSink } from '../../src/sinks/otlp/exporter.ts';
 import { EVENT_TIME_ATTRIBUTE, LogRecordMapper, rfc3339Nanos } from '../../src/sinks/otlp/mapping.ts';
+import { ObservedTimes } from '../../src/sinks/otlp/observed-times.ts';
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
@@ -43,6 +44,17 @@ function eventsAt(times: readonly string[], options: { sameSql?: boolean; sequen
     version: '1.1',
     position: { stream: 'aws-rds-das-cluster-OLDEVENTS', shardId: 'shardId-000000000000', sequenceNumber: options.sequenceNumber ?? '4960' },
   }).events;
+}
+
+/** `n` sequence numbers shaped like Kinesis's (56 digits, increasing, far apart), the same on every run. */
+function kinesisSequenceNumbers(n: number): string[] {
+  let state = 0x2545f491n;
+  let current = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898n;
+  return Array.from({ length: n }, () => {
+    state = (state * 6_364_136_223_846_793_005n + 1_442_695_040_888_963_407n) % 2n ** 64n;
+    current += 1_000_000_000_000_000_000_000n + (state % 10n ** 20n);
+    return current.toString();
+  });
 }
 
 function config(receiver: LokiReceiver, env: NodeJS.ProcessEnv = {}): OtlpExporterConfig {
@@ -104,17 +116,23 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
     const nowNs = BigInt(NOW) * 1_000_000n;
     /** The times of a week-old backlog: 8 and 9 days ago, with DAS's microseconds. */
     const backlog = (n: number) => Array.from({ length: n }, (_, i) => dasTime(NOW - (8 + (i % 2)) * DAY + i, 123));
+    /** The mode, its read times starting at the millisecond's first nanosecond (a process picks its own at random). */
+    const observedTime = (offsetNs = 0) => ({ oldEvents: 'observed-time' as const, observedTimes: new ObservedTimes({ offsetNs }) });
 
     for (const protocol of ['http/protobuf', 'http/json']) {
       it(`${protocol}: a week-old backlog is accepted, filed at the time it was read, the event's own time in ${EVENT_TIME_ATTRIBUTE}`, async () => {
-        const mapper = new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' });
+        const mapper = new LogRecordMapper({ resources, clock, ...observedTime() });
         const sink = new OtlpLogSink({ config: config(receiver, { OTEL_EXPORTER_OTLP_PROTOCOL: protocol }), mapper, clock });
         const events = eventsAt(backlog(6));
         assert.deepEqual(await sink.write({ events, heartbeats: [] }), { status: 'delivered', rejected: [] });
         assert.deepEqual(receiver.eventIds().sort(), events.map((e) => e.eventId).sort());
+        assert.deepEqual(
+          receiver.ledger.map((e) => e.timestampNs - nowNs).sort((x, y) => Number(x - y)),
+          [0n, 1n, 2n, 3n, 4n, 5n],
+          'filed at the millisecond they were read, a nanosecond each',
+        );
         for (const entry of receiver.ledger) {
           const event = events.find((e) => e.eventId === entry.eventId)!;
-          assert.ok(entry.timestampNs >= nowNs && entry.timestampNs < nowNs + 1_000_000n, `filed within the millisecond it was read (${entry.timestampNs})`);
           assert.equal(entry.metadata.aws_rds_das_event_time, rfc3339Nanos(event.logTimeUnixNano!));
           assert.match(entry.metadata.aws_rds_das_event_time!, /^2026-04-2[23]T\d\d:\d\d:\d\d\.\d{3}123000Z$/, 'RFC 3339 UTC, nine digits, DAS\'s microseconds');
           assert.equal(entry.metadata.observed_timestamp, undefined, 'Loki stores no second time: the entry time is the observed one');
@@ -125,10 +143,9 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
 
     it('leaves the OTLP Timestamp unset (0) and puts the read time in ObservedTimestamp; the default mode does neither', () => {
       const [event] = eventsAt([dasTime(NOW - 8 * DAY)]);
-      const observed = new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' }).map(event!);
+      const observed = new LogRecordMapper({ resources, clock, ...observedTime(4242) }).map(event!);
       assert.deepEqual(observed.hrTime, [0, 0]);
-      assert.equal(observed.hrTimeObserved[0], Math.floor(NOW / 1000));
-      assert.equal(Math.floor(observed.hrTimeObserved[1] / 1_000_000), NOW % 1000);
+      assert.deepEqual(observed.hrTimeObserved, [Math.floor(NOW / 1000), (NOW % 1000) * 1_000_000 + 4242], 'the read millisecond, at the process\'s nanosecond');
       assert.equal(observed.attributes[EVENT_TIME_ATTRIBUTE], rfc3339Nanos(event!.logTimeUnixNano!));
       const byDefault = new LogRecordMapper({ resources, clock }).map(event!);
       assert.equal(byDefault.hrTime[0], Math.floor(Number(event!.logTimeUnixNano! / 1_000_000_000n)));
@@ -137,7 +154,7 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
     });
 
     it('200 events with the same SQL read in the same millisecond are 200 Loki entries, not one', async () => {
-      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' }), clock });
+      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, ...observedTime() }), clock });
       const events = [...eventsAt(backlog(100), { sameSql: true }), ...eventsAt(backlog(100), { sameSql: true, sequenceNumber: '4961' })];
       assert.deepEqual(await sink.write({ events, heartbeats: [] }), { status: 'delivered', rejected: [] });
       assert.equal(receiver.duplicates, 0);
@@ -145,10 +162,18 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
       assert.equal(receiver.ledger.length, 200);
     });
 
+    it('3,000 records of one event each, the same SQL, read in the same millisecond: 3,000 Loki entries (no two share a time)', async () => {
+      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, ...observedTime() }), clock });
+      const events = kinesisSequenceNumbers(3000).flatMap((sequenceNumber) => eventsAt(backlog(1), { sameSql: true, sequenceNumber }));
+      assert.deepEqual(await sink.write({ events, heartbeats: [] }), { status: 'delivered', rejected: [] });
+      assert.equal(receiver.duplicates, 0, 'Loki merged none of them');
+      assert.equal(receiver.ledger.length, 3000);
+    });
+
     for (const protocol of ['http/protobuf', 'http/json']) {
       it(`${protocol}: events sent again later (a retried batch) land on their first copy: the read time is fixed when an event is first mapped`, async () => {
         let now = NOW;
-        const mapper = new LogRecordMapper({ resources, clock: () => new Date(now), oldEvents: 'observed-time' });
+        const mapper = new LogRecordMapper({ resources, clock: () => new Date(now), ...observedTime() });
         const sink = new OtlpLogSink({ config: config(receiver, { OTEL_EXPORTER_OTLP_PROTOCOL: protocol }), mapper, clock, maxRecordsPerRequest: 10 });
         const events = eventsAt(backlog(25));
         // The batch's first request was accepted, its second failed: the first ten are in Loki already.
@@ -169,7 +194,7 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
     }
 
     it('records prepared by the workers carry the read time they were prepared with', async () => {
-      const mapper = new LogRecordMapper({ resources, clock: () => new Date(0), oldEvents: 'observed-time' });
+      const mapper = new LogRecordMapper({ resources, clock: () => new Date(0), ...observedTime() });
       const events = eventsAt(backlog(4));
       const batch: SinkBatch = {
         events,
@@ -189,7 +214,7 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
     it('keeps the event time when the record is over its attribute budget (it ranks second)', async () => {
       const [event] = eventsAt([dasTime(NOW - 8 * DAY)]);
       event!.engineNativeAuditFields = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field_${i}`, 'x'.repeat(500)]));
-      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, oldEvents: 'observed-time' }), clock });
+      const sink = new OtlpLogSink({ config: config(receiver), mapper: new LogRecordMapper({ resources, clock, ...observedTime() }), clock });
       assert.deepEqual(await sink.write({ events: [event!], heartbeats: [] }), { status: 'delivered', rejected: [] });
       const entry = receiver.ledger[0]!;
       assert.ok(Number(entry.metadata.aws_rds_das_dropped_attributes) > 0, 'attributes were dropped');

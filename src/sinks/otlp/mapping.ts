@@ -23,12 +23,12 @@
  * `reject_old_samples_max_age` (168 h by default), so a replay or a catch-up
  * of week-old events would be dead-lettered; `--old-events observed-time`
  * (OLD_EVENTS_MODES) keeps the OpenTelemetry meaning of both fields and lets
- * them through: Timestamp is left unset (0, "unknown" in the log data
- * model), which Loki and any backend following the data model answer by
+ * them through: Timestamp is left unset (0; the log data model makes it
+ * optional), which Loki and any receiver following the data model answer by
  * using the ObservedTimestamp instead; the ObservedTimestamp is the read
- * time, made unique within its millisecond (distinctObservedTime) and fixed
- * the first time an event is mapped, so a retried batch lands on its first
- * copy; and the event's own time is kept in `aws.rds.das.event_time`
+ * time, a nanosecond no other record of the process has (observed-times.ts)
+ * and fixed the first time an event is mapped, so a retried batch lands on
+ * its first copy; and the event's own time is kept in `aws.rds.das.event_time`
  * (RFC 3339 UTC, nine fraction digits), ranked second so no budget drops it.
  */
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
@@ -41,6 +41,7 @@ import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type Re
 import type { ResourceCatalog } from './resource.ts';
 import { sameKeys } from '../../util/same-keys.ts';
 import { VERSION } from '../../version.ts';
+import { ObservedTimes } from './observed-times.ts';
 import type { OldEventsMode } from './old-events.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
@@ -104,19 +105,23 @@ export interface LogRecordMapperOptions {
   limits?: Partial<MappingLimits>;
   /** Which time a record's Timestamp is (default `event-time`). */
   oldEvents?: OldEventsMode;
+  /** With `observed-time`: where the read times come from, shared by every mapper of the process (default its own). */
+  observedTimes?: ObservedTimes;
 }
 
 export class LogRecordMapper {
   readonly #resources: ResourceCatalog;
   readonly #clock: () => Date;
   readonly #limits: MappingLimits;
-  readonly #observedTime: boolean;
+  /** With `observed-time`, where read times come from; null with `event-time`. */
+  readonly #times: ObservedTimes | null;
   /**
-   * With `observed-time`: when each event was first mapped. A retried batch
-   * holds the same event objects, so its records carry the same times and
-   * Loki drops the copies it already has; nothing is kept once an event is gone.
+   * With `observed-time`: each event's read time, taken when it is first
+   * mapped. A retried batch holds the same event objects, so its records
+   * carry the same times and Loki drops the copies it already has; nothing is
+   * kept once an event is gone.
    */
-  readonly #firstMapped = new WeakMap<ActivityEvent, number>();
+  readonly #readAt = new WeakMap<ActivityEvent, HrTime>();
   /** encodeEach's buffer, reused from one record to the next (it grows to the largest record's size). */
   readonly #scratch = new ProtoWriter(1 << 20);
 
@@ -124,7 +129,7 @@ export class LogRecordMapper {
     this.#resources = options.resources;
     this.#clock = options.clock ?? (() => new Date());
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    this.#observedTime = options.oldEvents === 'observed-time';
+    this.#times = options.oldEvents === 'observed-time' ? (options.observedTimes ?? new ObservedTimes()) : null;
   }
 
   map(event: ActivityEvent): ReadableLogRecord {
@@ -133,17 +138,28 @@ export class LogRecordMapper {
 
   /** The same record with its attributes as parallel lists, for the OTLP encoder (no attributes object to build). */
   mapFields(event: ActivityEvent): LogRecordFields {
-    const observed = hrTimeFromMs(this.#observedMs(event, this.#clock().getTime()));
-    return mapWithLimits(event, this.#resources.resourceFor(event), observed, this.#limits, this.#observedTime);
+    const now = this.#clock().getTime();
+    const observed = this.#times === null ? hrTimeFromMs(now) : this.#readTimes([event], now)(event);
+    return mapWithLimits(event, this.#resources.resourceFor(event), observed, this.#limits, this.#times !== null);
   }
 
-  /** When the event was read: now, or with `observed-time` when it was first mapped. */
-  #observedMs(event: ActivityEvent, now: number): number {
-    if (!this.#observedTime) return now;
-    const first = this.#firstMapped.get(event);
-    if (first !== undefined) return first;
-    this.#firstMapped.set(event, now);
-    return now;
+  /**
+   * With `observed-time`: the read time of each of `events`, those mapped
+   * before keeping theirs, the others taking a run of new ones at `readMs`.
+   */
+  #readTimes(events: readonly ActivityEvent[], readMs: number): (event: ActivityEvent) => HrTime {
+    const readAt = this.#readAt;
+    let fresh = 0;
+    for (const event of events) if (!readAt.has(event)) fresh++;
+    if (fresh > 0) {
+      let next = this.#times!.take(readMs, fresh);
+      for (const event of events) {
+        if (readAt.has(event)) continue;
+        readAt.set(event, hrTimeFromNanos(next));
+        next++;
+      }
+    }
+    return (event) => readAt.get(event)!;
   }
 
   /**
@@ -154,12 +170,7 @@ export class LogRecordMapper {
    * fit is rewound and mapped the careful way (exact sizes, drops counted).
    */
   encode(events: readonly ActivityEvent[]): Uint8Array {
-    const now = this.#clock().getTime();
-    if (!this.#observedTime) {
-      const observed = hrTimeFromMs(now);
-      return encodeRequest(events, this.#writer(() => observed));
-    }
-    return encodeRequest(events, this.#writer((event) => hrTimeFromMs(this.#observedMs(event, now))));
+    return encodeRequest(events, this.#writer(this.#observedOf(events, this.#clock().getTime())));
   }
 
   /**
@@ -168,14 +179,20 @@ export class LogRecordMapper {
    * assembles). Same bytes per record as `encode`.
    */
   encodeEach(events: readonly ActivityEvent[], observedMs: number = this.#clock().getTime()): EncodedLogRecords {
-    const observed = hrTimeFromMs(observedMs);
-    return encodeEach(events, this.#writer(() => observed), SCOPE, resourceKey, this.#scratch);
+    return encodeEach(events, this.#writer(this.#observedOf(events, observedMs)), SCOPE, resourceKey, this.#scratch);
+  }
+
+  /** Each event's ObservedTimestamp: the read time `readMs` with `event-time`, the event's own read time with `observed-time`. */
+  #observedOf(events: readonly ActivityEvent[], readMs: number): (event: ActivityEvent) => HrTime {
+    if (this.#times !== null) return this.#readTimes(events, readMs);
+    const observed = hrTimeFromMs(readMs);
+    return () => observed;
   }
 
   #writer(observedOf: (event: ActivityEvent) => HrTime): RecordWriter<ActivityEvent> {
     const limits = this.#limits;
     const resources = this.#resources;
-    const observedTime = this.#observedTime;
+    const observedTime = this.#times !== null;
     return {
       resourceOf: (event) => resources.resourceFor(event),
       scopeOf: () => SCOPE,
@@ -270,7 +287,7 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
   const times = observedTime
-    ? { hrTime: UNSET_TIME, hrTimeObserved: hrTimeFromNanos(distinctObservedTime(event, observed)), eventTime: logTime === null ? null : rfc3339Nanos(logTime) }
+    ? { hrTime: UNSET_TIME, hrTimeObserved: observed, eventTime: logTime === null ? null : rfc3339Nanos(logTime) }
     : { hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)), hrTimeObserved: observed, eventTime: null };
   return {
     ...times,
@@ -599,25 +616,9 @@ export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'sta
   const free = FREE[digits]!;
   // Sub-precision digits must be zero in what DAS sent, or they are not free.
   if (nanos % BIG_FREE[digits]! !== 0n) return nanos;
-  return nanos + BigInt(offsetWithin(event, free));
-}
-
-/**
- * `--old-events observed-time`: Loki places the record at its
- * ObservedTimestamp, read with millisecond precision and shared by a whole
- * batch, so two events with the same SQL would merge there as in
- * distinctTimestamp's case. The nanoseconds below the millisecond are free
- * and carry the same position-derived offset: unique within the millisecond
- * the event was read, and the same each time that read time is sent.
- */
-export function distinctObservedTime(event: Pick<ActivityEvent, 'position' | 'eventId'>, observed: HrTime): bigint {
-  return BigInt(observed[0]) * 1_000_000_000n + BigInt(observed[1]) + BigInt(offsetWithin(event, 1_000_000));
-}
-
-/** A value in [0, free) from the event's record and index: distinct for the events of one record, spread across records. */
-function offsetWithin(event: Pick<ActivityEvent, 'position' | 'eventId'>, free: number): number {
   const position = event.position;
-  return (seedHash(position, event.eventId) + (position?.index ?? 0)) % free;
+  const index = position?.index ?? 0;
+  return nanos + BigInt((seedHash(position, event.eventId) + index) % free);
 }
 
 /** Epoch nanoseconds as RFC 3339 UTC with nine fraction digits: `2026-04-20T09:15:02.123456000Z`. */
