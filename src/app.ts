@@ -11,9 +11,10 @@ import { ConfigError, type Config } from './config/config.ts';
 import { Pipeline } from './pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetterSink } from './sinks/dead-letter.ts';
 import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, MetricsSink } from './sinks/metrics-sink.ts';
-import { loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
+import { endpointForLogs, loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
 import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
 import { LogRecordMapper } from './sinks/otlp/mapping.ts';
+import { ObservedTimes } from './sinks/otlp/observed-times.ts';
 import { ResourceCatalog, type ResourceFacts } from './sinks/otlp/resource.ts';
 import { StdoutLogSink } from './sinks/otlp/stdout.ts';
 import type { Sink } from './sinks/sink.ts';
@@ -85,14 +86,17 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     accountId: firstArn?.accountId ?? null,
     environment: otlp.resource,
   };
-  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources) });
+  // One read-time counter for the sink's mapper and every thread that prepares records (--old-events observed-time).
+  const observedTimes = new ObservedTimes();
+  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources), oldEvents: config.oldEvents, observedTimes });
   const exportObserver: OtlpExportObserver = {
     logRecordsExported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
+    authFailure: (status) => metrics.exportAuthFailures.inc({ sink: 'otlp', status: String(status) }),
   };
   const logSink = deps.logSink
     ? deps.logSink(mapper, exportObserver)
     : otlp.exporter
-      ? new OtlpLogSink({ config: otlp.exporter, mapper, observer: exportObserver })
+      ? new OtlpLogSink({ config: otlp.exporter, mapper, observer: exportObserver, log })
       : new StdoutLogSink(deps.stdout as NodeJS.WritableStream & import('node:stream').Writable, mapper, exportObserver);
   const metricsSink = new MetricsSink(metrics, { topN: config.labelTopN, seriesExpiryMs: config.seriesExpirySeconds * 1000 });
   const sinks: Sink[] = [logSink, metricsSink];
@@ -108,7 +112,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     preparable && config.workers > 0
       ? new PreparePool({
           size: config.workers,
-          setup: prepareSetup(config, resources),
+          setup: prepareSetup(config, resources, observedTimes),
           onWorkerLost: (reason) => {
             metrics.workersLost.inc();
             log.warn('prepare worker lost; its records are prepared on the main thread', { reason });
@@ -118,7 +122,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const dataKeyObserver = metricsDataKeyObserver(metrics);
   const pipeline = new Pipeline({
     opener: preparable
-      ? buildPreparingOpener(config, deps.kms, { resources, observer: dataKeyObserver, ...(pool ? { pool } : {}) })
+      ? buildPreparingOpener(config, deps.kms, { resources, observedTimes, observer: dataKeyObserver, ...(pool ? { pool } : {}) })
       : buildOpener(config, deps.kms, dataKeyObserver),
     sinks,
     deadLetters,
@@ -152,8 +156,14 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     host: config.metricsHost,
     port: config.metricsPort,
     ...(config.metricsToken ? { bearerToken: config.metricsToken } : {}),
-    readiness: () =>
-      consumer.status().map((s): StreamReadiness => (s.up ? { stream: s.stream, ready: true } : { stream: s.stream, ready: false, reason: s.reason ?? 'starting' })),
+    readiness: () => {
+      // A sink that cannot deliver as configured (a refused credential) holds every stream back, though each is read.
+      const blocked = sinks.map((sink) => sink.blockedReason?.() ?? null).find((reason) => reason !== null) ?? null;
+      return consumer.status().map((s): StreamReadiness => {
+        if (!s.up) return { stream: s.stream, ready: false, reason: s.reason ?? 'starting' };
+        return blocked === null ? { stream: s.stream, ready: true } : { stream: s.stream, ready: false, reason: blocked };
+      });
+    },
   });
   try {
     await consumer.start();
@@ -168,7 +178,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     if (instances.length > 0 || clusters.length > 0) log.info('removed the series of instances not seen for the series expiry', { instances, clusters, expirySeconds: config.seriesExpirySeconds });
   }, SERIES_SWEEP_INTERVAL_MS);
   forgetting.unref();
-  log.info('das-exporter started', { streams: config.streams, metrics: server.url, logs: otlp.exporter ? redactEndpoint(otlp.exporter.endpoint) : 'stdout' });
+  log.info('das-exporter started', { streams: config.streams, metrics: server.url, logs: otlp.exporter ? endpointForLogs(otlp.exporter.endpoint) : 'stdout' });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -219,15 +229,4 @@ export function chooseCoordinator(
     observer: { leasesHeld },
     log,
   });
-}
-
-function redactEndpoint(endpoint: string): string {
-  try {
-    const url = new URL(endpoint);
-    url.username = '';
-    url.password = '';
-    return url.toString();
-  } catch {
-    return 'configured';
-  }
 }

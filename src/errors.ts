@@ -29,6 +29,7 @@ export const PERMANENT_REASONS = [
   'not_das_record',
   'invalid_event',
   'rejected_by_backend',
+  'rejected_too_old',
   'internal_error',
   'unknown_resource',
   'invalid_source_record',

@@ -25,7 +25,7 @@
 import { DasError, describeError, isDasError, type FailureReason } from './errors.ts';
 import type { DecodedRecord } from './events/model.ts';
 import type { DeadLetterSink } from './sinks/dead-letter.ts';
-import { eventCount, type PreparedBatch, type Sink, type SinkBatch, type SinkResult } from './sinks/sink.ts';
+import { eventCount, type PreparedBatch, type Rejection, type Sink, type SinkBatch, type SinkResult } from './sinks/sink.ts';
 import type { SourceRecord } from './source/record.ts';
 import { backoffDelay, sleep as defaultSleep } from './util/backoff.ts';
 import type { PreparedRecord } from './workers/prepare.ts';
@@ -129,13 +129,13 @@ export class Pipeline {
     if (results.some((r) => r === 'aborted')) return { status: 'aborted' };
 
     // An event refused by several sinks is one dead letter, not several.
-    const rejected = new Map<string, string>();
-    for (const r of results) if (r !== 'aborted') for (const rej of r) if (!rejected.has(rej.eventId)) rejected.set(rej.eventId, rej.reason);
+    const rejected = new Map<string, Rejection>();
+    for (const r of results) if (r !== 'aborted') for (const rej of r) if (!rejected.has(rej.eventId)) rejected.set(rej.eventId, rej);
     if (rejected.size > 0) {
       for (const event of batch.events) {
-        const reason = rejected.get(event.eventId);
-        if (reason === undefined) continue;
-        await this.#deadLetterEvent(event, reason);
+        const rejection = rejected.get(event.eventId);
+        if (rejection === undefined) continue;
+        await this.#deadLetterEvent(event, rejection);
         deadLettered++;
       }
     }
@@ -164,7 +164,7 @@ export class Pipeline {
     }
   }
 
-  async #deliver(sink: Sink, batch: SinkBatch, signal?: AbortSignal): Promise<readonly { eventId: string; reason: string }[] | 'aborted'> {
+  async #deliver(sink: Sink, batch: SinkBatch, signal?: AbortSignal): Promise<readonly Rejection[] | 'aborted'> {
     for (let attempt = 0; ; attempt++) {
       let result: SinkResult;
       try {
@@ -194,10 +194,11 @@ export class Pipeline {
     this.#opts.observer?.deadLettered?.(error.reason);
   }
 
-  async #deadLetterEvent(event: DecodedRecord['events'][number], backendReason: string): Promise<void> {
+  async #deadLetterEvent(event: DecodedRecord['events'][number], rejection: Rejection): Promise<void> {
+    const reason = rejection.deadLetterReason ?? 'rejected_by_backend';
     await this.#opts.deadLetters.put({
-      reason: 'rejected_by_backend',
-      message: backendReason.split('\n')[0]!.slice(0, 500),
+      reason,
+      message: rejection.reason.split('\n')[0]!.slice(0, 500),
       stream: event.position?.stream ?? '',
       shardId: event.position?.shardId ?? '',
       sequenceNumber: event.position?.sequenceNumber ?? '',
@@ -205,7 +206,7 @@ export class Pipeline {
       event: JSON.parse(JSON.stringify(event, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))),
       at: (this.#opts.clock?.() ?? new Date()).toISOString(),
     });
-    this.#opts.observer?.deadLettered?.('rejected_by_backend');
+    this.#opts.observer?.deadLettered?.(reason);
   }
 }
 

@@ -130,3 +130,28 @@ describe('Pipeline: a batch larger than recordsPerPart', () => {
     assert.deepEqual(sink.sizes, [10, 10, 10, 10, 10]);
   });
 });
+
+describe('Pipeline: events a sink refused for good', () => {
+  it('are dead-lettered with the reason the sink recognised (rejected_too_old), else rejected_by_backend, each counted under it', async () => {
+    const tooOld = "HTTP 400: entry for stream '{service_name=\"s\"}' has timestamp too old: 2026-04-01T00:00:00Z, oldest acceptable timestamp is: 2026-04-24T12:00:00Z";
+    const sink = scripted((_call, batch) => ({
+      status: 'delivered',
+      rejected: [
+        { eventId: batch.events[1]!.eventId, reason: tooOld, deadLetterReason: 'rejected_too_old' },
+        { eventId: batch.events[3]!.eventId, reason: 'HTTP 400: something else' },
+      ],
+    }));
+    const deadLetters = new MemoryDeadLetterSink();
+    const counted: string[] = [];
+    const pipeline = new Pipeline({ opener: plainRecordOpener, sinks: [sink], deadLetters, observer: { deadLettered: (reason) => void counted.push(reason) } });
+    assert.deepEqual(await pipeline.process(records(5)), { status: 'done', records: 5, events: 5, deadLettered: 2 });
+    assert.deepEqual(
+      deadLetters.letters.map((l) => [l.sequenceNumber, l.reason, l.message]),
+      [
+        ['1', 'rejected_too_old', tooOld],
+        ['3', 'rejected_by_backend', 'HTTP 400: something else'],
+      ],
+    );
+    assert.deepEqual(counted, ['rejected_too_old', 'rejected_by_backend']);
+  });
+});

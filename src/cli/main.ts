@@ -12,6 +12,7 @@ import type { ConfigInput } from '../config/config.ts';
 import { isConfigError } from '../config/errors.ts';
 import { parsePairs, parseResourceIds } from '../config/pairs.ts';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
+import { OLD_EVENTS_MODES } from '../sinks/otlp/old-events.ts';
 import { VERSION } from '../version.ts';
 
 export interface CliIo {
@@ -28,6 +29,11 @@ function addPipelineOptions(command: Command): Command {
   return command
     .option('--resource-id <[stream=]id>', 'resource id whose KMS encryption context opens a stream (repeatable)', collect)
     .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters (default passwords)').choices(REDACTION_MODES))
+    .addOption(
+      new Option('--old-events <mode>', "a log record's timestamp: event-time (default) or observed-time (when it was read; for replays older than Loki's 168 h)").choices(
+        OLD_EVENTS_MODES,
+      ),
+    )
     .option('--metrics-host <host>', 'address of the metrics and health server')
     .option('--metrics-port <port>', 'port of the metrics and health server (default 9464)')
     .option('--label-top-n <n>', 'user/database/code label values kept before folding into __other__')
@@ -42,6 +48,7 @@ function pipelineFlags(opts: Record<string, any>): ConfigInput {
   return {
     resourceIds: opts.resourceId ? parseResourceIds(opts.resourceId) : undefined,
     redact: opts.redact,
+    oldEvents: opts.oldEvents,
     metricsHost: opts.metricsHost,
     metricsPort: opts.metricsPort,
     labelTopN: opts.labelTopN,

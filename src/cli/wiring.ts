@@ -3,7 +3,7 @@
  * `replay`, `run`, `demo` and the Lambda handler, so they open records the
  * same way.
  */
-import { KMSClient } from '@aws-sdk/client-kms';
+import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config/config.ts';
 import { DataKeyCache, type DataKeyObserver } from '../decrypt/data-keys.ts';
@@ -15,18 +15,22 @@ import { DasError, describeError } from '../errors.ts';
 import { ConfigError } from '../config/config.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
+import type { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { ResourceFacts } from '../sinks/otlp/resource.ts';
 import { PreparingOpener } from '../workers/opener.ts';
 import type { PreparePool } from '../workers/pool.ts';
 import type { PrepareSetup } from '../workers/prepare.ts';
+import { USER_AGENT } from '../version.ts';
 
-/** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS). */
-export function createKmsClient(): KMSClient {
+/** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS), `config` over it; its User-Agent names das-exporter. */
+export function createKmsClient(config: KMSClientConfig = {}): KMSClient {
   // DataKeyCache owns retrying, with backoff that knows throttling from bad data.
   // Without throwOnRequestTimeout the handler only warns, and a hung connection stalls a shard forever.
   return new KMSClient({
     maxAttempts: 1,
     requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }),
+    customUserAgent: USER_AGENT,
+    ...config,
   });
 }
 
@@ -92,24 +96,34 @@ function buildDataKeys(config: Config, kms: KMSClient, observer?: DataKeyObserve
 /**
  * The opener of `run` and `demo`: records prepared for the sinks (decrypted,
  * decoded, enriched, encoded, counted) in `pool` when there is one. The
- * resources must be those the log sink's mapper uses.
+ * resources, and the read times of `--old-events observed-time`, must be
+ * those the log sink's mapper uses.
  */
 export function buildPreparingOpener(
   config: Config,
   kms: KMSClient,
-  options: { resources: ResourceFacts; pool?: PreparePool; observer?: DataKeyObserver; onLocalFallback?: (reason: string) => void },
+  options: {
+    resources: ResourceFacts;
+    observedTimes?: ObservedTimes;
+    pool?: PreparePool;
+    observer?: DataKeyObserver;
+    onLocalFallback?: (reason: string) => void;
+  },
 ): PreparingOpener {
   return new PreparingOpener({
     dataKeys: buildDataKeys(config, kms, options.observer),
     contextFor: contextResolver(config.resourceIds),
-    setup: prepareSetup(config, options.resources),
+    setup: prepareSetup(config, options.resources, options.observedTimes),
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.onLocalFallback ? { onLocalFallback: options.onLocalFallback } : {}),
   });
 }
 
-export function prepareSetup(config: Config, resources: ResourceFacts): PrepareSetup {
-  return { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources };
+/** `observedTimes`: the log sink mapper's, which the prepared records then draw from too (`--old-events observed-time`). */
+export function prepareSetup(config: Config, resources: ResourceFacts, observedTimes?: ObservedTimes): PrepareSetup {
+  const setup: PrepareSetup = { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents };
+  if (config.oldEvents === 'observed-time' && observedTimes) setup.observedTimes = observedTimes.shared;
+  return setup;
 }
 
 export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver): DasRecordOpener {

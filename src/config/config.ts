@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
+import { OLD_EVENTS_MODES } from '../sinks/otlp/old-events.ts';
 import { MIN_SERIES_EXPIRY_SECONDS } from '../telemetry/series-expiry.ts';
 import { ConfigError } from './errors.ts';
 import { parsePairs, parseResourceIds } from './pairs.ts';
@@ -38,6 +39,13 @@ export const configSchema = z.object({
   resourceIds: z.record(z.string(), z.string().regex(/^(cluster|db)-[A-Za-z0-9_-]+$/, 'expected cluster-… or db-…')).default({}),
   /** `--redact` / `DAS_REDACT`: what to hide in SQL text and parameters (default passwords). */
   redact: z.enum(REDACTION_MODES).default('passwords'),
+  /**
+   * `--old-events` / `DAS_OLD_EVENTS`: which time an OTLP log record's Timestamp is: `event-time` (default, the
+   * event's own) or `observed-time` (left unset, so Loki files the record at the time it was read, and
+   * `aws.rds.das.event_time` keeps the event's): a replay or catch-up of events older than Loki's
+   * `reject_old_samples_max_age` (168 h) is then accepted instead of dead-lettered.
+   */
+  oldEvents: z.enum(OLD_EVENTS_MODES).default('event-time'),
   /** `--heartbeats`: replay also writes heartbeat events (default off). */
   heartbeats: z.boolean().default(false),
   /** `--state-dir` / `DAS_STATE_DIR`: checkpoints and dead letters (default ./.das-exporter). */
@@ -119,6 +127,7 @@ const FIELD_NAMES: Record<string, string> = {
   streams: '--stream / DAS_STREAMS',
   resourceIds: '--resource-id / DAS_RESOURCE_ID',
   redact: '--redact / DAS_REDACT',
+  oldEvents: '--old-events / DAS_OLD_EVENTS',
   stateDir: '--state-dir / DAS_STATE_DIR',
   maxRecordBytes: '--max-record-bytes / DAS_MAX_RECORD_BYTES',
   dataKeyCacheSize: 'DAS_DATA_KEY_CACHE_SIZE',
@@ -151,6 +160,7 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.DAS_STREAMS) set('streams', env.DAS_STREAMS.split(',').map((s) => s.trim()).filter(Boolean));
   if (env.DAS_RESOURCE_ID) set('resourceIds', parseResourceIds(env.DAS_RESOURCE_ID.split(',')));
   set('redact', env.DAS_REDACT);
+  set('oldEvents', env.DAS_OLD_EVENTS);
   set('stateDir', env.DAS_STATE_DIR);
   set('maxRecordBytes', env.DAS_MAX_RECORD_BYTES);
   set('dataKeyCacheSize', env.DAS_DATA_KEY_CACHE_SIZE);

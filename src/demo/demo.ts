@@ -79,7 +79,7 @@ export async function startDemo(config: Config, options: DemoOptions, io: DemoIo
       logSink: (mapper, observer) =>
         tallied(
           otlp.exporter
-            ? new OtlpLogSink({ config: otlp.exporter, mapper, observer })
+            ? new OtlpLogSink({ config: otlp.exporter, mapper, observer, log })
             : new PrettyLogSink(io.stdout, mapper, observer, {
                 // Only when events and the status share a terminal does the status line have to step aside.
                 ...(isTty(io.stdout) ? { around: (write: () => void) => status.around(write) } : {}),

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { createKmsClient } from '../cli/wiring.ts';
 import { createKinesisClient } from '../source/kinesis/client.ts';
 import { LocalKms } from './local-kms.ts';
 
@@ -99,15 +99,9 @@ export async function startEmbeddedAws(options: EmbeddedAwsOptions): Promise<Emb
   }
 }
 
-/** The options of `createKmsClient()` (one attempt, timeouts that throw), plus the local endpoint and fake credentials. */
+/** `createKmsClient()` (one attempt, timeouts that throw), with the local endpoint and fake credentials. */
 function localKmsClient(endpoint: string): KMSClient {
-  return new KMSClient({
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: localCredentials(),
-    maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }),
-  });
+  return createKmsClient({ endpoint, region: LOCAL_REGION, credentials: localCredentials() });
 }
 
 function listen(server: Server): Promise<void> {

@@ -56,6 +56,7 @@ export function tallied(inner: Sink, tally: DeliveryTally): Sink {
       return result;
     },
     close: () => inner.close(),
+    blockedReason: () => inner.blockedReason?.() ?? null,
   };
 }
 

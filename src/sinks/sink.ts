@@ -7,6 +7,7 @@
  * dead-lettering are separate wrappers (see retry.ts, fanout.ts), and only the
  * pipeline decides what moves a checkpoint.
  */
+import type { PermanentReason } from '../errors.ts';
 import type { ActivityEvent, Heartbeat } from '../events/model.ts';
 import type { EventTally } from './metrics-tally.ts';
 import type { EncodedLogRecords } from './otlp/protobuf.ts';
@@ -33,10 +34,15 @@ export function eventCount(batch: SinkBatch): number {
   return batch.prepared ? batch.prepared.eventIds.length : batch.events.length;
 }
 
+/** What a dead letter of a refused event says: the backend refused it, or refused its timestamp as too old (Loki's reject_old_samples_max_age). */
+export type RejectionReason = Extract<PermanentReason, 'rejected_by_backend' | 'rejected_too_old'>;
+
 /** One event the backend refused for good, with the backend's own reason. */
 export interface Rejection {
   eventId: string;
   reason: string;
+  /** The dead letter's reason when the sink recognised the refusal; `rejected_by_backend` otherwise. */
+  deadLetterReason?: RejectionReason;
 }
 
 export type SinkResult =
@@ -49,6 +55,12 @@ export interface Sink {
   write(batch: SinkBatch): Promise<SinkResult>;
   /** Runs on shutdown: flush what is buffered and release resources. */
   close(): Promise<void>;
+  /**
+   * While the sink knows its writes cannot succeed as configured (they stay
+   * retryable), a closed reason for `/readyz`, such as `otlp_unauthorized`;
+   * null otherwise. Optional: most sinks never know.
+   */
+  blockedReason?(): string | null;
 }
 
 export const DELIVERED: SinkResult = Object.freeze({ status: 'delivered', rejected: Object.freeze([]) as readonly Rejection[] });

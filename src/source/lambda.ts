@@ -179,8 +179,10 @@ export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, 
       accountId: firstArn?.accountId ?? null,
       environment: otlp.resource,
     }),
+    oldEvents: config.oldEvents,
   });
-  const logSink = otlp.exporter ? new OtlpLogSink({ config: otlp.exporter, mapper }) : new StdoutLogSink(stdout, mapper);
+  const log = options.log ?? jsonLogger();
+  const logSink = otlp.exporter ? new OtlpLogSink({ config: otlp.exporter, mapper, log }) : new StdoutLogSink(stdout, mapper);
   const deadLetters = env.DAS_STATE_DIR ? new FileDeadLetterSink(deadLetterFileIn(config.stateDir)) : new JsonLinesDeadLetterSink(stdout);
   const pipeline = new Pipeline({
     opener: buildOpener(config, options.kms ?? createKmsClient()),
@@ -193,7 +195,7 @@ export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, 
   return {
     pipeline,
     deadLetters,
-    log: options.log ?? jsonLogger(),
+    log,
     reserveMs,
     ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
   };

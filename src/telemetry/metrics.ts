@@ -55,6 +55,7 @@ export interface DasMetrics {
   readonly deadLetters: Counter<'reason'>;
   readonly logRecordsExported: Counter<'outcome'>;
   readonly exportRetries: Counter<'sink'>;
+  readonly exportAuthFailures: Counter<'sink' | 'status'>;
   readonly workersLost: Counter;
 }
 
@@ -205,6 +206,12 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
       name: 'das_export_retries_total',
       help: 'Batches a sink asked to retry later.',
       labelNames: ['sink'] as const,
+      registers,
+    }),
+    exportAuthFailures: new Counter({
+      name: 'das_export_auth_failures_total',
+      help: 'Export requests the backend refused for their credentials (HTTP 401, 403, 407); the events are kept and retried.',
+      labelNames: ['sink', 'status'] as const,
       registers,
     }),
     workersLost: new Counter({

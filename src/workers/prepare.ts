@@ -21,7 +21,8 @@ import type { RedactionMode } from '../enrich/redact.ts';
 import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
 import type { DecodedRecord, Heartbeat } from '../events/model.ts';
 import { tallyEvents, type EventTally } from '../sinks/metrics-tally.ts';
-import { LogRecordMapper, type MappingLimits } from '../sinks/otlp/mapping.ts';
+import { LogRecordMapper, type MappingLimits, type OldEventsMode } from '../sinks/otlp/mapping.ts';
+import { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { EncodedLogRecords } from '../sinks/otlp/protobuf.ts';
 import { ResourceCatalog, type ResourceFacts } from '../sinks/otlp/resource.ts';
 
@@ -32,6 +33,13 @@ export interface PrepareSetup {
   maxRecordBytes: number;
   resources: ResourceFacts;
   limits?: Partial<MappingLimits>;
+  /** `--old-events`: which time a log record's Timestamp is (default `event-time`). */
+  oldEvents?: OldEventsMode;
+  /**
+   * With `observed-time`: the process's read-time counter (ObservedTimes.shared), so that a
+   * worker's records never share a time with another thread's. Shared, not copied, with each worker.
+   */
+  observedTimes?: SharedArrayBuffer;
 }
 
 /** One record to prepare: its Encryption SDK message and the plaintext data key (KMS already answered). */
@@ -80,7 +88,12 @@ export class RecordPreparer {
   constructor(setup: PrepareSetup, decryptor: PayloadDecryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() })) {
     this.#setup = setup;
     this.#decryptor = decryptor;
-    this.#mapper = new LogRecordMapper({ resources: new ResourceCatalog(setup.resources), ...(setup.limits ? { limits: setup.limits } : {}) });
+    this.#mapper = new LogRecordMapper({
+      resources: new ResourceCatalog(setup.resources),
+      ...(setup.limits ? { limits: setup.limits } : {}),
+      ...(setup.oldEvents ? { oldEvents: setup.oldEvents } : {}),
+      ...(setup.observedTimes ? { observedTimes: new ObservedTimes({ shared: setup.observedTimes }) } : {}),
+    });
   }
 
   /** Throws a DasError when the record cannot be opened. */

@@ -81,12 +81,12 @@ describe('das-exporter run', function () {
     Object.assign(process.env, saved);
   });
 
-  async function writeRecords(count: number, eventsPerRecord: number, first: number, stream = STREAM): Promise<string[]> {
+  async function writeRecords(count: number, eventsPerRecord: number, first: number, stream = STREAM, loggedAt: () => Date = () => new Date()): Promise<string[]> {
     const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
     const ids: string[] = [];
     for (let r = 0; r < count; r++) {
-      const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, new Date()));
+      const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, loggedAt()));
       const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-RUNINSTANCE', events });
       const out = await client.send(new PutRecordCommand({ StreamName: stream, PartitionKey: `p${r}`, Data: data }));
       for (let i = 0; i < eventsPerRecord; i++) ids.push(`${stream}/${out.ShardId}/${out.SequenceNumber}/${i}`);
@@ -169,6 +169,94 @@ describe('das-exporter run', function () {
       assert.deepEqual([...mine].sort(), [...first, ...after].sort(), 'every event once');
     } finally {
       process.off('worker', onWorker);
+      await app.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a backlog older than Loki keeps (168 h): dead-lettered as rejected_too_old by default, delivered with --old-events observed-time (in worker threads too)', async () => {
+    const weekAgo = () => new Date(Date.now() - 8 * 86_400_000);
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
+    const runOn = async (name: string, flags: { oldEvents?: 'event-time' | 'observed-time'; workers?: number }) => {
+      const stream = `${STREAM}-${name}`;
+      await createStream(client, stream, 1);
+      await waitActive(client, stream);
+      const dir = mkdtempSync(path.join(tmpdir(), `das-run-${name}-`));
+      const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: dir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, ...flags }, env);
+      const deadLetters = new MemoryDeadLetterSink();
+      const app = await startApp(config, { kinesis: client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters, processMetrics: false });
+      return { stream, app, deadLetters, dir };
+    };
+
+    const byDefault = await runOn('old-default', {});
+    try {
+      const written = await writeRecords(2, 3, 5000, byDefault.stream, weekAgo);
+      await until('every old event dead-lettered', () => (byDefault.deadLetters.letters.length >= written.length ? true : undefined));
+      assert.deepEqual(byDefault.deadLetters.letters.map((l) => l.eventId).sort(), [...written].sort());
+      for (const letter of byDefault.deadLetters.letters) {
+        assert.equal(letter.reason, 'rejected_too_old');
+        assert.match(letter.message, /^HTTP 400: entry for stream '.*' has timestamp too old: /);
+      }
+      const metrics = await (await fetch(`${byDefault.app.metricsUrl}/metrics`)).text();
+      assert.match(metrics, /^das_dead_letters_total\{reason="rejected_too_old"\} 6$/m);
+      assert.ok(!receiver.eventIds().some((id) => id.startsWith(`${byDefault.stream}/`)));
+    } finally {
+      await byDefault.app.stop();
+      rmSync(byDefault.dir, { recursive: true, force: true });
+    }
+
+    const observed = await runOn('old-observed', { oldEvents: 'observed-time', workers: 1 });
+    try {
+      const startedAt = BigInt(Date.now()) * 1_000_000n;
+      const written = await writeRecords(2, 3, 6000, observed.stream, weekAgo);
+      await until('every old event delivered', () => (written.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      assert.equal(observed.deadLetters.letters.length, 0);
+      for (const entry of receiver.ledger.filter((e) => e.eventId?.startsWith(`${observed.stream}/`))) {
+        assert.ok(entry.timestampNs >= startedAt, 'filed at the time it was read');
+        assert.match(entry.metadata.aws_rds_das_event_time ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+        assert.ok(BigInt(Date.parse(entry.metadata.aws_rds_das_event_time!)) * 1_000_000n < startedAt - 7n * 86_400_000_000_000n, 'the event\'s own time, a week back');
+      }
+    } finally {
+      await observed.app.stop();
+      rmSync(observed.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a refused OTLP credential: the stream is not ready (otlp_unauthorized), refusals are counted and logged, and every event arrives once it is accepted', async () => {
+    const stream = `${STREAM}-auth`;
+    await createStream(client, stream, 1);
+    await waitActive(client, stream);
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-run-auth-'));
+    const token = 'Bearer run-test-t0ken-abcdef';
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=${encodeURIComponent(token)}` };
+    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: dir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1 }, env);
+    const lines: string[] = [];
+    receiver.answerAlways({ status: 401, message: 'no org id' });
+    const app = await startApp(config, { kinesis: client, kms: createKmsClient(), env, stdout: process.stdout, log: jsonLogger((line) => void lines.push(line)), deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+    try {
+      const written = await writeRecords(3, 2, 7000, stream);
+      const readiness = await until('otlp_unauthorized on /readyz', async () => {
+        const res = await fetch(`${app.metricsUrl}/readyz`);
+        const body = (await res.json()) as { streams: { stream: string; ready: boolean; reason?: string }[] };
+        return res.status === 503 && body.streams.some((s) => s.reason === 'otlp_unauthorized') ? body : undefined;
+      });
+      assert.deepEqual(readiness.streams, [{ stream, ready: false, reason: 'otlp_unauthorized' }]);
+      const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
+      const refused = Number(/^das_export_auth_failures_total\{sink="otlp",status="401"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      assert.ok(refused >= 2, `das_export_auth_failures_total counts the refusals (${refused})`);
+      const logged = lines.map((l) => JSON.parse(l) as { level: string; message: string; endpoint?: string });
+      const errors = logged.filter((l) => l.level === 'error' && /refuses das-exporter's credentials/.test(l.message));
+      assert.ok(errors.length >= 1);
+      for (const error of errors) assert.equal(error.endpoint, receiver.logsEndpoint);
+      assert.ok(!lines.join('').includes('run-test-t0ken'), 'the token is never logged');
+      assert.ok(!receiver.eventIds().some((id) => id.startsWith(`${stream}/`)), 'nothing was accepted meanwhile');
+
+      receiver.answerAlways(null);
+      await until('every event, once accepted', () => (written.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      await until('ready again', async () => ((await fetch(`${app.metricsUrl}/readyz`)).status === 200 ? true : undefined));
+      assert.equal(receiver.eventIds().filter((id) => id.startsWith(`${stream}/`)).length, written.length, 'each once');
+    } finally {
+      receiver.answerAlways(null);
       await app.stop();
       rmSync(dir, { recursive: true, force: true });
     }

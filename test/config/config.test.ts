@@ -101,4 +101,13 @@ describe('configuration', () => {
     const problems = problemsOf(() => loadConfig({}, { DAS_START_POSITION: 'at_timestamp:soon' }));
     assert.match(problems[0]!, /the timestamp does not parse/);
   });
+
+  it('takes --old-events / DAS_OLD_EVENTS: event-time by default, observed-time, nothing else', () => {
+    assert.equal(loadConfig({}, {}).oldEvents, 'event-time');
+    assert.equal(loadConfig({}, { DAS_OLD_EVENTS: 'observed-time' }).oldEvents, 'observed-time');
+    assert.equal(loadConfig({ oldEvents: 'event-time' }, { DAS_OLD_EVENTS: 'observed-time' }).oldEvents, 'event-time', 'the flag wins');
+    const problems = problemsOf(() => loadConfig({}, { DAS_OLD_EVENTS: 'now' }));
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /^--old-events \/ DAS_OLD_EVENTS: .*event-time.*observed-time.*\(actual: "now"\)$/);
+  });
 });

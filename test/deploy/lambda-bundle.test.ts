@@ -1,7 +1,8 @@
 /**
  * The Lambda artifact as AWS runs it: `npm run build:lambda`'s bundle, loaded
  * by plain Node (no tsx, no node_modules), handling a Kinesis event of the
- * real fixture's shape whose record was encrypted as AWS does.
+ * real fixture's shape whose record was encrypted as AWS does, and naming
+ * its version though no package.json is beside it.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { buildLambda } from '../../scripts/build-lambda.ts';
 import { LocalKms } from '../../src/demo/local-kms.ts';
 import { AURORA_MYSQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
+import { VERSION } from '../../src/version.ts';
 import { readJsonFixture, realRecordPath } from '../support/fixtures.ts';
 
 describe('the Lambda bundle', function () {
@@ -71,6 +73,8 @@ describe('the Lambda bundle', function () {
     assert.match(stderr, /RESULT \{"batchItemFailures":\[\]\}/);
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 2, 'one OTLP-shaped JSON line per event of the two records');
+    // No package.json is beside the bundle: the version was written in when it was built.
+    for (const line of lines) assert.deepEqual(line.scope, { name: 'das-exporter', version: VERSION });
     assert.ok(readFileSync(bundle).length > 100_000);
   });
 });

@@ -11,6 +11,7 @@ import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { StdoutLogSink } from '../../src/sinks/otlp/stdout.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
+import { VERSION } from '../../src/version.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 
 type Json = Record<string, any>;
@@ -239,6 +240,22 @@ describe('OtlpLogSink against a Loki-faithful receiver', () => {
     const unauthorized = await sink.write(batchOf(selects(1)));
     assert.equal(unauthorized.status, 'retryable', 'a wrong token is a config problem, not bad data');
     assert.ok(!JSON.stringify(unauthorized).includes(secret));
+  });
+
+  it('every request says User-Agent: das-exporter/<version>, on the default transport and on fetch', async () => {
+    for (const sink of [new OtlpLogSink({ config: config(receiver), mapper }), new OtlpLogSink({ config: config(receiver), mapper, fetch: globalThis.fetch })]) {
+      await sink.write(batchOf(selects(1)));
+      await sink.close();
+    }
+    assert.equal(receiver.requests.length, 2);
+    for (const request of receiver.requests) assert.equal(request.headers['user-agent'], `das-exporter/${VERSION}`);
+  });
+
+  it('a User-Agent set in OTEL_EXPORTER_OTLP_HEADERS is sent instead of das-exporter\'s', async () => {
+    const sink = new OtlpLogSink({ config: config(receiver, { OTEL_EXPORTER_OTLP_HEADERS: 'User-Agent=acme-audit/2' }), mapper });
+    await sink.write(batchOf(selects(1)));
+    await sink.close();
+    assert.equal(receiver.requests[0]!.headers['user-agent'], 'acme-audit/2');
   });
 
   it('a record beyond every Loki limit still lands: the mapping keeps it within them', async () => {

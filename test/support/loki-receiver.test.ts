@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import { errorMessage } from '../../src/sinks/otlp/exporter.ts';
 import { LokiReceiver, normalizeLabel } from './loki-receiver.ts';
 
 /** A hand-written OTLP/JSON request with one resource and the given records. */
@@ -25,7 +26,9 @@ const record = (uid: string, body: unknown = { stringValue: `line ${uid}` }, ext
 
 async function post(receiver: LokiReceiver, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) {
   const response = await fetch(receiver.logsEndpoint, { method: 'POST', headers, body });
-  return { status: response.status, text: Buffer.from(await response.arrayBuffer()).toString('utf8') };
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  // `message`: the google.rpc.Status message, decoded as the exporter does.
+  return { status: response.status, text: Buffer.from(bytes).toString('utf8'), message: errorMessage(bytes, response.headers.get('content-type')) };
 }
 
 describe('LokiReceiver, a stand-in for Loki 3 /otlp/v1/logs', () => {
@@ -97,6 +100,67 @@ describe('LokiReceiver, a stand-in for Loki 3 /otlp/v1/logs', () => {
     assert.match(res.text, /timestamp too old/);
     assert.match(res.text, /timestamp too new/);
     assert.deepEqual(receiver.eventIds(), ['now']);
+  });
+
+  describe('reject_old_samples_max_age (168 h), on an injected clock', () => {
+    const NOW = Date.parse('2026-05-01T12:00:00.500Z');
+    const ns = (iso: string, extraNs = 0n) => (BigInt(Date.parse(iso)) * 1_000_000n + extraNs).toString();
+    let old: LokiReceiver;
+    beforeEach(async () => {
+      old = await new LokiReceiver({ clock: () => new Date(NOW) }).start();
+    });
+    afterEach(async () => old.close());
+
+    it("refuses an entry older than now − 168 h with Loki's text: 400, RFC 3339 seconds, the oldest acceptable time", async () => {
+      const tooOld = { ...record('old'), timeUnixNano: ns('2026-04-24T12:00:00.499Z', 999_999n) };
+      const res = await post(old, otlpJson({ 'service.name': 's' }, [tooOld]));
+      assert.equal(res.status, 400);
+      assert.equal(
+        res.message,
+        `entry for stream '{service_name="s"}' has timestamp too old: 2026-04-24T12:00:00Z, oldest acceptable timestamp is: 2026-04-24T12:00:00Z`,
+      );
+      assert.equal(old.ledger.length, 0);
+    });
+
+    it('accepts an entry at exactly now − 168 h (the bound is strict, as in Loki)', async () => {
+      const res = await post(old, otlpJson({ 'service.name': 's' }, [{ ...record('edge'), timeUnixNano: ns('2026-04-24T12:00:00.500Z') }]));
+      assert.equal(res.status, 204);
+      assert.deepEqual(old.eventIds(), ['edge']);
+    });
+
+    it('judges the ObservedTimestamp when the Timestamp is 0, and only then', async () => {
+      const week = ns('2026-04-20T00:00:00Z');
+      const now = ns('2026-05-01T12:00:00Z');
+      const res = await post(
+        old,
+        otlpJson({ 'service.name': 's' }, [
+          { ...record('observed-now'), timeUnixNano: '0', observedTimeUnixNano: now },
+          { ...record('observed-old'), timeUnixNano: '0', observedTimeUnixNano: week },
+          { ...record('time-now'), timeUnixNano: now, observedTimeUnixNano: week },
+        ]),
+      );
+      assert.equal(res.status, 400);
+      assert.match(res.text, /has timestamp too old: 2026-04-20T00:00:00Z,/);
+      assert.deepEqual(old.eventIds(), ['observed-now', 'time-now']);
+      assert.equal(old.ledger[0]!.timestampNs, BigInt(now), 'the observed time is the entry time');
+      assert.equal(old.ledger[0]!.metadata.observed_timestamp, undefined, 'and is not repeated as metadata');
+      assert.equal(old.ledger[1]!.metadata.observed_timestamp, week);
+    });
+
+    it('groups the reasons of a push as util.GroupedErrors does', async () => {
+      const at = (uid: string, iso: string) => ({ ...record(uid), timeUnixNano: ns(iso) });
+      const res = await post(
+        old,
+        otlpJson({ 'service.name': 's' }, [at('a', '2026-04-01T00:00:00.100Z'), at('b', '2026-04-01T00:00:00.900Z'), at('c', '2026-04-02T00:00:00Z')]),
+      );
+      assert.equal(res.status, 400);
+      const oldest = 'oldest acceptable timestamp is: 2026-04-24T12:00:00Z';
+      assert.equal(
+        res.message,
+        `2 errors like: entry for stream '{service_name="s"}' has timestamp too old: 2026-04-01T00:00:00Z, ${oldest}; ` +
+          `1 errors like: entry for stream '{service_name="s"}' has timestamp too old: 2026-04-02T00:00:00Z, ${oldest}`,
+      );
+    });
   });
 
   it('an exact repeat (same stream, timestamp and line) is dropped, as the head block does', async () => {

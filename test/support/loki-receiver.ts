@@ -25,12 +25,21 @@
  *   label names (`max_label_names_per_series`, the whole stream is refused),
  *   line ≤ 256 KiB (`max_line_size`; `max_line_size_truncate` is off, so a
  *   longer line is refused, not cut), ≤ 128 structured-metadata entries and
- *   ≤ 64 KiB of them, timestamps no older than 7 days
- *   (`reject_old_samples_max_age`) and no more than 10 minutes ahead
+ *   ≤ 64 KiB of them, and no more than 10 minutes ahead
  *   (`creation_grace_period`). Like Loki, the valid entries of a push are
  *   stored even when others are refused, and the push answers 400 with every
- *   reason; exact repeats (same stream, timestamp and line) are dropped, as
- *   the ingester's head block does.
+ *   reason grouped as util.GroupedErrors does (`<n> errors like: <reason>`,
+ *   joined by `; `); exact repeats (same stream, timestamp and line) are
+ *   dropped, as the ingester's head block does.
+ * - `reject_old_samples` (on) and `reject_old_samples_max_age` (168 h), as
+ *   the distributor's validator checks them: an entry whose timestamp (the
+ *   record's Timestamp, or its ObservedTimestamp when Timestamp is 0) is
+ *   before now − max age, now read from the injected clock, is refused with
+ *   400 and `entry for stream '<labels>' has timestamp too old: <time>,
+ *   oldest acceptable timestamp is: <now − max age>`, both times as Go's
+ *   RFC 3339 in whole seconds on a host in UTC (pkg/validation/validate.go
+ *   GreaterThanMaxSampleAgeErrorMsg, pkg/distributor/validator.go).
+ *   `rejectOldSamplesMaxAgeMs: null` turns it off.
  * - answers: 204 on success, else the status with a protobuf google.rpc.Status
  *   whose message is the reason (Loki's OTLPError, which also turns 500 into 503).
  *
@@ -243,7 +252,7 @@ export class LokiReceiver {
     const errors = this.#ingest(request);
     if (errors.length > 0) {
       record.status = 400;
-      return this.#fail(res, 400, errors.join('\n'));
+      return this.#fail(res, 400, groupedErrors(errors));
     }
     record.status = 204;
     res.writeHead(204).end();
@@ -343,12 +352,14 @@ function validateLabels(labels: Record<string, string>, stream: string, limits: 
 }
 
 function validateEntry(entry: LedgerEntry, metadata: [string, string][], now: bigint, limits: LokiLimits): string | null {
-  const ms = entry.timestampNs / 1_000_000n;
-  if (limits.rejectOldSamplesMaxAgeMs !== null && entry.timestampNs < now - BigInt(limits.rejectOldSamplesMaxAgeMs) * 1_000_000n) {
-    return `entry for stream '${entry.stream}' has timestamp too old: ${new Date(Number(ms)).toISOString()}, oldest acceptable timestamp is: ${new Date(Number((now / 1_000_000n) - BigInt(limits.rejectOldSamplesMaxAgeMs))).toISOString()}`;
+  if (limits.rejectOldSamplesMaxAgeMs !== null) {
+    const oldest = now - BigInt(limits.rejectOldSamplesMaxAgeMs) * 1_000_000n;
+    if (entry.timestampNs < oldest) {
+      return `entry for stream '${entry.stream}' has timestamp too old: ${rfc3339(entry.timestampNs)}, oldest acceptable timestamp is: ${rfc3339(oldest)}`;
+    }
   }
   if (entry.timestampNs > now + BigInt(limits.creationGracePeriodMs) * 1_000_000n) {
-    return `entry for stream '${entry.stream}' has timestamp too new: ${new Date(Number(ms)).toISOString()}`;
+    return `entry for stream '${entry.stream}' has timestamp too new: ${rfc3339(entry.timestampNs)}`;
   }
   const lineBytes = Buffer.byteLength(entry.line, 'utf8');
   if (lineBytes > limits.maxLineSize) {
@@ -362,6 +373,24 @@ function validateEntry(entry: LedgerEntry, metadata: [string, string][], now: bi
     return `stream '${entry.stream}' has structured metadata too large: '${size}' bytes, limit: '${limits.maxStructuredMetadataSize}' bytes. Please see \`limits_config.max_structured_metadata_size\` or contact your Loki administrator to increase it.`;
   }
   return null;
+}
+
+/** Go's `time.Unix(0, ns).Format(time.RFC3339)` on a host in UTC, as Loki's validator formats times: whole seconds, `Z`. */
+export function rfc3339(ns: bigint): string {
+  const seconds = ns >= 0n ? ns / 1_000_000_000n : (ns - 999_999_999n) / 1_000_000_000n;
+  return new Date(Number(seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The body of a push some of whose entries were refused: util.GroupedErrors,
+ * each distinct message once, prefixed `<n> errors like: ` unless it is the
+ * only error, joined by `; ` (Loki's order is a Go map's, so any order is
+ * faithful; this one is first-seen).
+ */
+export function groupedErrors(errors: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const error of errors) counts.set(error, (counts.get(error) ?? 0) + 1);
+  return [...counts].map(([error, n]) => (counts.size > 1 || n > 1 ? `${n} errors like: ${error}` : error)).join('; ');
 }
 
 function streamSelector(labels: Record<string, string>): string {

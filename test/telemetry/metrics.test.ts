@@ -21,6 +21,7 @@ const EXPECTED: [name: string, type: string, labels: string[]][] = [
   ['das_dead_letters_total', 'counter', ['reason']],
   ['das_log_records_exported_total', 'counter', ['outcome']],
   ['das_export_retries_total', 'counter', ['sink']],
+  ['das_export_auth_failures_total', 'counter', ['sink', 'status']],
   ['das_workers_lost_total', 'counter', []],
   ['das_stream_up', 'gauge', ['stream']],
   ['das_leases_held', 'gauge', ['stream']],

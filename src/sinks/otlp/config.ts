@@ -135,6 +135,20 @@ function checkUrl(name: string, value: string, problems: string[]): string | nul
   return url.toString();
 }
 
+/** An endpoint as logs show it: without user info, query or fragment, where a credential could be. */
+export function endpointForLogs(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = '';
+    url.password = '';
+    url.search = '';
+    url.hash = '';
+    return url.toString();
+  } catch {
+    return 'configured';
+  }
+}
+
 /** Drops `user:password@` from anything that looks like a URL, for messages. */
 export function redactUrl(text: string): string {
   return text.replace(/\/\/[^/@\s]*@/g, '//***@');

@@ -14,11 +14,16 @@
  *   `retryAfterMs` from `Retry-After` (seconds or an HTTP date).
  * - 401, 403, 404, 405, 407: retryable too. These say the exporter is
  *   misconfigured (token, URL), not that the data is bad; dead-lettering every
- *   event for a wrong token would lose the stream. The pipeline waits, the
- *   retry counter climbs, and an alert on it tells someone to fix the config.
+ *   event for a wrong token would lose the stream. The pipeline waits and the
+ *   retry counter climbs; a refused credential (401, 403, 407) twice in a row
+ *   also makes the sink report `otlp_unauthorized` and log it once a minute
+ *   (auth-failures.ts) until a request is accepted.
  * - any other 4xx/5xx: permanent. The batch is bisected to isolate the records
  *   the backend refuses; they come back as `rejected` with its reason (status
- *   and message excerpt) and the rest is delivered.
+ *   and message excerpt) and the rest is delivered. A record Loki refuses as
+ *   older than `reject_old_samples_max_age` (its whole message read, not the
+ *   excerpt) is marked `rejected_too_old`: a replay or a catch-up, which
+ *   `--old-events observed-time` lets through (mapping.ts).
  * A batch goes out as requests of at most `maxRecordsPerRequest` records and
  * `maxRequestBytes` bytes, one after another, so memory holds one request's
  * body at a time, not the whole batch's. The batch is
@@ -28,7 +33,9 @@
  * may already hold (a retried batch resends the requests already accepted;
  * Loki drops exact repeats: same stream, timestamp and line);
  * `log.record.uid` identifies duplicates elsewhere. Header values never appear
- * in a reason: any text that came back holding one is masked.
+ * in a reason: any text that came back holding one is masked. Every request
+ * says `User-Agent: das-exporter/<version>` (the OTLP exporter spec's SHOULD)
+ * unless OTEL_EXPORTER_OTLP_HEADERS sets one.
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
@@ -40,6 +47,9 @@ import { redactUrl, type OtlpExporterConfig } from './config.ts';
 import { httpPost, type HttpPost } from './http-post.ts';
 import type { LogRecordMapper } from './mapping.ts';
 import { assembleLogsRequest, type EncodedRef } from './protobuf.ts';
+import type { Logger } from '../../source/kinesis/observer.ts';
+import { USER_AGENT } from '../../version.ts';
+import { AUTH_FAILURE_STATUS, AuthFailureWatch, OTLP_UNAUTHORIZED } from './auth-failures.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -49,6 +59,8 @@ export type ExportOutcome = 'delivered' | 'rejected' | 'retryable';
 export interface OtlpExportObserver {
   logRecordsExported?(outcome: ExportOutcome, n: number): void;
   exportRetry?(): void;
+  /** The endpoint answered 401, 403 or 407. */
+  authFailure?(status: number): void;
 }
 
 export interface OtlpLogSinkOptions {
@@ -57,9 +69,11 @@ export interface OtlpLogSinkOptions {
   mapper: Pick<LogRecordMapper, 'map' | 'encode'>;
   /** How requests are sent (default: node:http with keep-alive, http-post.ts). */
   fetch?: typeof globalThis.fetch;
-  /** For `Retry-After` given as an HTTP date. */
+  /** For `Retry-After` given as an HTTP date, and for spacing out the log lines of refused credentials. */
   clock?: () => Date;
   observer?: OtlpExportObserver;
+  /** Where a refused credential is reported (auth-failures.ts); the message names the endpoint, never a header value. */
+  log?: Logger;
   /** Characters of a backend's error message kept in a rejection reason (default 300). */
   reasonLength?: number;
   /** Most log records in one request (default 1,000). */
@@ -74,11 +88,18 @@ export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const MISCONFIGURED_STATUS = new Set([401, 403, 404, 405, 407]);
 
+/**
+ * Loki's refusal of an entry older than `reject_old_samples_max_age`
+ * (pkg/validation/validate.go, GreaterThanMaxSampleAgeErrorMsg), alone or
+ * grouped (`<n> errors like: …`).
+ */
+export const LOKI_TOO_OLD = /entry for stream '.*' has timestamp too old: .+, oldest acceptable timestamp is: /s;
+
 /** One POST's answer, before the batch's fate is decided. */
 type Answer =
   | { kind: 'accepted'; rejectedCount: number; message: string }
   | { kind: 'retryable'; reason: string; retryAfterMs?: number }
-  | { kind: 'refused'; reason: string };
+  | { kind: 'refused'; reason: string; tooOld: boolean };
 
 /** Records to send, with their event ids: the whole batch, a request's worth, or a half when bisecting. */
 interface Slice {
@@ -134,6 +155,9 @@ export class OtlpLogSink implements Sink {
   readonly #secrets: string[];
   readonly #maxRecords: number;
   readonly #maxBytes: number;
+  readonly #auth: AuthFailureWatch;
+  /** `das-exporter/<version>`, unless the configured headers name their own User-Agent. */
+  readonly #userAgent: Record<string, string>;
   #closed = false;
 
   constructor(options: OtlpLogSinkOptions) {
@@ -146,6 +170,13 @@ export class OtlpLogSink implements Sink {
     this.#reasonLength = options.reasonLength ?? 300;
     this.#maxRecords = options.maxRecordsPerRequest ?? DEFAULT_MAX_RECORDS_PER_REQUEST;
     this.#maxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    this.#auth = new AuthFailureWatch({
+      endpoint: options.config.endpoint,
+      headerNames: Object.keys(options.config.headers),
+      clock: this.#clock,
+      ...(options.log ? { log: options.log } : {}),
+    });
+    this.#userAgent = Object.keys(options.config.headers).some((name) => name.toLowerCase() === 'user-agent') ? {} : { 'user-agent': USER_AGENT };
     // A backend may echo the credential without its scheme (`Bearer <token>` → `<token>`): mask both, longest first.
     this.#secrets = Object.values(options.config.headers)
       .flatMap((v) => [v, /^[A-Za-z][\w.+-]*\s+(\S.*)$/.exec(v)?.[1] ?? ''])
@@ -191,6 +222,11 @@ export class OtlpLogSink implements Sink {
     );
   }
 
+  /** `otlp_unauthorized` from the second refused credential in a row until a request is accepted, else null. */
+  blockedReason(): string | null {
+    return this.#auth.unauthorized ? OTLP_UNAUTHORIZED : null;
+  }
+
   /** Runs on shutdown: nothing is buffered, so only later writes are refused. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -210,7 +246,11 @@ export class OtlpLogSink implements Sink {
     const reason = answer.kind === 'refused' ? answer.reason : `partial success: ${answer.rejectedCount} rejected: ${answer.message}`;
     // All refused, or only one there: no need to bisect to know which.
     if (n === 1 || (answer.kind === 'accepted' && answer.rejectedCount >= n)) {
-      return { status: 'delivered', rejected: slice.eventIds.map((eventId) => ({ eventId, reason })) };
+      const tooOld = answer.kind === 'refused' && answer.tooOld;
+      return {
+        status: 'delivered',
+        rejected: slice.eventIds.map((eventId): Rejection => (tooOld ? { eventId, reason, deadLetterReason: 'rejected_too_old' } : { eventId, reason })),
+      };
     }
     return this.#inHalves(slice);
   }
@@ -231,9 +271,9 @@ export class OtlpLogSink implements Sink {
   #encode(slice: Slice): Uint8Array | Answer {
     try {
       const encoded = slice.encode();
-      return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record' };
+      return encoded ?? { kind: 'refused', reason: 'the OTLP serializer could not encode this record', tooOld: false };
     } catch (error) {
-      return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}` };
+      return { kind: 'refused', reason: `the OTLP serializer could not encode this record: ${describeError(error)}`, tooOld: false };
     }
   }
 
@@ -243,9 +283,10 @@ export class OtlpLogSink implements Sink {
     try {
       body = this.#config.compression === 'gzip' ? await gzip(encoded) : encoded;
     } catch (error) {
-      return { kind: 'refused', reason: `the OTLP request could not be compressed: ${describeError(error)}` };
+      return { kind: 'refused', reason: `the OTLP request could not be compressed: ${describeError(error)}`, tooOld: false };
     }
     const headers: Record<string, string> = {
+      ...this.#userAgent,
       ...this.#config.headers,
       'content-type': json ? 'application/json' : 'application/x-protobuf',
     };
@@ -264,17 +305,23 @@ export class OtlpLogSink implements Sink {
 
     const status = response.status;
     if (status >= 200 && status < 300) {
+      this.#auth.accepted();
       const partial = readPartialSuccess(text, json);
       return { kind: 'accepted', rejectedCount: partial.rejected, message: this.#mask(excerpt(partial.message, this.#reasonLength)) };
     }
-    const message = this.#mask(excerpt(errorMessage(text, response.headers.get('content-type')), this.#reasonLength));
+    const fullMessage = errorMessage(text, response.headers.get('content-type'));
+    const message = this.#mask(excerpt(fullMessage, this.#reasonLength));
     const reason = message === '' ? `HTTP ${status}` : `HTTP ${status}: ${message}`;
     if (RETRYABLE_STATUS.has(status)) {
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#clock());
       return { kind: 'retryable', reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     }
+    if (AUTH_FAILURE_STATUS.has(status)) {
+      this.#auth.refused(status);
+      this.#observer?.authFailure?.(status);
+    }
     if (MISCONFIGURED_STATUS.has(status)) return { kind: 'retryable', reason: `${reason} (check the endpoint and headers)` };
-    return { kind: 'refused', reason };
+    return { kind: 'refused', reason, tooOld: LOKI_TOO_OLD.test(fullMessage) };
   }
 
   #mask(text: string): string {

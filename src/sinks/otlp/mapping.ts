@@ -21,6 +21,20 @@
  *   least important go first (engine-native fields, then unknown extra fields,
  *   then the rest of `aws.rds.das.*`); the record's `droppedAttributesCount`
  *   and `aws.rds.das.dropped_attributes` say how many went.
+ *
+ * A record's Timestamp is when the event occurred (its `logTime`), made
+ * unique within DAS's precision (distinctTimestamp); its ObservedTimestamp is
+ * when the exporter read it. Loki refuses entries older than
+ * `reject_old_samples_max_age` (168 h by default), so a replay or a catch-up
+ * of week-old events would be dead-lettered; `--old-events observed-time`
+ * (OLD_EVENTS_MODES) keeps the OpenTelemetry meaning of both fields and lets
+ * them through: Timestamp is left unset (0; the log data model makes it
+ * optional), which Loki and any receiver following the data model answer by
+ * using the ObservedTimestamp instead; the ObservedTimestamp is the read
+ * time, a nanosecond no other record of the process has (observed-times.ts)
+ * and fixed the first time an event is mapped, so a retried batch lands on
+ * its first copy; and the event's own time is kept in `aws.rds.das.event_time`
+ * (RFC 3339 UTC, nine fraction digits), ranked second so no budget drops it.
  */
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import { SeverityNumber } from '@opentelemetry/api-logs';
@@ -31,9 +45,20 @@ import { OUTCOME_RULES } from '../../events/outcome.ts';
 import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type RecordWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
 import { sameKeys } from '../../util/same-keys.ts';
+import { VERSION } from '../../version.ts';
+import { ObservedTimes } from './observed-times.ts';
+import type { OldEventsMode } from './old-events.ts';
 
 export const EVENT_NAME = 'aws.rds.database_activity';
-export const SCOPE = Object.freeze({ name: 'das-exporter', version: '0.1.0' });
+
+export { OLD_EVENTS_MODES, type OldEventsMode } from './old-events.ts';
+
+/** With `--old-events observed-time`: when the event occurred, as RFC 3339 UTC with nine fraction digits (strings of it sort as times). */
+export const EVENT_TIME_ATTRIBUTE = 'aws.rds.das.event_time';
+
+/** The OTLP Timestamp of an event whose time is left unset: 0. */
+const UNSET_TIME: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
+export const SCOPE = Object.freeze({ name: 'das-exporter', version: VERSION });
 
 /** Loki 3 defaults (limits_config). */
 export const LOKI_MAX_LINE_BYTES = 256 * 1024;
@@ -83,12 +108,25 @@ export interface LogRecordMapperOptions {
   /** When the exporter read the event: the record's ObservedTimestamp. */
   clock?: () => Date;
   limits?: Partial<MappingLimits>;
+  /** Which time a record's Timestamp is (default `event-time`). */
+  oldEvents?: OldEventsMode;
+  /** With `observed-time`: where the read times come from, shared by every mapper of the process (default its own). */
+  observedTimes?: ObservedTimes;
 }
 
 export class LogRecordMapper {
   readonly #resources: ResourceCatalog;
   readonly #clock: () => Date;
   readonly #limits: MappingLimits;
+  /** With `observed-time`, where read times come from; null with `event-time`. */
+  readonly #times: ObservedTimes | null;
+  /**
+   * With `observed-time`: each event's read time, taken when it is first
+   * mapped. A retried batch holds the same event objects, so its records
+   * carry the same times and Loki drops the copies it already has; nothing is
+   * kept once an event is gone.
+   */
+  readonly #readAt = new WeakMap<ActivityEvent, HrTime>();
   /** encodeEach's buffer, reused from one record to the next (it grows to the largest record's size). */
   readonly #scratch = new ProtoWriter(1 << 20);
 
@@ -96,6 +134,7 @@ export class LogRecordMapper {
     this.#resources = options.resources;
     this.#clock = options.clock ?? (() => new Date());
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#times = options.oldEvents === 'observed-time' ? (options.observedTimes ?? new ObservedTimes()) : null;
   }
 
   map(event: ActivityEvent): ReadableLogRecord {
@@ -104,7 +143,28 @@ export class LogRecordMapper {
 
   /** The same record with its attributes as parallel lists, for the OTLP encoder (no attributes object to build). */
   mapFields(event: ActivityEvent): LogRecordFields {
-    return mapWithLimits(event, this.#resources.resourceFor(event), hrTimeFromMs(this.#clock().getTime()), this.#limits);
+    const now = this.#clock().getTime();
+    const observed = this.#times === null ? hrTimeFromMs(now) : this.#readTimes([event], now)(event);
+    return mapWithLimits(event, this.#resources.resourceFor(event), observed, this.#limits, this.#times !== null);
+  }
+
+  /**
+   * With `observed-time`: the read time of each of `events`, those mapped
+   * before keeping theirs, the others taking a run of new ones at `readMs`.
+   */
+  #readTimes(events: readonly ActivityEvent[], readMs: number): (event: ActivityEvent) => HrTime {
+    const readAt = this.#readAt;
+    let fresh = 0;
+    for (const event of events) if (!readAt.has(event)) fresh++;
+    if (fresh > 0) {
+      let next = this.#times!.take(readMs, fresh);
+      for (const event of events) {
+        if (readAt.has(event)) continue;
+        readAt.set(event, hrTimeFromNanos(next));
+        next++;
+      }
+    }
+    return (event) => readAt.get(event)!;
   }
 
   /**
@@ -115,7 +175,7 @@ export class LogRecordMapper {
    * fit is rewound and mapped the careful way (exact sizes, drops counted).
    */
   encode(events: readonly ActivityEvent[]): Uint8Array {
-    return encodeRequest(events, this.#writer(hrTimeFromMs(this.#clock().getTime())));
+    return encodeRequest(events, this.#writer(this.#observedOf(events, this.#clock().getTime())));
   }
 
   /**
@@ -124,21 +184,29 @@ export class LogRecordMapper {
    * assembles). Same bytes per record as `encode`.
    */
   encodeEach(events: readonly ActivityEvent[], observedMs: number = this.#clock().getTime()): EncodedLogRecords {
-    return encodeEach(events, this.#writer(hrTimeFromMs(observedMs)), SCOPE, resourceKey, this.#scratch);
+    return encodeEach(events, this.#writer(this.#observedOf(events, observedMs)), SCOPE, resourceKey, this.#scratch);
   }
 
-  #writer(observed: HrTime): RecordWriter<ActivityEvent> {
+  /** Each event's ObservedTimestamp: the read time `readMs` with `event-time`, the event's own read time with `observed-time`. */
+  #observedOf(events: readonly ActivityEvent[], readMs: number): (event: ActivityEvent) => HrTime {
+    if (this.#times !== null) return this.#readTimes(events, readMs);
+    const observed = hrTimeFromMs(readMs);
+    return () => observed;
+  }
+
+  #writer(observedOf: (event: ActivityEvent) => HrTime): RecordWriter<ActivityEvent> {
     const limits = this.#limits;
     const resources = this.#resources;
+    const observedTime = this.#times !== null;
     return {
       resourceOf: (event) => resources.resourceFor(event),
       scopeOf: () => SCOPE,
       write: (w, event, resource) => {
-        const head = headOf(event, resource, observed, limits);
+        const head = headOf(event, resource, observedOf(event), limits, observedTime);
         const mark = w.position;
         const at = w.recordStart(head);
         const direct = new DirectAttributes(w, head.maxEntries, head.maxBytes, limits.maxValueBytes);
-        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes);
+        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes, head.eventTime);
         if (direct.fits) {
           w.recordEnd(at, head);
           return;
@@ -173,10 +241,12 @@ export interface MapContext {
   resource: Resource;
   observed: Date;
   limits?: Partial<MappingLimits>;
+  oldEvents?: OldEventsMode;
 }
 
 export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
-  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), { ...DEFAULT_LIMITS, ...context.limits }));
+  const limits = { ...DEFAULT_LIMITS, ...context.limits };
+  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), limits, context.oldEvents === 'observed-time'));
 }
 
 /** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
@@ -197,15 +267,18 @@ interface RecordHead extends Omit<LogRecordFields, 'attributeKeys' | 'attributeV
   droppedAttributesCount: 0;
   /** Set when the body was cut: the SQL's full length in UTF-8 bytes. */
   truncatedFrom: number | null;
+  /** With `observed-time`: the event's own time for EVENT_TIME_ATTRIBUTE; null otherwise or when the event has none. */
+  eventTime: string | null;
   maxEntries: number;
   maxBytes: number;
 }
 
-function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits): LogRecordFields {
-  return withAttributes(headOf(event, resource, observed, limits), event, limits);
+function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean): LogRecordFields {
+  return withAttributes(headOf(event, resource, observed, limits, observedTime), event, limits);
 }
 
-function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits): RecordHead {
+/** `observedTime`: `--old-events observed-time` (the module's opening says what it changes). */
+function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean): RecordHead {
   const failed = event.outcome === 'failure';
   const trace = event.enrichment?.trace ?? null;
   const body = bodyOf(event, limits.maxBodyBytes);
@@ -218,9 +291,11 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
   const fixedBytes = extras.bytes + 200;
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
+  const times = observedTime
+    ? { hrTime: UNSET_TIME, hrTimeObserved: observed, eventTime: logTime === null ? null : rfc3339Nanos(logTime) }
+    : { hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)), hrTimeObserved: observed, eventTime: null };
   return {
-    hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
-    hrTimeObserved: observed,
+    ...times,
     ...(trace
       ? { spanContext: { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } }
       : {}),
@@ -240,13 +315,13 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
 /** The whole record: its head and the attributes its budget keeps, drops counted. */
 function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingLimits): LogRecordFields {
   const budget = new AttributeBudget(head.maxEntries, head.maxBytes, limits.maxValueBytes);
-  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes);
+  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes, head.eventTime);
   const { keys, values, dropped } = budget;
   if (dropped > 0) {
     keys.push('aws.rds.das.dropped_attributes');
     values.push(dropped);
   }
-  const { truncatedFrom: _t, maxEntries: _e, maxBytes: _b, ...record } = head;
+  const { truncatedFrom: _t, maxEntries: _e, maxBytes: _b, eventTime: _v, ...record } = head;
   return { ...record, attributeKeys: keys, attributeValues: values, droppedAttributesCount: dropped };
 }
 
@@ -297,11 +372,18 @@ interface AttributeReceiver {
 
 /**
  * Offers the attributes in the order they are kept when a record is over
- * budget, most important first; `query_text_length` (when the body was cut)
- * ranks second. The one list of what a log record says: the budgeted mapping
- * and the direct protobuf writer both read it.
+ * budget, most important first; `event_time` (with `observed-time`, where it
+ * is the only record of when the event occurred) ranks second, then
+ * `query_text_length` (when the body was cut). The one list of what a log
+ * record says: the budgeted mapping and the direct protobuf writer both read it.
  */
-function forEachRankedAttribute(event: ActivityEvent, receiver: AttributeReceiver, truncatedFrom: number | null, maxValueBytes: number): void {
+function forEachRankedAttribute(
+  event: ActivityEvent,
+  receiver: AttributeReceiver,
+  truncatedFrom: number | null,
+  maxValueBytes: number,
+  eventTime: string | null,
+): void {
   // receiver.add, not a local arrow: under tsx (esbuild keepNames) every closure made costs a defineProperty.
   const r = receiver;
   const e = event.enrichment;
@@ -311,6 +393,7 @@ function forEachRankedAttribute(event: ActivityEvent, receiver: AttributeReceive
   const isRead = SELECT_FIRST.test(operation ?? event.command ?? '');
 
   r.add('log.record.uid', event.eventId);
+  if (eventTime !== null) r.add(EVENT_TIME_ATTRIBUTE, eventTime);
   if (truncatedFrom !== null) r.add('aws.rds.das.query_text_length', truncatedFrom);
   r.add('db.system.name', DB_SYSTEM[event.engine]);
   r.add('db.namespace', event.databaseName);
@@ -560,6 +643,13 @@ export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'sta
   const position = event.position;
   const index = position?.index ?? 0;
   return nanos + BigInt((seedHash(position, event.eventId) + index) % free);
+}
+
+/** Epoch nanoseconds as RFC 3339 UTC with nine fraction digits: `2026-04-20T09:15:02.123456000Z`. */
+export function rfc3339Nanos(nanos: bigint): string {
+  const fraction = ((nanos % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  const seconds = (nanos - fraction) / 1_000_000_000n;
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction.toString().padStart(9, '0')}Z`;
 }
 
 /** 10^(9 - digits): the values the digits below a source precision of `digits` can take. */

@@ -7,6 +7,7 @@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ACCESS_DENIED_ERRORS, awsErrorOf, isCredentialsFailure, isMissingRegion, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import { USER_AGENT } from '../../version.ts';
 
 /** A stream as the user named it, and the parameters that address it in API calls. */
 export interface StreamRef {
@@ -36,11 +37,13 @@ export function streamRef(stream: string): StreamRef {
  * Polling works over HTTP/1.1 (the SDK's default HTTP/2 handler is only
  * needed for SubscribeToShard, and local emulators such as kinesalite refuse
  * it); timeouts throw, so a hung connection cannot stall a shard forever.
+ * Requests carry `das-exporter/<version>` in their User-Agent.
  */
 export function createKinesisClient(config: KinesisClientConfig = {}): KinesisClient {
   return new KinesisClient({
     maxAttempts: 1,
     requestHandler: new NodeHttpHandler({ connectionTimeout: 3_000, requestTimeout: 30_000, throwOnRequestTimeout: true }),
+    customUserAgent: USER_AGENT,
     ...config,
   });
 }

@@ -20,10 +20,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describeError } from '../../errors.ts';
 import { sleep as defaultSleep } from '../../util/backoff.ts';
+import { USER_AGENT } from '../../version.ts';
 import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd, type ShardInfo, type ShardLease } from '../checkpoints/store.ts';
 import { jsonLogger, type Logger } from '../kinesis/observer.ts';
 import { INITIAL_POSITIONS, LeaseTable, leaseKeyOf, type InitialPosition, type LeaseItem } from './lease-table.ts';
@@ -61,9 +62,13 @@ export interface DynamoDbLeaseCoordinatorOptions {
   shuffle?: <T>(items: T[]) => T[];
 }
 
-/** A DynamoDB client of the standard chain (region, credentials, AWS_ENDPOINT_URL_DYNAMODB) that cannot hang a renewal. */
-export function createDynamoDbClient(): DynamoDBClient {
-  return new DynamoDBClient({ requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }) });
+/** A DynamoDB client of the standard chain (region, credentials, AWS_ENDPOINT_URL_DYNAMODB), `config` over it, that cannot hang a renewal; its User-Agent names das-exporter. */
+export function createDynamoDbClient(config: DynamoDBClientConfig = {}): DynamoDBClient {
+  return new DynamoDBClient({
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true }),
+    customUserAgent: USER_AGENT,
+    ...config,
+  });
 }
 
 export function defaultWorkerId(): string {
