@@ -1,8 +1,9 @@
 /**
  * das-exporter as a library: the pieces `run`, `demo`, `replay` and the
  * Lambda handler are assembled from, for embedding the pipeline elsewhere.
- * The sources are TypeScript, run through tsx or a TypeScript-aware bundler;
- * the Lambda handler has a ready bundle (`npm run build:lambda`).
+ * The package ships it compiled (ES modules with declarations); the Lambda
+ * handler is `das-exporter/lambda`, and a checkout builds a one-file bundle
+ * of it (`npm run build:lambda`).
  */
 export { startApp, type AppDependencies, type RunningApp } from './app.ts';
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config/config.ts';

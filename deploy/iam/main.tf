@@ -76,8 +76,6 @@ data "aws_iam_policy_document" "das_exporter" {
   statement {
     sid = "ReadTheActivityStream"
     actions = [
-      "kinesis:DescribeStream",
-      "kinesis:DescribeStreamSummary",
       "kinesis:ListShards",
       "kinesis:GetShardIterator",
       "kinesis:GetRecords",

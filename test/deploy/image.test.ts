@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -95,6 +95,41 @@ describe('container image (deploy/Dockerfile)', function () {
       assert.match(pack, /npm run build && .*npm pack --ignore-scripts --pack-destination \/pkg/);
       assert.ok(all(stage('install'), 'COPY').some((c) => c === 'deploy/image/install.sh /usr/local/bin/das-exporter-install'));
       assert.ok(all(stage('install'), 'COPY').some((c) => c === '--from=package /pkg/*.tgz /pkg/'));
+    });
+
+    it('the package stage builds and packs from exactly what it copies, within the .dockerignore', () => {
+      // The context BuildKit sends: the repository's files the .dockerignore lets through.
+      const rules = readFileSync(path.join(REPO, 'deploy/Dockerfile.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      assert.equal(rules[0], '**', 'the .dockerignore starts by excluding everything');
+      const allowed = rules.slice(1).map((r) => { assert.ok(r.startsWith('!'), r); return r.slice(1); });
+      const inContext = (file: string) => allowed.some((a) => (a.endsWith('/**') ? file.startsWith(a.slice(0, -2)) : file === a));
+      const work = mkdtempSync(path.join(tmpdir(), 'das-package-stage-'));
+      try {
+        for (const args of all(stage('package'), 'COPY')) {
+          const parts = args.split(/\s+/);
+          const destination = parts.pop()!;
+          for (const source of parts) {
+            assert.ok(existsSync(path.join(REPO, source)), `COPY ${source}: no such file in the repository`);
+            const files = statSync(path.join(REPO, source)).isDirectory() ? readdirSync(path.join(REPO, source), { recursive: true }).map((f) => path.join(source, String(f))).filter((f) => statSync(path.join(REPO, f)).isFile()) : [source];
+            for (const file of files) {
+              assert.ok(inContext(file), `COPY ${file}: the .dockerignore leaves it out of the build context`);
+              const target = destination.endsWith('/') || parts.length > 1 || files.length > 1 || statSync(path.join(REPO, source)).isDirectory()
+                ? path.join(work, destination, path.relative(statSync(path.join(REPO, source)).isDirectory() ? source : path.dirname(source), file))
+                : path.join(work, destination);
+              mkdirSync(path.dirname(target), { recursive: true });
+              copyFileSync(path.join(REPO, file), target);
+            }
+          }
+        }
+        // `npm ci` as the stage runs it, from the repository's own install (no network in the test).
+        symlinkSync(path.join(REPO, 'node_modules'), path.join(work, 'node_modules'));
+        mustRun('npm', ['run', 'build'], { cwd: work });
+        const { stdout } = mustRun('npm', ['pack', '--ignore-scripts', '--dry-run', '--json'], { cwd: work });
+        const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+        assert.ok(files.includes('dist/cli/main.js') && files.includes('bin/das-exporter.js'), files.join(', '));
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
     });
 
     it('is on a slim Node.js 20 or later base', () => {

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAll } from 'js-yaml';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import ts from 'typescript';
 import { REPO, mustPass, readYaml } from './tools.ts';
@@ -29,6 +29,7 @@ interface KubeObject {
 /** Each kind the manifests use: its validating model and the module and interface of its generated type. */
 const KINDS: Record<string, { model: { new (data: any): { validate(): void } }; module: string; type: string }> = {
   'apps/v1 Deployment': { model: Deployment, module: 'kubernetes-models/apps/v1/Deployment', type: 'IDeployment' },
+  'v1 Namespace': { model: Namespace, module: 'kubernetes-models/v1/Namespace', type: 'INamespace' },
   'v1 Service': { model: Service, module: 'kubernetes-models/v1/Service', type: 'IService' },
   'v1 ServiceAccount': { model: ServiceAccount, module: 'kubernetes-models/v1/ServiceAccount', type: 'IServiceAccount' },
   'monitoring.coreos.com/v1 ServiceMonitor': { model: ServiceMonitor, module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', type: 'IServiceMonitor' },
@@ -76,11 +77,14 @@ describe('Kubernetes manifests against the official schemas', function () {
     objects = render();
   });
 
-  it('the kustomization renders every manifest it lists, in the das-exporter namespace', () => {
+  it('the kustomization renders every manifest it lists, in the das-exporter namespace, which it creates', () => {
     const listed = (readYaml(path.join(K8S, 'kustomization.yaml')) as { resources: string[] }).resources;
     assert.equal(objects.length, listed.length);
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['Deployment', 'PrometheusRule', 'Service', 'ServiceAccount', 'ServiceMonitor']);
-    for (const object of objects) assert.equal(object.metadata.namespace, 'das-exporter', `${object.kind}/${object.metadata.name}`);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['Deployment', 'Namespace', 'PrometheusRule', 'Service', 'ServiceAccount', 'ServiceMonitor']);
+    // A fresh cluster refuses namespaced objects whose namespace does not exist: the apply creates it.
+    const namespace = objects.find((o) => o.kind === 'Namespace')!;
+    assert.equal(namespace.metadata.name, 'das-exporter');
+    for (const object of objects.filter((o) => o.kind !== 'Namespace')) assert.equal(object.metadata.namespace, 'das-exporter', `${object.kind}/${object.metadata.name}`);
   });
 
   it('every rendered object passes its schema validator', () => {

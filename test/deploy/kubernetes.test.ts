@@ -1,7 +1,7 @@
 /** deploy/kubernetes and deploy/iam: the manifests agree with the rules, and IAM is least privilege. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { MANIFEST_PATH, RULES_PATH, prometheusRuleManifest } from '../../deploy/kubernetes/prometheus-rule.ts';
 import { REPO, readYaml } from './tools.ts';
 
@@ -45,6 +45,14 @@ describe('Kubernetes manifests', () => {
   });
 });
 
+/** The TypeScript files under `dir`, src/demo left out (the demo talks to its own local emulators). */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => join(e.parentPath, e.name))
+    .filter((f) => !f.includes(`${sep}demo${sep}`));
+}
+
 describe('IAM policy', () => {
   const policy = JSON.parse(readFileSync(join(REPO, 'deploy/iam/policy.json'), 'utf8')) as {
     Version: string;
@@ -62,7 +70,7 @@ describe('IAM policy', () => {
 
   it('reads only the DAS stream', () => {
     const kinesis = policy.Statement.find((s) => actions(s).some((a) => a.startsWith('kinesis:')));
-    assert.deepEqual(actions(kinesis!), ['kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards']);
+    assert.deepEqual(actions(kinesis!), ['kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards']);
     assert.match(kinesis!.Resource, /^arn:aws:kinesis:[^:]+:\d{12}:stream\/aws-rds-das-/);
   });
 
@@ -77,6 +85,20 @@ describe('IAM policy', () => {
     const dynamodb = policy.Statement.find((s) => actions(s).some((a) => a.startsWith('dynamodb:')));
     assert.deepEqual(actions(dynamodb!), ['dynamodb:CreateTable', 'dynamodb:DeleteItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem']);
     assert.match(dynamodb!.Resource, /:table\/das-exporter-leases$/);
+  });
+
+  it('grants exactly the AWS calls the service makes: every command src/ sends (the demo aside), nothing more', () => {
+    const sent = new Set<string>();
+    for (const file of sourceFiles(join(REPO, 'src'))) {
+      const text = readFileSync(file, 'utf8');
+      for (const [, names, service] of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-([a-z0-9-]+)'/g)) {
+        for (const name of names!.split(',').map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!)) {
+          if (name.endsWith('Command') && text.includes(`new ${name}(`)) sent.add(`${service}:${name.slice(0, -'Command'.length)}`);
+        }
+      }
+    }
+    assert.ok(sent.has('kinesis:GetRecords') && sent.has('kms:Decrypt'), `the scan found the SDK calls (${[...sent].join(', ')})`);
+    assert.deepEqual(policy.Statement.flatMap(actions).sort(), [...sent].sort());
   });
 
   it('main.tf grants the same actions, with the encryption-context condition', () => {

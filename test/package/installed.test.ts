@@ -107,6 +107,18 @@ describe('the published package, installed from its tarball', function () {
     assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'TypeScript sources are not shipped');
   });
 
+  it('declarations import .js paths and source maps carry their sources (src/ is not shipped)', () => {
+    for (const file of files.filter((f) => f.endsWith('.d.ts'))) {
+      assert.doesNotMatch(readFileSync(path.join(installed, file), 'utf8'), /(from|import)\s*\(?\s*['"]\.{1,2}\/[^'"]*\.ts['"]/, file);
+    }
+    const maps = files.filter((f) => f.endsWith('.js.map'));
+    assert.ok(maps.length > 0, 'the build has source maps');
+    for (const file of maps) {
+      const map = JSON.parse(readFileSync(path.join(installed, file), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+      assert.equal(map.sourcesContent?.filter((c) => typeof c === 'string' && c.length > 0).length, map.sources.length, file);
+    }
+  });
+
   it('runs no script of its own when installed (npm would ask users to approve one)', () => {
     const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
     const atInstall = ['preinstall', 'install', 'postinstall', 'prepare'].filter((name) => manifest.scripts?.[name] !== undefined);
