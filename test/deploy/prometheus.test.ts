@@ -24,7 +24,7 @@ function durationSeconds(text: string): number {
 /** The alerts the project promises (docs/runbook.md has a section for each). */
 const ALERTS = [
   'DASFailedLoginBurst', 'DASPrivilegeChange', 'DASUnexpectedDDL', 'DASStatementErrorRate', 'DASUnexpectedUser',
-  'DASAuditGap', 'DASConsumerLagHigh', 'DASDeadLetters', 'DASExporterDown', 'DASKmsErrors', 'DASStreamDown',
+  'DASAuditGap', 'DASConsumerLagHigh', 'DASDeadLetters', 'DASExportUnauthorized', 'DASExporterDown', 'DASKmsErrors', 'DASStreamDown',
 ];
 
 const rules = loadRules();

@@ -32,6 +32,7 @@ const EXPECTED_EMPTY: Readonly<Record<string, string>> = {
   'alert DASDeadLetters': 'no dead letters (see above)',
   'alert DASExporterDown': 'the exporter is up and scraped',
   'alert DASKmsErrors': 'the LocalKms answers every Decrypt',
+  'alert DASExportUnauthorized': 'the demo writes to stdout, which asks for no credential',
   'alert DASStreamDown': 'every demo stream is being consumed',
   'alert DASStatementErrorRate': 'whether over 5% of one cluster fails in a window depends on the random mix (spraying episodes); it is accepted, not required',
 };
