@@ -194,6 +194,31 @@ describe('DynamoDB lease coordinator', function () {
     assert.deepEqual(ids(await a.leases(STREAM)), [p2.shardId, merged.shardId, orphan.shardId]);
   });
 
+  it('writes TRIM_HORIZON in the leases of shards born while the stream is read, and the initial position in those it found', async () => {
+    const [p0, a, b] = [shard(0), shard(1, [shard(0).shardId]), shard(2, [shard(0).shardId])];
+    const first = await worker('first', { initialPosition: 'LATEST' });
+    await first.syncShards(STREAM, [p0, a, b]);
+    await first.acquire(STREAM);
+    await first.checkpoint(STREAM, p0.shardId, SHARD_END);
+    assert.equal((await first.acquire(STREAM)).length, 2, 'a and b handed out');
+    const checkpoints = async () => Object.fromEntries((await first.leases(STREAM)).map((l) => [l.shardId, l.checkpoint]));
+    assert.deepEqual(await checkpoints(), { [p0.shardId]: SHARD_END, [a.shardId]: 'LATEST', [b.shardId]: 'LATEST' }, 'split before reading began');
+
+    // A second worker discovers a split of a while the stream is read.
+    const [a1, a2] = [shard(3, [a.shardId]), shard(4, [a.shardId])];
+    const second = await worker('second', { initialPosition: 'LATEST' });
+    await second.syncShards(STREAM, [p0, a, b, a1, a2]);
+    assert.deepEqual(await checkpoints(), { [p0.shardId]: SHARD_END, [a.shardId]: 'LATEST', [b.shardId]: 'LATEST', [a1.shardId]: 'TRIM_HORIZON', [a2.shardId]: 'TRIM_HORIZON' });
+    await first.checkpoint(STREAM, a.shardId, SHARD_END);
+    await first.shutdown();
+    const handed = Object.fromEntries((await second.acquire(STREAM)).map((l) => [l.shardId, l]));
+    assert.deepEqual(handed, {
+      [b.shardId]: { shardId: b.shardId, checkpoint: null },
+      [a1.shardId]: { shardId: a1.shardId, checkpoint: null, fromTrimHorizon: true },
+      [a2.shardId]: { shardId: a2.shardId, checkpoint: null, fromTrimHorizon: true },
+    });
+  });
+
   it('of two workers racing for the same expired lease, exactly one wins', async () => {
     const lease: ShardInfo = shard(0);
     const silent = await worker('silent', { renewIntervalMs: NEVER });

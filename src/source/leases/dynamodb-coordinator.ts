@@ -25,7 +25,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describeError } from '../../errors.ts';
 import { sleep as defaultSleep } from '../../util/backoff.ts';
 import { USER_AGENT } from '../../version.ts';
-import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd, type ShardInfo, type ShardLease } from '../checkpoints/store.ts';
+import { bornWhileRead, LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd, type ShardInfo, type ShardLease } from '../checkpoints/store.ts';
 import { jsonLogger, type Logger } from '../kinesis/observer.ts';
 import { INITIAL_POSITIONS, LeaseTable, leaseKeyOf, type InitialPosition, type LeaseItem } from './lease-table.ts';
 import { chooseLeasesToTake } from './lease-taker.ts';
@@ -48,7 +48,13 @@ export interface DynamoDbLeaseCoordinatorOptions {
   failoverTimeMs?: number;
   /** Time between renewals (default failover / 3). */
   renewIntervalMs?: number;
-  /** Written in `checkpoint` of new leases (default TRIM_HORIZON); a lease at one resumes at the consumer's start position. */
+  /**
+   * Written in `checkpoint` of the leases of the shards a stream has when the
+   * table first sees it (default TRIM_HORIZON; the consumer's start position
+   * in the app). Shards born of a reshard later get TRIM_HORIZON, as in KCL.
+   * A lease at TRIM_HORIZON starts from the shard's beginning; one at LATEST
+   * or AT_TIMESTAMP at the consumer's start position.
+   */
   initialPosition?: InitialPosition;
   /** Create the table when it is missing (default true). */
   createTable?: boolean;
@@ -138,9 +144,11 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
     const state = this.#state(stream);
     if (!state.scanned) await this.#scan(stream, state);
     const listed = new Set(shards.map((s) => s.shardId));
+    // As KCL writes them: a shard born while the stream was read starts at TRIM_HORIZON, the others at the initial position.
+    const born = bornWhileRead(shards, (shardId) => state.seen.has(shardId));
     for (const shard of shards) {
       if (state.seen.has(shard.shardId)) continue;
-      await this.#table.create(stream, shard.shardId, shard.parentShardIds, this.#o.initialPosition ?? 'TRIM_HORIZON');
+      await this.#table.create(stream, shard.shardId, shard.parentShardIds, born.has(shard.shardId) ? 'TRIM_HORIZON' : (this.#o.initialPosition ?? 'TRIM_HORIZON'));
     }
     // An ended shard past retention has nothing left to protect; its children treat a missing parent as ended.
     for (const [shardId, { item }] of state.seen) {
@@ -186,7 +194,7 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
     const ready = new Set(eligible.map((item) => item.shardId));
     return [...state.held.values()]
       .filter((held) => ready.has(held.item.shardId) && held.item.checkpoint !== SHARD_END)
-      .map((held) => ({ shardId: held.item.shardId, checkpoint: resumeAfter(held.item.checkpoint) }));
+      .map((held) => leaseOf(held.item));
   }
 
   /** Records a delivered position, conditional on this worker still owning the lease at the counter it knows. */
@@ -333,7 +341,13 @@ function parentsEnded(item: LeaseItem, items: ReadonlyMap<string, LeaseItem>): b
   });
 }
 
-/** The sequence number to read after, or null for a lease that never delivered anything. */
-function resumeAfter(checkpoint: string): string | null {
-  return INITIAL_POSITIONS.includes(checkpoint) ? null : checkpoint;
+/**
+ * Where to resume: after the checkpoint's sequence number, or, for a lease
+ * that never delivered anything, where its sentinel says: TRIM_HORIZON (a
+ * shard born of a reshard, or a table started at the horizon) from the
+ * beginning, LATEST or AT_TIMESTAMP at the consumer's start position.
+ */
+function leaseOf(item: LeaseItem): ShardLease {
+  if (!INITIAL_POSITIONS.includes(item.checkpoint)) return { shardId: item.shardId, checkpoint: item.checkpoint };
+  return { shardId: item.shardId, checkpoint: null, ...(item.checkpoint === 'TRIM_HORIZON' ? { fromTrimHorizon: true as const } : {}) };
 }
