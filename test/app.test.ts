@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { chooseCoordinator } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { FileCheckpointStore } from '../src/source/checkpoints/file-store.ts';
@@ -28,7 +29,9 @@ describe('app wiring of the lease coordinator', () => {
   it('gives file checkpoints the configured lock timeout and counts a refused backwards checkpoint in das_checkpoint_regressions_total', async () => {
     const config = loadConfig({ stateDir: dir }, { DAS_LOCK_TIMEOUT_SECONDS: '7' });
     const metrics = createMetrics(createMetricsRegistry());
-    const store = chooseCoordinator(config, { log: silentLogger, metrics, leasesHeld: () => {} });
+    // File checkpoints never call Kinesis: a client with nowhere to go.
+    const kinesis = new KinesisClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const store = chooseCoordinator(config, { log: silentLogger, metrics, kinesis, leasesHeld: () => {} });
     assert.ok(store instanceof FileCheckpointStore);
     assert.equal(store.lockTimeoutMs, 7_000);
     await store.initialize([STREAM]);
@@ -40,6 +43,7 @@ describe('app wiring of the lease coordinator', () => {
       assert.match(text, new RegExp(`^das_checkpoint_regressions_total\\{stream="${STREAM}"\\} 1$`, 'm'));
     } finally {
       await store.shutdown();
+      kinesis.destroy();
     }
   });
 });

@@ -20,11 +20,19 @@
 export const SHARD_END = 'SHARD_END';
 export type ShardEnd = typeof SHARD_END;
 
+/** The range of partition-key hashes a shard takes, as decimal strings (they reach 2^128 - 1). */
+export interface HashKeyRange {
+  startingHashKey: string;
+  endingHashKey: string;
+}
+
 /** A shard as discovered on the stream. */
 export interface ShardInfo {
   shardId: string;
   /** ParentShardId and AdjacentParentShardId (a merge has two), when the shard came from a reshard. */
   parentShardIds: readonly string[];
+  /** As ListShards gives it; kept in the lease where the store is KCL's table. */
+  hashKeyRange?: HashKeyRange;
 }
 
 /** A shard this worker may read now, and where to resume. */
