@@ -141,6 +141,8 @@ describe('DynamoDB lease coordinator', function () {
     await silent.syncShards(STREAM, FOUR);
     assert.equal((await silent.acquire(STREAM)).length, 4);
     await silent.checkpoint(STREAM, FOUR[0]!.shardId, '100');
+    const switches = async () => Object.fromEntries((await silent.leases(STREAM)).map((l) => [l.shardId, l.ownerSwitchesSinceCheckpoint]));
+    assert.deepEqual(await switches(), Object.fromEntries(FOUR.map((s) => [s.shardId, 0])), 'taking an unowned lease is no owner switch, as KCL counts');
 
     const b = await worker('b');
     const leases = await until('b holding all four', async () => {
@@ -160,6 +162,7 @@ describe('DynamoDB lease coordinator', function () {
     const item = (await b.leases(STREAM)).find((l) => l.shardId === FOUR[0]!.shardId)!;
     assert.equal(item.checkpoint, '200', "the stale owner's checkpoint did not land");
     assert.equal(item.ownerSwitchesSinceCheckpoint, 0);
+    assert.equal((await switches())[FOUR[1]!.shardId], 1, 'taken from another owner and not checkpointed since');
     const stillBelieved = silent.heldShards(STREAM);
     assert.ok(!stillBelieved.includes(FOUR[0]!.shardId) && !stillBelieved.includes(FOUR[1]!.shardId), 'a refused write tells it the lease is gone');
   });

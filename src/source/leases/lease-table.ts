@@ -342,9 +342,13 @@ export class LeaseTable {
     });
   }
 
-  /** Makes `owner` the holder, if the lease is still as seen (same counter and owner). */
+  /**
+   * Makes `owner` the holder, if the lease is still as seen (same counter and
+   * owner). Only a lease taken from another owner counts an owner switch, as
+   * KCL counts them: an unowned one has nobody to switch from.
+   */
   take(seen: LeaseItem, owner: string): Promise<LeaseItem | undefined> {
-    const switched = seen.leaseOwner !== owner;
+    const switched = seen.leaseOwner !== null && seen.leaseOwner !== owner;
     return this.#update(seen, {
       UpdateExpression: `SET #owner = :owner, #counter = #counter + :one${switched ? ', #switches = if_not_exists(#switches, :zero) + :one' : ''}`,
       ConditionExpression: seen.leaseOwner === null ? '#counter = :seen AND attribute_not_exists(#owner)' : '#counter = :seen AND #owner = :seenOwner',
