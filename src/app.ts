@@ -21,7 +21,9 @@ import type { Sink } from './sinks/sink.ts';
 import { FileCheckpointStore } from './source/checkpoints/file-store.ts';
 import type { LeaseCoordinator } from './source/checkpoints/store.ts';
 import { createDynamoDbClient, DynamoDbLeaseCoordinator } from './source/leases/dynamodb-coordinator.ts';
-import type { InitialPosition } from './source/leases/lease-table.ts';
+import { streamIdentifierOf, type InitialPosition } from './source/leases/lease-table.ts';
+import { streamRef } from './source/kinesis/client.ts';
+import { describeStreamIdentity } from './source/kinesis/discovery.ts';
 import { jsonLogger, type KinesisObserver, type Logger } from './source/kinesis/observer.ts';
 import { parseStartPosition } from './source/kinesis/shard-reader.ts';
 import { KinesisConsumer } from './source/kinesis/stream-consumer.ts';
@@ -143,7 +145,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     client: deps.kinesis,
     streams: config.streams,
     pipeline,
-    coordinator: deps.coordinator ?? chooseCoordinator(config, { log, metrics, leasesHeld: (stream, n) => health.setLeasesHeld(stream, n) }),
+    coordinator: deps.coordinator ?? chooseCoordinator(config, { log, metrics, kinesis: deps.kinesis, leasesHeld: (stream, n) => health.setLeasesHeld(stream, n) }),
     startPosition: parseStartPosition(config.startPosition),
     limit: config.getRecordsLimit,
     discoveryIntervalMs: config.discoveryIntervalSeconds * 1000,
@@ -208,9 +210,9 @@ const SERIES_SWEEP_INTERVAL_MS = 60_000;
 /** `file`: checkpoints in the state directory; `dynamodb:<table>`: KCL-style leases shared by every worker. */
 export function chooseCoordinator(
   config: Config,
-  wiring: { log: Logger; metrics: DasMetrics; leasesHeld: (stream: string, count: number) => void },
+  wiring: { log: Logger; metrics: DasMetrics; kinesis: KinesisClient; leasesHeld: (stream: string, count: number) => void },
 ): LeaseCoordinator {
-  const { log, metrics, leasesHeld } = wiring;
+  const { log, metrics, kinesis, leasesHeld } = wiring;
   if (!config.leases.startsWith('dynamodb:')) {
     return new FileCheckpointStore({
       dir: config.stateDir,
@@ -220,12 +222,18 @@ export function chooseCoordinator(
     });
   }
   const initial = config.startPosition.split(':')[0]!.toUpperCase() as InitialPosition;
+  const refs = new Map(config.streams.map((s) => [streamRef(s).name, streamRef(s)]));
   return new DynamoDbLeaseCoordinator({
     client: createDynamoDbClient(),
     destroyClient: true,
     table: config.leases.slice('dynamodb:'.length),
     failoverTimeMs: config.leaseFailoverSeconds * 1000,
     initialPosition: initial,
+    // For KCL's multi-stream keys, when several streams share the table.
+    streamIdentifier: async (stream) => {
+      const { streamArn, createdAt } = await describeStreamIdentity(kinesis, refs.get(stream) ?? streamRef(stream));
+      return streamIdentifierOf(streamArn, createdAt);
+    },
     observer: { leasesHeld },
     log,
   });

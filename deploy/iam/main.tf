@@ -76,6 +76,7 @@ data "aws_iam_policy_document" "das_exporter" {
   statement {
     sid = "ReadTheActivityStream"
     actions = [
+      "kinesis:DescribeStreamSummary",
       "kinesis:ListShards",
       "kinesis:GetShardIterator",
       "kinesis:GetRecords",

@@ -15,7 +15,7 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LocalKms } from '../../src/demo/local-kms.ts';
 import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
-import { LeaseTable, type LeaseItem } from '../../src/source/leases/lease-table.ts';
+import { LeaseTable, SINGLE_STREAM, type LeaseItem } from '../../src/source/leases/lease-table.ts';
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 import { createStream, startKinesalite, type LocalKinesis } from '../support/kinesalite.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
@@ -116,7 +116,7 @@ describe('das-exporter run with DynamoDB leases, scaled out', function () {
   }
 
   const table = () => new LeaseTable(dynamo.client(), TABLE);
-  const leases = async (): Promise<LeaseItem[]> => table().list(STREAM).catch(() => []);
+  const leases = async (): Promise<LeaseItem[]> => table().list(SINGLE_STREAM).catch(() => []);
   const ownedBy = (items: LeaseItem[], w: Worker) => items.filter((l) => l.leaseOwner?.includes(`:${w.child.pid}:`)).length;
   const describeLeases = async () => (await leases()).map((l) => `${l.shardId} ${l.leaseOwner} #${l.leaseCounter} @${l.checkpoint}`).join('\n');
 

@@ -70,7 +70,7 @@ describe('IAM policy', () => {
 
   it('reads only the DAS stream', () => {
     const kinesis = policy.Statement.find((s) => actions(s).some((a) => a.startsWith('kinesis:')));
-    assert.deepEqual(actions(kinesis!), ['kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards']);
+    assert.deepEqual(actions(kinesis!), ['kinesis:DescribeStreamSummary', 'kinesis:GetRecords', 'kinesis:GetShardIterator', 'kinesis:ListShards']);
     assert.match(kinesis!.Resource, /^arn:aws:kinesis:[^:]+:\d{12}:stream\/aws-rds-das-/);
   });
 

@@ -119,6 +119,57 @@ describe('FileCheckpointStore', () => {
     assert.deepEqual(await ready(), ['merged']);
   });
 
+  it('starts shards born of a reshard while the stream was read at TRIM_HORIZON, across a restart, and the shards it first saw at the start position', async () => {
+    const s = store();
+    await s.initialize([STREAM]);
+    // Seen for the first time: p0 was split into a and b before reading began.
+    await s.syncShards(STREAM, [
+      { shardId: 'p0', parentShardIds: [] },
+      { shardId: 'a', parentShardIds: ['p0'] },
+      { shardId: 'b', parentShardIds: ['p0'] },
+    ]);
+    await s.checkpoint(STREAM, 'p0', SHARD_END);
+    assert.deepEqual(await s.acquire(STREAM), [
+      { shardId: 'a', checkpoint: null },
+      { shardId: 'b', checkpoint: null },
+    ]);
+    // Then, while it is read, a splits, and one child splits again before the next discovery.
+    await s.syncShards(STREAM, [
+      { shardId: 'p0', parentShardIds: [] },
+      { shardId: 'a', parentShardIds: ['p0'] },
+      { shardId: 'b', parentShardIds: ['p0'] },
+      { shardId: 'a1', parentShardIds: ['a'] },
+      { shardId: 'a2', parentShardIds: ['a'] },
+      { shardId: 'a2x', parentShardIds: ['a2'] },
+    ]);
+    await s.checkpoint(STREAM, 'a', SHARD_END);
+    await s.checkpoint(STREAM, 'a2', SHARD_END);
+    await s.shutdown();
+
+    const after = store();
+    await after.initialize([STREAM]);
+    assert.deepEqual(await after.acquire(STREAM), [
+      { shardId: 'b', checkpoint: null },
+      { shardId: 'a1', checkpoint: null, fromTrimHorizon: true },
+      { shardId: 'a2x', checkpoint: null, fromTrimHorizon: true },
+    ]);
+  });
+
+  it('reads a checkpoint file written before fromTrimHorizon was recorded: a child of a shard in the file starts at TRIM_HORIZON', async () => {
+    const s = store();
+    const shards = {
+      p0: { checkpoint: SHARD_END, parentShardIds: [] },
+      child: { checkpoint: null, parentShardIds: ['p0'] },
+      orphan: { checkpoint: null, parentShardIds: ['aged-out'] },
+    };
+    await writeFile(s.fileFor(STREAM), JSON.stringify({ version: 1, stream: STREAM, updatedAt: '2026-11-01T00:00:00.000Z', shards }));
+    await s.initialize([STREAM]);
+    assert.deepEqual(await s.acquire(STREAM), [
+      { shardId: 'child', checkpoint: null, fromTrimHorizon: true },
+      { shardId: 'orphan', checkpoint: null },
+    ]);
+  });
+
   it('treats a parent that aged out of the stream as ended, and forgets ended shards no longer listed', async () => {
     const s = store();
     await s.initialize([STREAM]);

@@ -18,7 +18,7 @@ import { Pipeline, type BatchOutcome } from '../../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
 import { DELIVERED, MemorySink, type Sink, type SinkBatch, type SinkResult } from '../../src/sinks/sink.ts';
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
-import { SHARD_END } from '../../src/source/checkpoints/store.ts';
+import { SHARD_END, type LeaseCoordinator } from '../../src/source/checkpoints/store.ts';
 import { streamRef } from '../../src/source/kinesis/client.ts';
 import { silentLogger, type KinesisObserver, type Logger } from '../../src/source/kinesis/observer.ts';
 import { parseStartPosition, type BatchProcessor } from '../../src/source/kinesis/shard-reader.ts';
@@ -313,6 +313,82 @@ describe('Kinesis consumer against kinesalite', function () {
     const delivered = ids(sink.events);
     assert.deepEqual(missingFrom(delivered, produced), [], 'nothing written after the start is skipped');
     assert.ok(!delivered.some((id) => id.startsWith('before')), 'records from before the start stay unread, as latest asks');
+  });
+
+  describe('started at latest on a stream resharded before the start', () => {
+    /**
+     * A stream split before this consumer started, every record already read
+     * by another one (a replica whose state directory was lost, or the
+     * consumer this one replaces). Started at latest with no state, the
+     * consumer must read what is written from now on, and none of the
+     * children's earlier records: they are not new because their parent
+     * is still on the stream.
+     */
+    async function readAfterTheStart(coordinatorFor: (run: 'first' | 'second') => LeaseCoordinator) {
+      const stream = await newStream(1);
+      await produce(kinesis.client, stream, testRecords(40, 4, 'parent'));
+      const [shard0] = await listShards(kinesis.client, stream);
+      const mid = (BigInt(shard0!.HashKeyRange!.StartingHashKey!) + BigInt(shard0!.HashKeyRange!.EndingHashKey!)) / 2n;
+      await kinesis.client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: shard0!.ShardId!, NewStartingHashKey: String(mid + 1n) }));
+      await waitActive(kinesis.client, stream);
+      await produce(kinesis.client, stream, testRecords(80, 8, 'child'));
+      const children = (await listShards(kinesis.client, stream)).filter((s) => s.ParentShardId).map((s) => s.ShardId!);
+      assert.equal(children.length, 2);
+
+      const earlier = new MemorySink();
+      const first = consumer({ streams: [stream], pipeline: pipelineFor(earlier), coordinator: coordinatorFor('first') });
+      await first.start();
+      await waitFor(() => earlier.events.length >= 120, 20_000, () => `the first consumer reading all 120 (have ${earlier.events.length})`);
+      await first.stop();
+
+      const sink = new MemorySink();
+      const polled = new Set<string>();
+      const second = consumer({
+        streams: [stream],
+        pipeline: pipelineFor(sink),
+        coordinator: coordinatorFor('second'),
+        startPosition: { type: 'latest' },
+        observer: { millisBehindLatest: (_stream, shardId) => void polled.add(shardId) },
+      });
+      await second.start();
+      // Each child read once: its iterator is in place, so what is written now is after the start.
+      await waitFor(() => children.every((c) => polled.has(c)), 20_000, () => `both children read (${[...polled].join(', ')})`);
+      const after = testRecords(80, 8, 'after');
+      await produce(kinesis.client, stream, after);
+      await waitFor(() => ids(sink.events).filter((id) => id.startsWith('after')).length >= after.length, 20_000, () => `the ${after.length} records written after the start (have ${sink.events.length})`);
+      await second.stop();
+
+      const delivered = ids(sink.events);
+      assert.deepEqual(missingFrom(delivered, after), [], 'everything written after the start is read');
+      assert.deepEqual(delivered.filter((id) => !id.startsWith('after')), [], 'nothing written before the start is read again');
+    }
+
+    it('with file checkpoints, reads none of the children read before', async () => {
+      const dirs = { first: stateDir, second: await mkdtemp(path.join(os.tmpdir(), 'das-kinesis-lost-')) };
+      try {
+        await readAfterTheStart((run) => new FileCheckpointStore({ dir: dirs[run], log: silentLogger }));
+      } finally {
+        await rm(dirs.second, { recursive: true, force: true });
+      }
+    });
+
+    it('with DynamoDB leases, reads none of the children read before', async () => {
+      const dynamo = await startDynalite();
+      try {
+        await readAfterTheStart(
+          (run) =>
+            new DynamoDbLeaseCoordinator({
+              client: dynamo.client(),
+              table: `das-leases-latest-${streamCounter}-${run}`,
+              workerId: run,
+              initialPosition: run === 'first' ? 'TRIM_HORIZON' : 'LATEST',
+              log: silentLogger,
+            }),
+        );
+      } finally {
+        await dynamo.stop();
+      }
+    });
   });
 
   it('resumes after the last delivered record when an iterator expires, losing and repeating nothing', async () => {

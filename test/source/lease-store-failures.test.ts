@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { DynamoDBServiceException, ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { CredentialsProviderError } from '@smithy/core/config';
-import { classifyLeaseStoreError } from '../../src/source/checkpoints/failures.ts';
+import { classifyLeaseStoreError, KinesisCallError, leaseStoreCall, LeaseStoreError } from '../../src/source/checkpoints/failures.ts';
 import { StreamOwnedError } from '../../src/source/checkpoints/store.ts';
+import { LeaseTableFormError } from '../../src/source/leases/lease-table.ts';
 
 const dynamo = (name: string, status: number, fault: 'client' | 'server' = 'client') =>
   new DynamoDBServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status }, message: `${name} (test)` });
@@ -18,6 +19,7 @@ describe('lease store failures', () => {
     ['no region configured', new Error('Region is missing'), { kind: 'fatal', reason: 'aws_config_missing' }],
     ['the table is gone', new ResourceNotFoundException({ message: 'no table (test)', $metadata: { httpStatusCode: 400 } }), { kind: 'fatal', reason: 'lease_table_not_found' }],
     ['a table of another schema', dynamo('ValidationException', 400), { kind: 'fatal', reason: 'lease_table_invalid' }],
+    ['single-stream leases in a table several streams would share', new LeaseTableFormError('t', "lease table t holds leases in KCL's single-stream form (test)"), { kind: 'fatal', reason: 'lease_table_invalid' }],
     ['throttled', new ProvisionedThroughputExceededException({ message: 'slow down (test)', $metadata: { httpStatusCode: 400 } }), { kind: 'retryable', reason: 'throttled' }],
     ['DynamoDB 500', dynamo('InternalServerError', 500, 'server'), { kind: 'retryable', reason: 'service_unavailable' }],
     ['a read-only state directory', fsError('EROFS'), { kind: 'fatal', reason: 'checkpoint_dir_denied' }],
@@ -32,4 +34,10 @@ describe('lease store failures', () => {
   for (const [name, error, expected] of cases) {
     it(`${name}: ${expected.kind} ${expected.reason}`, () => assert.deepEqual(classifyLeaseStoreError(error), expected));
   }
+
+  it("a Kinesis call the coordinator made for itself fails as Kinesis's error, not the lease table's", async () => {
+    const kinesis = Object.assign(new Error('Stream aws-rds-das-x under account 123456789012 not found (test)'), { name: 'ResourceNotFoundException' });
+    await assert.rejects(leaseStoreCall(() => Promise.reject(new KinesisCallError('the identity of stream aws-rds-das-x', kinesis))), (e) => e === kinesis);
+    await assert.rejects(leaseStoreCall(() => Promise.reject(kinesis)), LeaseStoreError);
+  });
 });

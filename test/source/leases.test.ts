@@ -6,11 +6,11 @@
  * two workers racing for one lease exactly one wins.
  */
 import assert from 'node:assert/strict';
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { LeaseLostError, SHARD_END, type ShardInfo } from '../../src/source/checkpoints/store.ts';
 import { silentLogger } from '../../src/source/kinesis/observer.ts';
 import { DynamoDbLeaseCoordinator, type DynamoDbLeaseCoordinatorOptions } from '../../src/source/leases/dynamodb-coordinator.ts';
-import { LeaseTable, type LeaseItem } from '../../src/source/leases/lease-table.ts';
+import { LeaseTable, SINGLE_STREAM, type LeaseItem } from '../../src/source/leases/lease-table.ts';
 import { chooseLeasesToTake } from '../../src/source/leases/lease-taker.ts';
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 
@@ -62,6 +62,12 @@ describe('DynamoDB lease coordinator', function () {
     return coordinator;
   }
 
+  /** Every item of the table as DynamoDB holds it, by leaseKey. */
+  const rawItems = async (): Promise<Record<string, Record<string, AttributeValue>>> => {
+    const { Items } = await dynamo.client().send(new ScanCommand({ TableName: table, ConsistentRead: true }));
+    return Object.fromEntries((Items ?? []).map((item) => [item.leaseKey!.S!, item]));
+  };
+
   const owners = async (c: DynamoDbLeaseCoordinator) =>
     Object.fromEntries((await c.leases(STREAM)).map((l) => [l.shardId, l.leaseOwner]));
 
@@ -74,11 +80,16 @@ describe('DynamoDB lease coordinator', function () {
     assert.equal(Table?.BillingModeSummary?.BillingMode, 'PAY_PER_REQUEST');
     await worker('b'); // a second worker finds it there
 
-    await a.syncShards(STREAM, [shard(0), shard(1, [shard(0).shardId])]);
+    const range = (start: bigint, end: bigint) => ({ startingHashKey: String(start), endingHashKey: String(end) });
+    const top = 2n ** 128n - 1n;
+    await a.syncShards(STREAM, [
+      { ...shard(0), hashKeyRange: range(0n, top) },
+      { ...shard(1, [shard(0).shardId]), hashKeyRange: range(0n, top / 2n) },
+    ]);
     const items = (await a.leases(STREAM)).sort((x, y) => x.shardId.localeCompare(y.shardId));
     assert.deepEqual(items[1], {
-      leaseKey: `${STREAM}:shardId-000000000001`,
-      streamName: STREAM,
+      leaseKey: 'shardId-000000000001',
+      streamName: null,
       shardId: 'shardId-000000000001',
       leaseOwner: null,
       leaseCounter: 0,
@@ -86,7 +97,23 @@ describe('DynamoDB lease coordinator', function () {
       checkpointSubSequenceNumber: 0,
       ownerSwitchesSinceCheckpoint: 0,
       parentShardIds: ['shardId-000000000000'],
+      childShardIds: [],
+      hashKeyRange: range(0n, top / 2n),
     });
+    // As DynamoDB holds them: KCL's attribute names and types, nothing else.
+    const raw = await rawItems();
+    assert.deepEqual(raw['shardId-000000000001'], {
+      leaseKey: { S: 'shardId-000000000001' },
+      leaseCounter: { N: '0' },
+      checkpoint: { S: 'TRIM_HORIZON' },
+      checkpointSubSequenceNumber: { N: '0' },
+      ownerSwitchesSinceCheckpoint: { N: '0' },
+      parentShardId: { SS: ['shardId-000000000000'] },
+      startingHashKey: { S: '0' },
+      endingHashKey: { S: String(top / 2n) },
+    });
+    assert.deepEqual(raw['shardId-000000000000']!.childShardIds, { SS: ['shardId-000000000001'] }, 'the parent names its child, as KCL records it');
+    assert.equal(raw['shardId-000000000000']!.parentShardId, undefined, 'no empty set for a shard without parents');
   });
 
   it('two workers share four shards two and two, and a renewing worker keeps its share', async () => {
@@ -114,6 +141,8 @@ describe('DynamoDB lease coordinator', function () {
     await silent.syncShards(STREAM, FOUR);
     assert.equal((await silent.acquire(STREAM)).length, 4);
     await silent.checkpoint(STREAM, FOUR[0]!.shardId, '100');
+    const switches = async () => Object.fromEntries((await silent.leases(STREAM)).map((l) => [l.shardId, l.ownerSwitchesSinceCheckpoint]));
+    assert.deepEqual(await switches(), Object.fromEntries(FOUR.map((s) => [s.shardId, 0])), 'taking an unowned lease is no owner switch, as KCL counts');
 
     const b = await worker('b');
     const leases = await until('b holding all four', async () => {
@@ -133,6 +162,7 @@ describe('DynamoDB lease coordinator', function () {
     const item = (await b.leases(STREAM)).find((l) => l.shardId === FOUR[0]!.shardId)!;
     assert.equal(item.checkpoint, '200', "the stale owner's checkpoint did not land");
     assert.equal(item.ownerSwitchesSinceCheckpoint, 0);
+    assert.equal((await switches())[FOUR[1]!.shardId], 1, 'taken from another owner and not checkpointed since');
     const stillBelieved = silent.heldShards(STREAM);
     assert.ok(!stillBelieved.includes(FOUR[0]!.shardId) && !stillBelieved.includes(FOUR[1]!.shardId), 'a refused write tells it the lease is gone');
   });
@@ -194,6 +224,31 @@ describe('DynamoDB lease coordinator', function () {
     assert.deepEqual(ids(await a.leases(STREAM)), [p2.shardId, merged.shardId, orphan.shardId]);
   });
 
+  it('writes TRIM_HORIZON in the leases of shards born while the stream is read, and the initial position in those it found', async () => {
+    const [p0, a, b] = [shard(0), shard(1, [shard(0).shardId]), shard(2, [shard(0).shardId])];
+    const first = await worker('first', { initialPosition: 'LATEST' });
+    await first.syncShards(STREAM, [p0, a, b]);
+    await first.acquire(STREAM);
+    await first.checkpoint(STREAM, p0.shardId, SHARD_END);
+    assert.equal((await first.acquire(STREAM)).length, 2, 'a and b handed out');
+    const checkpoints = async () => Object.fromEntries((await first.leases(STREAM)).map((l) => [l.shardId, l.checkpoint]));
+    assert.deepEqual(await checkpoints(), { [p0.shardId]: SHARD_END, [a.shardId]: 'LATEST', [b.shardId]: 'LATEST' }, 'split before reading began');
+
+    // A second worker discovers a split of a while the stream is read.
+    const [a1, a2] = [shard(3, [a.shardId]), shard(4, [a.shardId])];
+    const second = await worker('second', { initialPosition: 'LATEST' });
+    await second.syncShards(STREAM, [p0, a, b, a1, a2]);
+    assert.deepEqual(await checkpoints(), { [p0.shardId]: SHARD_END, [a.shardId]: 'LATEST', [b.shardId]: 'LATEST', [a1.shardId]: 'TRIM_HORIZON', [a2.shardId]: 'TRIM_HORIZON' });
+    await first.checkpoint(STREAM, a.shardId, SHARD_END);
+    await first.shutdown();
+    const handed = Object.fromEntries((await second.acquire(STREAM)).map((l) => [l.shardId, l]));
+    assert.deepEqual(handed, {
+      [b.shardId]: { shardId: b.shardId, checkpoint: null },
+      [a1.shardId]: { shardId: a1.shardId, checkpoint: null, fromTrimHorizon: true },
+      [a2.shardId]: { shardId: a2.shardId, checkpoint: null, fromTrimHorizon: true },
+    });
+  });
+
   it('of two workers racing for the same expired lease, exactly one wins', async () => {
     const lease: ShardInfo = shard(0);
     const silent = await worker('silent', { renewIntervalMs: NEVER });
@@ -202,11 +257,11 @@ describe('DynamoDB lease coordinator', function () {
 
     // At the table: two takes conditioned on the same view.
     const t = new LeaseTable(dynamo.client(), table);
-    const seen = (await t.list(STREAM))[0]!;
+    const seen = (await t.list(SINGLE_STREAM))[0]!;
     const results = await Promise.all([t.take(seen, 'x'), t.take(seen, 'y')]);
     assert.equal(results.filter(Boolean).length, 1, `exactly one take wins: ${JSON.stringify(results)}`);
     const winner = results.find(Boolean)!.leaseOwner!;
-    assert.equal((await t.list(STREAM))[0]!.leaseOwner, winner);
+    assert.equal((await t.list(SINGLE_STREAM))[0]!.leaseOwner, winner);
 
     // Through coordinators: five workers see the lease expire and all try in the same round.
     const racers = await Promise.all(['r1', 'r2', 'r3', 'r4', 'r5'].map((name) => worker(name)));
@@ -215,15 +270,15 @@ describe('DynamoDB lease coordinator', function () {
     const held = await Promise.all(racers.map((r) => r.acquire(STREAM)));
     assert.equal(held.flat().length, 1, `one holder, not ${held.flat().length}`);
     const holder = racers[held.findIndex((h) => h.length === 1)]!;
-    assert.equal((await t.list(STREAM))[0]!.leaseOwner, holder.workerId);
+    assert.equal((await t.list(SINGLE_STREAM))[0]!.leaseOwner, holder.workerId);
     await assert.rejects(silent.checkpoint(STREAM, lease.shardId, '1'), LeaseLostError);
   });
 });
 
 describe('lease taker', () => {
   const lease = (n: number, owner: string | null): LeaseItem => ({
-    leaseKey: `s:${n}`,
-    streamName: 's',
+    leaseKey: String(n),
+    streamName: null,
     shardId: String(n),
     leaseOwner: owner,
     leaseCounter: 1,
@@ -231,6 +286,8 @@ describe('lease taker', () => {
     checkpointSubSequenceNumber: 0,
     ownerSwitchesSinceCheckpoint: 0,
     parentShardIds: [],
+    childShardIds: [],
+    hashKeyRange: null,
   });
   const inOrder = <T>(items: T[]) => items;
 

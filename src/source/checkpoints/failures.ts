@@ -32,6 +32,8 @@ export function classifyLeaseStoreError(error: unknown): LeaseStoreFailure {
   if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'lease_table_not_found' };
   // The table is not a lease table (another key schema), or an item breaks its rules: the same request fails again.
   if (name === 'ValidationException') return { kind: 'fatal', reason: 'lease_table_invalid' };
+  // It holds single-stream leases while several streams would share it (told by name: failures.ts does not import the leases).
+  if (error instanceof Error && error.name === 'LeaseTableFormError') return { kind: 'fatal', reason: 'lease_table_invalid' };
   // Another process took the stream's checkpoint lock over: stopped, and re-checked until that one lets it go.
   if (error instanceof StreamOwnedError) return { kind: 'fatal', reason: 'checkpoint_lock_taken' };
   const { code, path } = (error ?? {}) as { code?: unknown; path?: unknown };
@@ -49,11 +51,24 @@ export class LeaseStoreError extends Error {
   }
 }
 
-/** Runs a lease-coordinator call, its failure wrapped as a LeaseStoreError. */
+/**
+ * A Kinesis call a lease coordinator made for itself (a stream's identity,
+ * for KCL's multi-stream lease keys) failed: the failure is Kinesis's, and
+ * discovery reads it as one (stream_not_found, kinesis_access_denied, …).
+ */
+export class KinesisCallError extends Error {
+  constructor(operation: string, cause: unknown) {
+    super(`${operation}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'KinesisCallError';
+  }
+}
+
+/** Runs a lease-coordinator call, its failure wrapped as a LeaseStoreError (a KinesisCallError's cause is passed on as it is). */
 export async function leaseStoreCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    if (error instanceof KinesisCallError) throw error.cause;
     throw new LeaseStoreError(error);
   }
 }

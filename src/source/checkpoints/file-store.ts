@@ -37,6 +37,7 @@ import { sleep as defaultSleep } from '../../util/backoff.ts';
 import { jsonLogger, type Logger } from '../kinesis/observer.ts';
 import { StreamLock, type LockHolder } from './lock-file.ts';
 import {
+  bornWhileRead,
   CheckpointRegressionError,
   compareCheckpoints,
   isCheckpointPosition,
@@ -84,13 +85,16 @@ export interface FileCheckpointStoreOptions {
 interface ShardState {
   checkpoint: string | null;
   parentShardIds: string[];
+  /** Born of a reshard while the stream was read: without a checkpoint it starts at TRIM_HORIZON (ShardLease). */
+  fromTrimHorizon: boolean;
 }
 
 interface CheckpointFile {
   version: 1;
   stream: string;
   updatedAt: string;
-  shards: Record<string, ShardState>;
+  /** `fromTrimHorizon` is missing in files written before it was recorded. */
+  shards: Record<string, Omit<ShardState, 'fromTrimHorizon'> & { fromTrimHorizon?: boolean }>;
 }
 
 interface StreamState {
@@ -184,9 +188,10 @@ export class FileCheckpointStore implements LeaseCoordinator {
     const state = await this.#held(stream);
     const listed = new Set(shards.map((s) => s.shardId));
     let changed = false;
+    const born = bornWhileRead(shards, (shardId) => state.shards.has(shardId));
     for (const shard of shards) {
       if (state.shards.has(shard.shardId)) continue;
-      state.shards.set(shard.shardId, { checkpoint: null, parentShardIds: [...shard.parentShardIds] });
+      state.shards.set(shard.shardId, { checkpoint: null, parentShardIds: [...shard.parentShardIds], fromTrimHorizon: born.has(shard.shardId) });
       changed = true;
     }
     // An ended shard past retention has nothing left to protect; its children treat an unknown parent as ended.
@@ -209,7 +214,7 @@ export class FileCheckpointStore implements LeaseCoordinator {
         const parent = state.shards.get(p);
         return parent === undefined || parent.checkpoint === SHARD_END;
       });
-      if (parentsEnded) ready.push({ shardId, checkpoint: s.checkpoint });
+      if (parentsEnded) ready.push({ shardId, checkpoint: s.checkpoint, ...(s.fromTrimHorizon ? { fromTrimHorizon: true as const } : {}) });
     }
     return ready;
   }
@@ -468,7 +473,11 @@ async function readCheckpoints(file: string, stream: string): Promise<Map<string
     if (checkpoint !== null && (typeof checkpoint !== 'string' || !isCheckpointPosition(checkpoint))) {
       throw new Error(`checkpoint file ${path.resolve(file)}: shard ${id} has checkpoint ${JSON.stringify(checkpoint)}, neither a sequence number nor ${SHARD_END}`);
     }
-    shards.set(id, { checkpoint, parentShardIds: s.parentShardIds ?? [] });
+    shards.set(id, { checkpoint, parentShardIds: s.parentShardIds ?? [], fromTrimHorizon: s.fromTrimHorizon ?? false });
+  }
+  // A file written before fromTrimHorizon was recorded: a shard with a parent in it may have been born while the stream was read, and starting it at its beginning loses nothing.
+  for (const [id, s] of Object.entries(parsed.shards)) {
+    if (s.fromTrimHorizon === undefined && (s.parentShardIds ?? []).some((p) => shards.has(p))) shards.get(id)!.fromTrimHorizon = true;
   }
   return shards;
 }

@@ -8,8 +8,10 @@
  * workers, while the embedded default (file-store.ts) is one process owning
  * whole streams. The consumer only ever:
  * - tells the coordinator which shards exist (`syncShards`),
- * - reads the shards `acquire` hands it, and stops reading any it no longer
- *   hands out (the lease moved elsewhere),
+ * - reads the shards `acquire` hands it, from their checkpoint, else from
+ *   where the lease says (the configured position, or TRIM_HORIZON for a
+ *   shard born of a reshard while the stream was read), and stops reading
+ *   any it no longer hands out (the lease moved elsewhere),
  * - checkpoints a sequence number only after the pipeline delivered it, and
  *   `SHARD_END` once a closed shard was read to its end.
  */
@@ -18,11 +20,19 @@
 export const SHARD_END = 'SHARD_END';
 export type ShardEnd = typeof SHARD_END;
 
+/** The range of partition-key hashes a shard takes, as decimal strings (they reach 2^128 - 1). */
+export interface HashKeyRange {
+  startingHashKey: string;
+  endingHashKey: string;
+}
+
 /** A shard as discovered on the stream. */
 export interface ShardInfo {
   shardId: string;
   /** ParentShardId and AdjacentParentShardId (a merge has two), when the shard came from a reshard. */
   parentShardIds: readonly string[];
+  /** As ListShards gives it; kept in the lease where the store is KCL's table. */
+  hashKeyRange?: HashKeyRange;
 }
 
 /** A shard this worker may read now, and where to resume. */
@@ -30,6 +40,39 @@ export interface ShardLease {
   shardId: string;
   /** Last delivered sequence number; null when nothing was delivered yet (start at the configured position). */
   checkpoint: string | null;
+  /**
+   * Set when the shard was born of a reshard while the stream was being
+   * read: with no checkpoint it starts at TRIM_HORIZON, whatever the
+   * configured position, since everything in it was written after reading
+   * began. Unset for the shards the stream already had when its store first
+   * saw it, which start at the configured position even when their parent
+   * is still on the stream.
+   */
+  fromTrimHorizon?: true;
+}
+
+/**
+ * Which of the shards a store sees for the first time were born of a
+ * reshard while the stream was being read: a shard with a parent the store
+ * already knew, or with a parent that is itself such a shard (two reshards
+ * between discoveries). A store seeing the stream for the first time knows
+ * no parent, so every shard it sees then existed when reading began. This
+ * is the rule KCL's shard syncer follows: a shard whose ancestor has a lease
+ * starts at TRIM_HORIZON, any other at the initial position.
+ */
+export function bornWhileRead(shards: readonly ShardInfo[], known: (shardId: string) => boolean): Set<string> {
+  const born = new Set<string>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const shard of shards) {
+      if (known(shard.shardId) || born.has(shard.shardId)) continue;
+      if (shard.parentShardIds.some((parent) => known(parent) || born.has(parent))) {
+        born.add(shard.shardId);
+        grew = true;
+      }
+    }
+  }
+  return born;
 }
 
 /** The lease is no longer this worker's (taken over, or the stream released): stop reading the shard, do not retry. */
@@ -97,7 +140,11 @@ export class StreamOwnedError extends Error {
 export interface LeaseCoordinator {
   /** Runs once before any other call: take ownership of the streams' state (throws StreamOwnedError when another worker holds it). */
   initialize(streams: readonly string[]): Promise<void>;
-  /** Runs after each shard discovery: remembers new shards and their parents. Never forgets a shard with a checkpoint. */
+  /**
+   * Runs after each shard discovery: remembers new shards, their parents, and
+   * whether each was born while the stream was read (bornWhileRead). Never
+   * forgets a shard with a checkpoint.
+   */
   syncShards(stream: string, shards: readonly ShardInfo[]): Promise<void>;
   /**
    * The shards this worker should be reading now: held by it, not ended, and

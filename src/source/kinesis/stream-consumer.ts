@@ -19,7 +19,7 @@ import { describeError } from '../../errors.ts';
 import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
 import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
 import { classifyLeaseStoreError, LeaseStoreError, leaseStoreCall } from '../checkpoints/failures.ts';
-import type { LeaseCoordinator } from '../checkpoints/store.ts';
+import type { LeaseCoordinator, ShardLease } from '../checkpoints/store.ts';
 import { classifyKinesisError, streamRef, type StreamRef } from './client.ts';
 import { listAllShards } from './discovery.ts';
 import { Limiter } from './limiter.ts';
@@ -198,8 +198,6 @@ class StreamConsumer {
     const attempt = this.#attempt.signal;
     if (this.#status.reason === 'starting') this.#setStatus({ up: true, reason: null });
     const held = new Set(leases.map((l) => l.shardId));
-    const listed = new Set(shards.map((shard) => shard.shardId));
-    const parentsOf = new Map(shards.map((shard) => [shard.shardId, shard.parentShardIds]));
     // A shard still being read but no longer handed out: its lease went to another worker.
     for (const [shardId, running] of this.#readers) if (!held.has(shardId)) running.controller.abort(new Error('lease lost'));
     for (const lease of leases) {
@@ -212,7 +210,7 @@ class StreamConsumer {
         checkpoint: lease.checkpoint,
         pipeline: this.#o.pipeline,
         coordinator: this.#o.coordinator,
-        startPosition: startPositionOf(parentsOf.get(lease.shardId) ?? [], listed, this.#o.startPosition),
+        startPosition: startPositionOf(lease, this.#o.startPosition),
         log: this.#o.log,
         sleep: this.#o.sleep,
         ...(this.#o.limit !== undefined ? { limit: this.#o.limit } : {}),
@@ -328,13 +326,13 @@ class StreamConsumer {
 
 /**
  * Where a shard without a checkpoint starts. The configured position applies
- * to shards the stream had when reading began; a shard born of a reshard
- * whose parent is still on the stream (so it was read, to SHARD_END, before
- * this child is handed out) starts at TRIM_HORIZON, as in KCL: with `latest`
- * or a timestamp, everything written to the child while its parent was still
- * being read would otherwise be skipped. A parent aged out of the stream's
- * retention is unknown, and the configured position applies.
+ * to the shards the stream had when reading began, children of a parent
+ * still on the stream included: with `latest`, their earlier records are as
+ * old as the parent's. A shard born of a reshard while the stream was read
+ * (the lease says so: its store knew a parent before it) starts at
+ * TRIM_HORIZON, as in KCL: with `latest` or a timestamp, everything written
+ * to it while its parent was still being read would otherwise be skipped.
  */
-export function startPositionOf(parents: readonly string[], listed: ReadonlySet<string>, configured: StartPosition): StartPosition {
-  return parents.some((parent) => listed.has(parent)) ? { type: 'trim_horizon' } : configured;
+export function startPositionOf(lease: ShardLease, configured: StartPosition): StartPosition {
+  return lease.fromTrimHorizon ? { type: 'trim_horizon' } : configured;
 }

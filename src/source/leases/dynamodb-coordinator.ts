@@ -1,7 +1,14 @@
 /**
  * Shard leases in a DynamoDB table shared by any number of das-exporter
- * workers (`--leases dynamodb:<table>`), with KCL's semantics so that an
- * operator who knows KCL can read and repair the table (see lease-table.ts).
+ * workers (`--leases dynamodb:<table>`), with KCL's semantics and KCL 2.x's
+ * item form, so that an operator who knows KCL can read and repair the
+ * table, and a KCL consumer's table keeps its positions (see lease-table.ts).
+ *
+ * At start the worker decides the key form from the streams it reads and
+ * what the table holds: KCL's single-stream form for one stream, its
+ * multi-stream form (keys carrying the stream's account and creation time)
+ * when several share the table. Leases in das-exporter's previous form are
+ * moved to it in place (key-migration.ts) before the stream is first read.
  *
  * A worker holds a lease by bumping its `leaseCounter` every failover/3
  * (renewal). Another worker sees a lease as expired when its counter did not
@@ -25,9 +32,11 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { describeError } from '../../errors.ts';
 import { sleep as defaultSleep } from '../../util/backoff.ts';
 import { USER_AGENT } from '../../version.ts';
-import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd, type ShardInfo, type ShardLease } from '../checkpoints/store.ts';
+import { KinesisCallError } from '../checkpoints/failures.ts';
+import { bornWhileRead, LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd, type ShardInfo, type ShardLease } from '../checkpoints/store.ts';
 import { jsonLogger, type Logger } from '../kinesis/observer.ts';
-import { INITIAL_POSITIONS, LeaseTable, leaseKeyOf, type InitialPosition, type LeaseItem } from './lease-table.ts';
+import { migratePreviousLeases } from './key-migration.ts';
+import { chooseKeyForm, INITIAL_POSITIONS, LeaseTable, SINGLE_STREAM, type InitialPosition, type LeaseItem, type LeaseScope } from './lease-table.ts';
 import { chooseLeasesToTake } from './lease-taker.ts';
 
 export const DEFAULT_FAILOVER_MS = 10_000;
@@ -48,8 +57,20 @@ export interface DynamoDbLeaseCoordinatorOptions {
   failoverTimeMs?: number;
   /** Time between renewals (default failover / 3). */
   renewIntervalMs?: number;
-  /** Written in `checkpoint` of new leases (default TRIM_HORIZON); a lease at one resumes at the consumer's start position. */
+  /**
+   * Written in `checkpoint` of the leases of the shards a stream has when the
+   * table first sees it (default TRIM_HORIZON; the consumer's start position
+   * in the app). Shards born of a reshard later get TRIM_HORIZON, as in KCL.
+   * A lease at TRIM_HORIZON starts from the shard's beginning; one at LATEST
+   * or AT_TIMESTAMP at the consumer's start position.
+   */
   initialPosition?: InitialPosition;
+  /**
+   * KCL's stream identifier of a stream, `<account>:<stream>:<creation epoch>`
+   * (streamIdentifierOf), for the multi-stream key form; needed only when
+   * several streams share the table. Its failure is a Kinesis one.
+   */
+  streamIdentifier?: (stream: string) => Promise<string>;
   /** Create the table when it is missing (default true). */
   createTable?: boolean;
   /** Destroy `client` at shutdown, when nothing else uses it (default false). */
@@ -90,6 +111,8 @@ interface Seen {
 }
 
 interface StreamLeases {
+  /** How the stream's leases are keyed; decided (and the table migrated) when the stream is first synced. */
+  scope: Promise<LeaseScope> | undefined;
   held: Map<string, Held>;
   seen: Map<string, Seen>;
   scanned: boolean;
@@ -106,6 +129,8 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #streams = new Map<string, StreamLeases>();
   readonly #stop = new AbortController();
+  /** The key form of every stream's leases, decided from the first look at the table. */
+  #form: LeaseScope['form'] | undefined;
   #renewing: Promise<void> | undefined;
 
   constructor(options: DynamoDbLeaseCoordinatorOptions) {
@@ -129,19 +154,28 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
       const outcome = await this.#table.ensureExists();
       if (outcome === 'created') this.#log.info('lease table created', { table: this.#table.name });
     }
-    for (const stream of streams) if (!this.#streams.has(stream)) this.#streams.set(stream, { held: new Map(), seen: new Map(), scanned: false });
+    for (const stream of streams) {
+      if (!this.#streams.has(stream)) this.#streams.set(stream, { scope: undefined, held: new Map(), seen: new Map(), scanned: false });
+    }
     this.#renewing ??= this.#renewLoop(this.#stop.signal);
   }
 
   /** Runs after each shard discovery: writes an unowned lease for every shard without one, and deletes ended leases the stream no longer lists. */
   async syncShards(stream: string, shards: readonly ShardInfo[]): Promise<void> {
     const state = this.#state(stream);
+    const scope = await this.#scopeOf(stream, state);
     if (!state.scanned) await this.#scan(stream, state);
     const listed = new Set(shards.map((s) => s.shardId));
+    // As KCL writes them: a shard born while the stream was read starts at TRIM_HORIZON, the others at the initial position.
+    const born = bornWhileRead(shards, (shardId) => state.seen.has(shardId));
+    let created = false;
     for (const shard of shards) {
       if (state.seen.has(shard.shardId)) continue;
-      await this.#table.create(stream, shard.shardId, shard.parentShardIds, this.#o.initialPosition ?? 'TRIM_HORIZON');
+      await this.#table.create(scope, shard, born.has(shard.shardId) ? 'TRIM_HORIZON' : (this.#o.initialPosition ?? 'TRIM_HORIZON'));
+      created = true;
     }
+    if (created) await this.#scan(stream, state);
+    await this.#describeShards(state, shards);
     // An ended shard past retention has nothing left to protect; its children treat a missing parent as ended.
     for (const [shardId, { item }] of state.seen) {
       if (item.checkpoint === SHARD_END && !listed.has(shardId) && (await this.#table.deleteEnded(item))) state.seen.delete(shardId);
@@ -186,7 +220,7 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
     const ready = new Set(eligible.map((item) => item.shardId));
     return [...state.held.values()]
       .filter((held) => ready.has(held.item.shardId) && held.item.checkpoint !== SHARD_END)
-      .map((held) => ({ shardId: held.item.shardId, checkpoint: resumeAfter(held.item.checkpoint) }));
+      .map((held) => leaseOf(held.item));
   }
 
   /** Records a delivered position, conditional on this worker still owning the lease at the counter it knows. */
@@ -238,8 +272,8 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
   }
 
   /** The table's items for a stream, for inspection. */
-  leases(stream: string): Promise<LeaseItem[]> {
-    return this.#table.list(stream);
+  async leases(stream: string): Promise<LeaseItem[]> {
+    return this.#table.list(await this.#scopeOf(stream, this.#state(stream)));
   }
 
   #state(stream: string): StreamLeases {
@@ -248,8 +282,64 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
     return state;
   }
 
+  /**
+   * Runs before a stream's leases are first read (its first discovery, so a
+   * failure is retried, or stops the stream, like any other): decides the
+   * key form (a LeaseTableFormError when the table cannot hold these
+   * streams), and moves the stream's leases in das-exporter's previous form
+   * to that key.
+   */
+  #scopeOf(stream: string, state: StreamLeases): Promise<LeaseScope> {
+    state.scope ??= this.#open(stream).catch((error: unknown) => {
+      state.scope = undefined;
+      throw error;
+    });
+    return state.scope;
+  }
+
+  async #open(stream: string): Promise<LeaseScope> {
+    const stored = await this.#table.scan();
+    this.#form ??= chooseKeyForm(this.#table.name, [...this.#streams.keys()], stored);
+    let scope = SINGLE_STREAM;
+    if (this.#form === 'multi') {
+      if (!this.#o.streamIdentifier) throw new Error(`lease table ${this.#table.name} is shared by several streams: the coordinator needs streamIdentifier for KCL's multi-stream keys`);
+      let streamIdentifier: string;
+      try {
+        streamIdentifier = await this.#o.streamIdentifier(stream);
+      } catch (error) {
+        throw new KinesisCallError(`the identity of stream ${stream} for its lease keys`, error);
+      }
+      scope = { form: 'multi', streamIdentifier };
+    }
+    const moved = await migratePreviousLeases(this.#table, stream, scope, stored, this.#log);
+    if (moved > 0) this.#log.info("leases moved to KCL's key form", { table: this.#table.name, stream, leases: moved, form: scope.form });
+    if (scope.form === 'multi') {
+      const { streamIdentifier } = scope;
+      const foreign = new Set(stored.flatMap((l) => (l.form === 'multi' && l.stream === stream && l.streamIdentifier !== streamIdentifier ? [l.streamIdentifier] : [])));
+      // Another account, or the stream as it was before being deleted and created again, or a KCL application that chose another epoch.
+      for (const other of foreign) this.#log.warn('the lease table holds leases of a stream of this name under another identifier; they are not read', { table: this.#table.name, stream, streamIdentifier, other });
+    }
+    return scope;
+  }
+
+  /** Adds to the leases what KCL records about their shards: hash key ranges, and on each parent its children. */
+  async #describeShards(state: StreamLeases, shards: readonly ShardInfo[]): Promise<void> {
+    const children = new Map<string, string[]>();
+    for (const shard of shards) for (const parent of shard.parentShardIds) children.set(parent, [...(children.get(parent) ?? []), shard.shardId]);
+    for (const shard of shards) {
+      const item = state.seen.get(shard.shardId)?.item;
+      if (!item) continue;
+      const missingChildren = (children.get(shard.shardId) ?? []).filter((child) => !item.childShardIds.includes(child));
+      const missingRange = item.hashKeyRange === null ? shard.hashKeyRange : undefined;
+      if (missingChildren.length === 0 && !missingRange) continue;
+      const described = await this.#table.describeShard(item, { hashKeyRange: missingRange, childShardIds: missingChildren });
+      const seen = state.seen.get(shard.shardId);
+      if (described && seen) seen.item = described;
+    }
+  }
+
   async #scan(stream: string, state: StreamLeases): Promise<Map<string, LeaseItem>> {
-    const items = new Map((await this.#table.list(stream)).map((item) => [item.shardId, item]));
+    const items = new Map((await this.#table.list(await this.#scopeOf(stream, state))).map((item) => [item.shardId, item]));
     const now = this.#now();
     for (const [shardId, item] of items) {
       const before = state.seen.get(shardId);
@@ -281,7 +371,7 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
         held.confirmedAt = this.#now();
         return true;
       }
-      const current = await this.#table.get(leaseKeyOf(stream, held.item.shardId));
+      const current = await this.#table.get(held.item.leaseKey);
       if (!current || current.leaseOwner !== this.workerId) break;
       held.item = current;
     }
@@ -333,7 +423,13 @@ function parentsEnded(item: LeaseItem, items: ReadonlyMap<string, LeaseItem>): b
   });
 }
 
-/** The sequence number to read after, or null for a lease that never delivered anything. */
-function resumeAfter(checkpoint: string): string | null {
-  return INITIAL_POSITIONS.includes(checkpoint) ? null : checkpoint;
+/**
+ * Where to resume: after the checkpoint's sequence number, or, for a lease
+ * that never delivered anything, where its sentinel says: TRIM_HORIZON (a
+ * shard born of a reshard, or a table started at the horizon) from the
+ * beginning, LATEST or AT_TIMESTAMP at the consumer's start position.
+ */
+function leaseOf(item: LeaseItem): ShardLease {
+  if (!INITIAL_POSITIONS.includes(item.checkpoint)) return { shardId: item.shardId, checkpoint: item.checkpoint };
+  return { shardId: item.shardId, checkpoint: null, ...(item.checkpoint === 'TRIM_HORIZON' ? { fromTrimHorizon: true as const } : {}) };
 }

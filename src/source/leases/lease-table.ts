@@ -1,22 +1,32 @@
 /**
- * The DynamoDB lease table, item by item, in KCL's vocabulary: one item per
- * shard, keyed `leaseKey`, with `leaseOwner`, `leaseCounter`, `checkpoint`,
- * `checkpointSubSequenceNumber`, `ownerSwitchesSinceCheckpoint` and
- * `parentShardId` meaning what they mean in a KCL table (KCL's
- * LeaseRefresher/LeaseSerializer). `streamName` and `shardId` are stored
- * beside the key, as KCL 2.x multi-stream leases do, so one table can hold
- * several DAS streams and a scan can be filtered by stream.
+ * The DynamoDB lease table, item by item, in the form KCL 2.x writes it
+ * (DynamoDBLeaseSerializer, DynamoDBMultiStreamLeaseSerializer), so that a
+ * table can be read with KCL tooling and a KCL consumer's table keeps its
+ * positions when das-exporter takes over from it. One item per shard:
  *
- * The key is `<stream name>:<shard id>`. KCL 2.x multi-stream mode uses
- * `<account>:<stream>:<creation epoch>:<shard id>`; that needs a
- * DescribeStreamSummary per stream only to build the key, and a stream name is
- * already unique within the account and region the exporter reads. A KCL
- * operator reads the items the same way; the table must not be shared with a
- * KCL application (its own keys would look like foreign shards).
+ * - `leaseKey` (the hash key, S): the shard id for a single-stream table;
+ *   `<account>:<stream>:<creation epoch>:<shard id>` in the multi-stream
+ *   form, with `streamName` (KCL's stream identifier,
+ *   `<account>:<stream>:<creation epoch>`) and `shardId` beside it;
+ * - `leaseOwner` (S, absent when nobody holds it), `leaseCounter` (N),
+ *   `ownerSwitchesSinceCheckpoint` (N);
+ * - `checkpoint` (S): a sequence number, or TRIM_HORIZON, LATEST,
+ *   AT_TIMESTAMP (never read yet) or SHARD_END; `checkpointSubSequenceNumber`
+ *   (N, always 0 here: DAS records are not KPL-aggregated);
+ * - `parentShardId` and `childShardIds` (SS, absent when empty: a string set
+ *   cannot be), `startingHashKey` and `endingHashKey` (S, decimal), KCL's
+ *   hash key range.
  *
- * Every write is conditional on the `leaseCounter` last seen (and the owner
- * where it matters) and answers `undefined` when the condition failed: the
- * caller decides whether that means a lost race or a lost lease.
+ * Which form a stream's leases take is a LeaseScope, decided once at start
+ * (dynamodb-coordinator.ts). Items in the form das-exporter wrote before
+ * (leaseKey `<stream>:<shard id>`, `streamName` the bare stream name) are
+ * recognised here and moved to KCL's form by key-migration.ts.
+ *
+ * Every write that touches ownership or a checkpoint is conditional on the
+ * `leaseCounter` last seen (and the owner where it matters) and answers
+ * `undefined` when the condition failed: the caller decides whether that
+ * means a lost race or a lost lease. Shard metadata (hash key range, child
+ * shards) is written as KCL writes it, without moving the counter.
  */
 import {
   ConditionalCheckFailedException,
@@ -33,7 +43,7 @@ import {
   type DynamoDBClient,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
-import { SHARD_END, type ShardEnd } from '../checkpoints/store.ts';
+import { SHARD_END, type HashKeyRange, type ShardEnd, type ShardInfo } from '../checkpoints/store.ts';
 
 /** Where a lease that never delivered anything starts, as KCL writes it in `checkpoint`. */
 export type InitialPosition = 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
@@ -41,7 +51,8 @@ export const INITIAL_POSITIONS: readonly string[] = ['TRIM_HORIZON', 'LATEST', '
 
 export interface LeaseItem {
   leaseKey: string;
-  streamName: string;
+  /** The `streamName` attribute: KCL's stream identifier in the multi-stream form, null in the single-stream form. */
+  streamName: string | null;
   shardId: string;
   /** null when nobody holds it (released, or never taken). */
   leaseOwner: string | null;
@@ -51,10 +62,102 @@ export interface LeaseItem {
   checkpointSubSequenceNumber: number;
   ownerSwitchesSinceCheckpoint: number;
   parentShardIds: string[];
+  childShardIds: string[];
+  hashKeyRange: HashKeyRange | null;
 }
 
-export function leaseKeyOf(stream: string, shardId: string): string {
-  return `${stream}:${shardId}`;
+/**
+ * How one stream's leases are keyed: KCL's single-stream form (the table
+ * holds one stream, leaseKey = shard id) or its multi-stream form, under the
+ * stream's identifier `<account>:<stream>:<creation epoch>`.
+ */
+export type LeaseScope = { form: 'single' } | { form: 'multi'; streamIdentifier: string };
+export const SINGLE_STREAM: LeaseScope = { form: 'single' };
+
+export function leaseKeyOf(scope: LeaseScope, shardId: string): string {
+  return scope.form === 'single' ? shardId : `${scope.streamIdentifier}:${shardId}`;
+}
+
+// KCL's StreamIdentifier pattern: the account id and creation epoch are decimal, the stream name has no colon.
+const STREAM_IDENTIFIER = /^(\d+):([^:]+):(\d+)$/;
+
+/**
+ * KCL's stream identifier of a stream: its account (from the ARN), name and
+ * creation epoch. KCL leaves the epoch to the application; das-exporter uses
+ * the stream's creation time in seconds (DescribeStreamSummary's
+ * StreamCreationTimestamp), the meaning KCL's documentation gives it.
+ */
+export function streamIdentifierOf(streamArn: string, createdAt: Date): string {
+  const match = /^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:(\d{12}):stream\/([A-Za-z0-9_.-]+)$/.exec(streamArn);
+  if (!match) throw new Error(`not a Kinesis stream ARN: "${streamArn}"`);
+  return `${match[1]}:${match[2]}:${Math.floor(createdAt.getTime() / 1000)}`;
+}
+
+/** The stream name in a KCL stream identifier, or undefined when it is not one. */
+export function streamNameOfIdentifier(identifier: string): string | undefined {
+  return STREAM_IDENTIFIER.exec(identifier)?.[2];
+}
+
+/**
+ * What an item of the table is: a lease in KCL's single-stream or
+ * multi-stream form, one in the form das-exporter wrote before (its
+ * `streamName` a bare stream name), or something else (another KCL entity,
+ * such as KCL 3's worker metrics, which only KCL reads).
+ */
+export type StoredLease =
+  | { form: 'single'; item: LeaseItem }
+  | { form: 'multi'; item: LeaseItem; streamIdentifier: string; stream: string }
+  | { form: 'previous'; item: LeaseItem; stream: string };
+
+export function classify(raw: Record<string, AttributeValue>): StoredLease | undefined {
+  const leaseKey = raw.leaseKey?.S;
+  if (leaseKey === undefined || (raw.entityType?.S !== undefined && raw.entityType.S !== 'LEASE')) return undefined;
+  const item = fromItem(raw);
+  const streamName = raw.streamName?.S;
+  if (streamName === undefined) return leaseKey.includes(':') ? undefined : { form: 'single', item };
+  if (leaseKey !== `${streamName}:${item.shardId}`) return undefined;
+  const stream = streamNameOfIdentifier(streamName);
+  if (stream !== undefined) return { form: 'multi', item, streamIdentifier: streamName, stream };
+  return streamName.includes(':') ? undefined : { form: 'previous', item, stream: streamName };
+}
+
+/**
+ * The table cannot hold these streams' leases as it is: it has leases in
+ * KCL's single-stream form, which do not name their stream, while several
+ * streams would share it. KCL refuses the same: a single-stream
+ * application's table does not become a multi-stream one.
+ */
+export class LeaseTableFormError extends Error {
+  readonly table: string;
+
+  constructor(table: string, message: string) {
+    super(message);
+    this.name = 'LeaseTableFormError';
+    this.table = table;
+  }
+}
+
+/**
+ * Which form the leases of `streams` take in a table holding `stored`: the
+ * multi-stream form when several streams share it (configured now, or with
+ * leases there already: KCL multi-stream leases, or leases of another stream
+ * in das-exporter's previous form), else the single-stream form.
+ */
+export function chooseKeyForm(table: string, streams: readonly string[], stored: readonly StoredLease[]): LeaseScope['form'] {
+  const configured = new Set(streams);
+  const shared = configured.size > 1 || stored.some((l) => l.form === 'multi' || (l.form === 'previous' && !configured.has(l.stream)));
+  if (!shared) return 'single';
+  const single = stored.find((l) => l.form === 'single');
+  if (single) {
+    const others = [...new Set(stored.flatMap((l) => (l.form === 'single' ? [] : [l.stream])))].filter((s) => !configured.has(s));
+    throw new LeaseTableFormError(
+      table,
+      `lease table ${table} holds leases in KCL's single-stream form (leaseKey = shard id, such as ${single.item.leaseKey}), which do not say which stream they belong to, ` +
+        `so it cannot also hold the leases of ${[...configured, ...others].join(', ')}. ` +
+        'Give these streams another table (--leases dynamodb:<table>), or read only the stream those leases belong to with this one.',
+    );
+  }
+  return 'multi';
 }
 
 // Every attribute goes through a name placeholder: DynamoDB reserves many plain words.
@@ -66,6 +169,9 @@ const NAMES = {
   '#sub': 'checkpointSubSequenceNumber',
   '#switches': 'ownerSwitchesSinceCheckpoint',
   '#stream': 'streamName',
+  '#children': 'childShardIds',
+  '#start': 'startingHashKey',
+  '#end': 'endingHashKey',
 } as const;
 type Name = keyof typeof NAMES;
 
@@ -111,25 +217,21 @@ export class LeaseTable {
     return outcome;
   }
 
-  /** Every lease of a stream, read consistently. */
-  async list(stream: string): Promise<LeaseItem[]> {
-    const out: LeaseItem[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.#client.send(
-        new ScanCommand({
-          TableName: this.name,
-          ConsistentRead: true,
-          FilterExpression: '#stream = :stream',
-          ExpressionAttributeNames: names('#stream'),
-          ExpressionAttributeValues: { ':stream': { S: stream } },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) out.push(fromItem(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+  /** Every lease in the table, of any stream and form, read consistently. */
+  async scan(): Promise<StoredLease[]> {
+    return (await this.#scan({})).flatMap((raw) => classify(raw) ?? []);
+  }
+
+  /** Every lease of one stream, read consistently. */
+  async list(scope: LeaseScope): Promise<LeaseItem[]> {
+    const filter =
+      scope.form === 'single'
+        ? { FilterExpression: 'attribute_not_exists(#stream)', ExpressionAttributeNames: names('#stream') }
+        : { FilterExpression: '#stream = :stream', ExpressionAttributeNames: names('#stream'), ExpressionAttributeValues: { ':stream': { S: scope.streamIdentifier } } };
+    return (await this.#scan(filter)).flatMap((raw) => {
+      const lease = classify(raw);
+      return lease?.form === scope.form ? [lease.item] : [];
+    });
   }
 
   async get(leaseKey: string): Promise<LeaseItem | undefined> {
@@ -137,22 +239,31 @@ export class LeaseTable {
     return out.Item ? fromItem(out.Item) : undefined;
   }
 
-  /** Writes a new, unowned lease; false when the shard already has one. */
-  async create(stream: string, shardId: string, parentShardIds: readonly string[], initial: InitialPosition): Promise<boolean> {
-    const item: Record<string, AttributeValue> = {
-      leaseKey: { S: leaseKeyOf(stream, shardId) },
-      streamName: { S: stream },
-      shardId: { S: shardId },
-      leaseCounter: { N: '0' },
-      checkpoint: { S: initial },
-      checkpointSubSequenceNumber: { N: '0' },
-      ownerSwitchesSinceCheckpoint: { N: '0' },
-    };
-    // A string set cannot be empty: a shard without parents has no parentShardId, as in KCL.
-    if (parentShardIds.length > 0) item.parentShardId = { SS: [...new Set(parentShardIds)] };
+  /** Writes a new, unowned lease, as KCL creates one; false when the shard already has one. */
+  create(scope: LeaseScope, shard: ShardInfo, initial: InitialPosition): Promise<boolean> {
+    return this.putNew(scope, {
+      shardId: shard.shardId,
+      leaseOwner: null,
+      leaseCounter: 0,
+      checkpoint: initial,
+      checkpointSubSequenceNumber: 0,
+      ownerSwitchesSinceCheckpoint: 0,
+      parentShardIds: [...shard.parentShardIds],
+      childShardIds: [],
+      hashKeyRange: shard.hashKeyRange ?? null,
+    });
+  }
+
+  /** Writes a whole lease under the scope's key, unless an item has that key already (then false). */
+  async putNew(scope: LeaseScope, lease: Omit<LeaseItem, 'leaseKey' | 'streamName'>): Promise<boolean> {
     try {
       await this.#client.send(
-        new PutItemCommand({ TableName: this.name, Item: item, ConditionExpression: 'attribute_not_exists(#key)', ExpressionAttributeNames: names('#key') }),
+        new PutItemCommand({
+          TableName: this.name,
+          Item: toItem(scope, lease),
+          ConditionExpression: 'attribute_not_exists(#key)',
+          ExpressionAttributeNames: names('#key'),
+        }),
       );
       return true;
     } catch (error) {
@@ -161,16 +272,91 @@ export class LeaseTable {
     }
   }
 
-  /** Makes `owner` the holder, if the lease is still as seen (same counter and owner). */
-  take(seen: LeaseItem, owner: string): Promise<LeaseItem | undefined> {
-    const switched = seen.leaseOwner !== owner;
+  /**
+   * Adds what KCL records about a lease's shard and the lease lacks: its
+   * hash key range, child shards. Leaves the counter alone, as KCL's
+   * metadata updates do, so it never races a holder's renewal; answers
+   * undefined when the lease is gone.
+   */
+  async describeShard(lease: LeaseItem, shard: { hashKeyRange?: HashKeyRange | undefined; childShardIds?: readonly string[] }): Promise<LeaseItem | undefined> {
+    const set: string[] = [];
+    const values: Record<string, AttributeValue> = {};
+    const used: Name[] = ['#key'];
+    if (shard.hashKeyRange) {
+      set.push('#start = :start', '#end = :end');
+      values[':start'] = { S: shard.hashKeyRange.startingHashKey };
+      values[':end'] = { S: shard.hashKeyRange.endingHashKey };
+      used.push('#start', '#end');
+    }
+    const children = [...new Set(shard.childShardIds ?? [])];
+    if (children.length > 0) {
+      values[':children'] = { SS: children };
+      used.push('#children');
+    }
+    if (used.length === 1) return lease;
+    try {
+      const out = await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.name,
+          Key: { leaseKey: { S: lease.leaseKey } },
+          UpdateExpression: [set.length > 0 ? `SET ${set.join(', ')}` : '', children.length > 0 ? 'ADD #children :children' : ''].join(' ').trim(),
+          ConditionExpression: 'attribute_exists(#key)',
+          ExpressionAttributeNames: names(...used),
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return fromItem(out.Attributes ?? {});
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  /** Deletes a lease if its counter is still the one seen; false when it moved or the item is gone. */
+  async deleteIfUnchanged(seen: LeaseItem): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.name,
+          Key: { leaseKey: { S: seen.leaseKey } },
+          ConditionExpression: '#counter = :seen',
+          ExpressionAttributeNames: names('#counter'),
+          ExpressionAttributeValues: { ':seen': { N: String(seen.leaseCounter) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Moves a lease's checkpoint to `position` if its counter is still the one seen (a KCL checkpoint update). */
+  moveCheckpoint(seen: LeaseItem, position: string, subSequenceNumber: number): Promise<LeaseItem | undefined> {
     return this.#update(seen, {
-      UpdateExpression: `SET #owner = :owner, #counter = #counter + :one${switched ? ', #switches = #switches + :one' : ''}`,
+      UpdateExpression: 'SET #counter = #counter + :one, #checkpoint = :position, #sub = :sub',
+      ConditionExpression: '#counter = :seen',
+      ExpressionAttributeNames: names('#counter', '#checkpoint', '#sub'),
+      ExpressionAttributeValues: { ':one': { N: '1' }, ':seen': { N: String(seen.leaseCounter) }, ':position': { S: position }, ':sub': { N: String(subSequenceNumber) } },
+    });
+  }
+
+  /**
+   * Makes `owner` the holder, if the lease is still as seen (same counter and
+   * owner). Only a lease taken from another owner counts an owner switch, as
+   * KCL counts them: an unowned one has nobody to switch from.
+   */
+  take(seen: LeaseItem, owner: string): Promise<LeaseItem | undefined> {
+    const switched = seen.leaseOwner !== null && seen.leaseOwner !== owner;
+    return this.#update(seen, {
+      UpdateExpression: `SET #owner = :owner, #counter = #counter + :one${switched ? ', #switches = if_not_exists(#switches, :zero) + :one' : ''}`,
       ConditionExpression: seen.leaseOwner === null ? '#counter = :seen AND attribute_not_exists(#owner)' : '#counter = :seen AND #owner = :seenOwner',
       ExpressionAttributeNames: names('#owner', '#counter', ...(switched ? (['#switches'] as const) : [])),
       ExpressionAttributeValues: {
         ':owner': { S: owner },
         ':one': { N: '1' },
+        ...(switched ? { ':zero': { N: '0' } } : {}),
         ':seen': { N: String(seen.leaseCounter) },
         ...(seen.leaseOwner === null ? {} : { ':seenOwner': { S: seen.leaseOwner } }),
       },
@@ -244,6 +430,17 @@ export class LeaseTable {
     }
   }
 
+  async #scan(filter: { FilterExpression?: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, AttributeValue> }) {
+    const out: Record<string, AttributeValue>[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.#client.send(new ScanCommand({ TableName: this.name, ConsistentRead: true, ExclusiveStartKey: start, ...filter }));
+      out.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
   async #status(): Promise<string | undefined> {
     try {
       const out = await this.#client.send(new DescribeTableCommand({ TableName: this.name }));
@@ -265,16 +462,42 @@ function ownedBy(owner: string, held: LeaseItem) {
 
 function fromItem(item: Record<string, AttributeValue>): LeaseItem {
   const leaseKey = item.leaseKey?.S ?? '';
-  const colon = leaseKey.lastIndexOf(':');
+  const start = item.startingHashKey?.S;
+  const end = item.endingHashKey?.S;
   return {
     leaseKey,
-    streamName: item.streamName?.S ?? leaseKey.slice(0, Math.max(colon, 0)),
-    shardId: item.shardId?.S ?? leaseKey.slice(colon + 1),
+    streamName: item.streamName?.S ?? null,
+    shardId: item.shardId?.S ?? leaseKey.slice(leaseKey.lastIndexOf(':') + 1),
     leaseOwner: item.leaseOwner?.S ?? null,
     leaseCounter: Number(item.leaseCounter?.N ?? '0'),
     checkpoint: item.checkpoint?.S ?? 'TRIM_HORIZON',
     checkpointSubSequenceNumber: Number(item.checkpointSubSequenceNumber?.N ?? '0'),
     ownerSwitchesSinceCheckpoint: Number(item.ownerSwitchesSinceCheckpoint?.N ?? '0'),
     parentShardIds: item.parentShardId?.SS ?? [],
+    childShardIds: item.childShardIds?.SS ?? [],
+    hashKeyRange: start && end ? { startingHashKey: start, endingHashKey: end } : null,
   };
+}
+
+/** A lease as KCL's serializers write it; sets left out when empty (DynamoDB has no empty set), the owner when there is none. */
+function toItem(scope: LeaseScope, lease: Omit<LeaseItem, 'leaseKey' | 'streamName'>): Record<string, AttributeValue> {
+  const item: Record<string, AttributeValue> = {
+    leaseKey: { S: leaseKeyOf(scope, lease.shardId) },
+    leaseCounter: { N: String(lease.leaseCounter) },
+    checkpoint: { S: lease.checkpoint },
+    checkpointSubSequenceNumber: { N: String(lease.checkpointSubSequenceNumber) },
+    ownerSwitchesSinceCheckpoint: { N: String(lease.ownerSwitchesSinceCheckpoint) },
+  };
+  if (scope.form === 'multi') {
+    item.streamName = { S: scope.streamIdentifier };
+    item.shardId = { S: lease.shardId };
+  }
+  if (lease.leaseOwner !== null) item.leaseOwner = { S: lease.leaseOwner };
+  if (lease.parentShardIds.length > 0) item.parentShardId = { SS: [...new Set(lease.parentShardIds)] };
+  if (lease.childShardIds.length > 0) item.childShardIds = { SS: [...new Set(lease.childShardIds)] };
+  if (lease.hashKeyRange) {
+    item.startingHashKey = { S: lease.hashKeyRange.startingHashKey };
+    item.endingHashKey = { S: lease.hashKeyRange.endingHashKey };
+  }
+  return item;
 }
