@@ -15,13 +15,19 @@ export interface StreamStatus {
 }
 
 export interface KinesisObserver {
-  /** After every GetRecords: how far the shard's reader is behind the tip. */
+  /** After every GetRecords or SubscribeToShardEvent: how far the shard's reader is behind the tip. */
   millisBehindLatest?(stream: string, shardId: string, millis: number): void;
   recordsRead?(stream: string, shardId: string, count: number): void;
   checkpointed?(stream: string, shardId: string, position: string | ShardEnd): void;
   /** A call failed and will be tried again after a wait (or with a new iterator). */
   retrying?(stream: string, shardId: string | null, operation: string, reason: string): void;
   shardStarted?(stream: string, shardId: string): void;
+  /** Enhanced fan-out: a SubscribeToShard call was answered with an event stream. */
+  subscriptionStarted?(stream: string, shardId: string): void;
+  /** Enhanced fan-out: a subscription ended; `completed` after its 5 minutes, `shard_end`, or a failure's reason. */
+  subscriptionEnded?(stream: string, shardId: string, reason: string): void;
+  /** Enhanced fan-out: one SubscribeToShardEvent arrived with `records` records of `bytes` bytes of data. */
+  subscriptionReceived?(stream: string, shardId: string, records: number, bytes: number): void;
   shardStopped?(stream: string, shardId: string, outcome: string): void;
   /** The stream's status changed (up, or stopped with a reason). */
   streamStatus?(status: StreamStatus): void;

@@ -24,7 +24,9 @@ import { classifyKinesisError, streamRef, type StreamRef } from './client.ts';
 import { listAllShards } from './discovery.ts';
 import { Limiter } from './limiter.ts';
 import { jsonLogger, type KinesisObserver, type Logger, type StreamStatus } from './observer.ts';
+import { deregisterStreamConsumer, EfoSetupError, ensureStreamConsumer } from './efo-consumer.ts';
 import { credentialsUnavailable, ShardReader, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-reader.ts';
+import { SubscriptionReader } from './subscription-reader.ts';
 
 export interface KinesisConsumerOptions {
   client: KinesisClient;
@@ -40,6 +42,11 @@ export interface KinesisConsumerOptions {
   pollIntervalMs?: number;
   /** Time between shard discoveries (default 10 s); a shard reaching its end triggers one at once. */
   discoveryIntervalMs?: number;
+  /**
+   * Enhanced fan-out instead of polling: each stream is read as the registered consumer `consumerName`
+   * (registered if missing), each shard by SubscribeToShard on `client` (an HTTP/2 client).
+   */
+  efo?: EfoOptions;
   /** Batches in the pipeline at once, across all shards and streams (default: no cap beyond one per shard). */
   maxConcurrentBatches?: number;
   retry?: BackoffOptions;
@@ -49,6 +56,18 @@ export interface KinesisConsumerOptions {
   log?: Logger;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   now?: () => number;
+}
+
+export interface EfoOptions {
+  /** Speaks HTTP/2, as SubscribeToShard requires: the SDK's default handler. */
+  client: KinesisClient;
+  consumerName: string;
+  /** Deregister the consumer when the consumer stops (default false: it is kept, with its ARN, for the next start). */
+  deregisterOnStop?: boolean;
+  /** Least time between two SubscribeToShard calls on one shard (default 1 s). */
+  subscribeIntervalMs?: number;
+  /** Time between two looks at a consumer being registered (default 1 s). */
+  registrationPollMs?: number;
 }
 
 type Shared = Required<Pick<KinesisConsumerOptions, 'startPosition' | 'discoveryIntervalMs'>> &
@@ -93,6 +112,7 @@ export class KinesisConsumer {
     this.#stopping ??= (async () => {
       await Promise.all(this.#streams.map((s) => s.stop()));
       if (this.#started) await this.#shared.coordinator.shutdown();
+      if (this.#shared.efo?.deregisterOnStop) await Promise.all(this.#streams.map((s) => s.deregister()));
     })();
     return this.#stopping;
   }
@@ -128,6 +148,8 @@ class StreamConsumer {
   #stops = 0;
   #wake: (() => void) | undefined;
   #wakeRequested = false;
+  /** Enhanced fan-out: the registered consumer's ARN, once found or registered; cleared when the stream stops. */
+  #consumerArn: string | undefined;
 
   constructor(ref: StreamRef, shared: Shared) {
     this.#ref = ref;
@@ -153,6 +175,18 @@ class StreamConsumer {
     return { ...this.#status, shards: this.#readers.size };
   }
 
+  /** Enhanced fan-out with --deregister-on-stop: removes the consumer this stream was read as. */
+  async deregister(): Promise<void> {
+    const efo = this.#o.efo;
+    if (!efo || !this.#consumerArn) return;
+    try {
+      await deregisterStreamConsumer(this.#o.client, this.#consumerArn);
+      this.#o.log.info('deregistered the enhanced fan-out consumer', { stream: this.#ref.name, consumer: this.#consumerArn });
+    } catch (error) {
+      this.#o.log.warn('could not deregister the enhanced fan-out consumer', { stream: this.#ref.name, consumer: this.#consumerArn, error: describeError(error) });
+    }
+  }
+
   async #discoverLoop(): Promise<void> {
     const signal = this.#controller.signal;
     for (let failures = 0, credentialFailures = 0; !signal.aborted; ) {
@@ -167,6 +201,10 @@ class StreamConsumer {
         credentialFailures = 0;
       } catch (error) {
         if (signal.aborted) return;
+        if (error instanceof EfoSetupError) {
+          this.#fail(error.reason, error.message);
+          continue;
+        }
         const fromLeases = error instanceof LeaseStoreError;
         const failure = fromLeases ? classifyLeaseStoreError(error.cause) : classifyKinesisError(error);
         const cause = fromLeases ? error.cause : error;
@@ -191,6 +229,7 @@ class StreamConsumer {
 
   /** Lists the shards, records them, and starts a reader for each shard the coordinator hands out. */
   async #discover(signal: AbortSignal): Promise<void> {
+    const consumerArn = await this.#registeredConsumer(signal);
     const shards = await listAllShards(this.#o.client, this.#ref, signal);
     await leaseStoreCall(() => this.#o.coordinator.syncShards(this.#ref.name, shards));
     const leases = await leaseStoreCall(() => this.#o.coordinator.acquire(this.#ref.name));
@@ -203,23 +242,7 @@ class StreamConsumer {
     for (const lease of leases) {
       if (this.#readers.has(lease.shardId)) continue;
       const controller = new AbortController();
-      const reader = new ShardReader({
-        client: this.#o.client,
-        stream: this.#ref,
-        shardId: lease.shardId,
-        checkpoint: lease.checkpoint,
-        pipeline: this.#o.pipeline,
-        coordinator: this.#o.coordinator,
-        startPosition: startPositionOf(lease, this.#o.startPosition),
-        log: this.#o.log,
-        sleep: this.#o.sleep,
-        ...(this.#o.limit !== undefined ? { limit: this.#o.limit } : {}),
-        ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
-        ...(this.#o.retry ? { retry: this.#o.retry } : {}),
-        ...(this.#o.limiter ? { limiter: this.#o.limiter } : {}),
-        observer: this.#readerObserver(),
-        ...(this.#o.now ? { now: this.#o.now } : {}),
-      });
+      const reader = this.#reader(lease, consumerArn);
       const stopWithStream = () => controller.abort(signal.reason);
       const stopWithAttempt = () => controller.abort(attempt.reason);
       signal.addEventListener('abort', stopWithStream, { once: true });
@@ -234,6 +257,55 @@ class StreamConsumer {
         });
       this.#readers.set(lease.shardId, { controller, done });
     }
+  }
+
+  /** A polling reader, or with enhanced fan-out a subscription as the registered consumer. */
+  #reader(lease: ShardLease, consumerArn: string | undefined): ShardReader | SubscriptionReader {
+    const common = {
+      stream: this.#ref,
+      shardId: lease.shardId,
+      checkpoint: lease.checkpoint,
+      pipeline: this.#o.pipeline,
+      coordinator: this.#o.coordinator,
+      startPosition: startPositionOf(lease, this.#o.startPosition),
+      log: this.#o.log,
+      sleep: this.#o.sleep,
+      ...(this.#o.retry ? { retry: this.#o.retry } : {}),
+      ...(this.#o.limiter ? { limiter: this.#o.limiter } : {}),
+      observer: this.#readerObserver(),
+      ...(this.#o.now ? { now: this.#o.now } : {}),
+    };
+    const efo = this.#o.efo;
+    if (efo && consumerArn) {
+      return new SubscriptionReader({
+        ...common,
+        client: efo.client,
+        consumerArn,
+        ...(efo.subscribeIntervalMs !== undefined ? { subscribeIntervalMs: efo.subscribeIntervalMs } : {}),
+      });
+    }
+    return new ShardReader({
+      ...common,
+      client: this.#o.client,
+      ...(this.#o.limit !== undefined ? { limit: this.#o.limit } : {}),
+      ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
+    });
+  }
+
+  /** Enhanced fan-out: the consumer's ARN, found or registered once per attempt at reading the stream. */
+  async #registeredConsumer(signal: AbortSignal): Promise<string | undefined> {
+    const efo = this.#o.efo;
+    if (!efo) return undefined;
+    this.#consumerArn ??= await ensureStreamConsumer({
+      client: this.#o.client,
+      stream: this.#ref,
+      consumerName: efo.consumerName,
+      signal,
+      sleep: this.#o.sleep,
+      log: this.#o.log,
+      ...(efo.registrationPollMs !== undefined ? { pollMs: efo.registrationPollMs } : {}),
+    });
+    return this.#consumerArn;
   }
 
   /** Runs when a shard reader returns: an ended shard lets its children start now; a fatal one stops the stream. */
@@ -275,6 +347,8 @@ class StreamConsumer {
     this.#o.log.info(`re-checking stopped stream ${this.#ref.name}`, { stream: this.#ref.name, reason: this.#stoppedFor, attempt: this.#stops });
     this.#attempt = new AbortController();
     this.#stoppedFor = undefined;
+    // A consumer deleted under the stream (efo_consumer_not_found) is registered again.
+    this.#consumerArn = undefined;
   }
 
   /** Runs when a reader checkpoints a delivered batch: a stopped stream that delivers again is up. */
@@ -294,6 +368,9 @@ class StreamConsumer {
       recordsRead: (stream, shardId, n) => base?.recordsRead?.(stream, shardId, n),
       retrying: (stream, shardId, operation, reason) => base?.retrying?.(stream, shardId, operation, reason),
       shardStarted: (stream, shardId) => base?.shardStarted?.(stream, shardId),
+      subscriptionStarted: (stream, shardId) => base?.subscriptionStarted?.(stream, shardId),
+      subscriptionEnded: (stream, shardId, reason) => base?.subscriptionEnded?.(stream, shardId, reason),
+      subscriptionReceived: (stream, shardId, records, bytes) => base?.subscriptionReceived?.(stream, shardId, records, bytes),
       checkpointed: (stream, shardId, position) => {
         base?.checkpointed?.(stream, shardId, position);
         this.#delivered();
