@@ -99,6 +99,24 @@ export function exporterHealthDashboard(): dashboard.Dashboard {
         .withTarget(prometheusQuery(`sum by (stream, instance) (das_leases_held{${S}})`, '{{stream}} {{instance}}')),
     )
 
+    .withRow(new RowBuilder('Enhanced fan-out (--consumer efo)'))
+    .withPanel(
+      timeSeries('Subscriptions started/s', 'ops', 'SubscribeToShard calls answered with an event stream. Each lasts 5 minutes, so about one per shard per 5 minutes when healthy.')
+        .withTarget(prometheusQuery(`sum by (stream) (rate(das_efo_subscriptions_total{${S}}[$__rate_interval]))`, '{{stream}}')),
+    )
+    .withPanel(
+      timeSeries('Subscriptions ended by reason', 'short', 'completed (after 5 minutes) and shard_end are normal; resource_in_use, limit_exceeded, internal_failure, network and ended_early are retried from the last event handled.')
+        .withTarget(prometheusQuery(`sum by (reason) (increase(das_efo_subscriptions_ended_total{${S}}[$__rate_interval]))`, '{{reason}}')),
+    )
+    .withPanel(
+      timeSeries('Received per shard', 'Bps', 'Record data pushed by subscriptions; each consumer has 2 MB/s per shard of its own.')
+        .withTarget(prometheusQuery(`sum by (stream, shard) (rate(das_efo_received_bytes_total{${S}}[$__rate_interval]))`, '{{stream}} {{shard}}')),
+    )
+    .withPanel(
+      timeSeries('Records received/s', 'ops', 'Kinesis records pushed by subscriptions.')
+        .withTarget(prometheusQuery(`sum by (stream) (rate(das_efo_received_records_total{${S}}[$__rate_interval]))`, '{{stream}}')),
+    )
+
     .withRow(new RowBuilder('Decryption'))
     .withPanel(
       timeSeries('KMS requests/s by outcome', 'ops', 'KMS Decrypt calls for data keys. throttled is retried; access_denied stops the stream.')

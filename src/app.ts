@@ -26,7 +26,7 @@ import { streamRef } from './source/kinesis/client.ts';
 import { describeStreamIdentity } from './source/kinesis/discovery.ts';
 import { jsonLogger, type KinesisObserver, type Logger } from './source/kinesis/observer.ts';
 import { parseStartPosition } from './source/kinesis/shard-reader.ts';
-import { KinesisConsumer } from './source/kinesis/stream-consumer.ts';
+import { KinesisConsumer, type EfoOptions } from './source/kinesis/stream-consumer.ts';
 import { parseKinesisStreamArn } from './source/resource.ts';
 import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';
 import { startMetricsServer, type StreamReadiness } from './telemetry/server.ts';
@@ -35,6 +35,8 @@ import { PreparePool } from './workers/pool.ts';
 
 export interface AppDependencies {
   kinesis: KinesisClient;
+  /** With `--consumer efo`: the HTTP/2 client SubscribeToShard goes through (createSubscriptionClient). */
+  subscriber?: KinesisClient;
   kms: KMSClient;
   env: NodeJS.ProcessEnv;
   /** Where events go when no OTLP endpoint is configured. */
@@ -135,6 +137,9 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const kinesisObserver: KinesisObserver = {
     millisBehindLatest: (stream, shard, ms) => health.setMillisBehindLatest(stream, shard, ms),
     shardStopped: (stream, shard) => health.forgetShard(stream, shard),
+    subscriptionStarted: (stream, shard) => health.subscriptionStarted(stream, shard),
+    subscriptionEnded: (stream, shard, reason) => health.subscriptionEnded(stream, shard, reason),
+    subscriptionReceived: (stream, shard, records, bytes) => health.subscriptionReceived(stream, shard, records, bytes),
     streamStatus: (status) => {
       health.setStreamUp(status.stream, status.up);
       // With file checkpoints this process owns every shard it reads; a DynamoDB coordinator reports its leases itself.
@@ -148,6 +153,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     coordinator: deps.coordinator ?? chooseCoordinator(config, { log, metrics, kinesis: deps.kinesis, leasesHeld: (stream, n) => health.setLeasesHeld(stream, n) }),
     startPosition: parseStartPosition(config.startPosition),
     limit: config.getRecordsLimit,
+    ...(config.consumer === 'efo' ? { efo: efoOptions(config, deps) } : {}),
     discoveryIntervalMs: config.discoveryIntervalSeconds * 1000,
     observer: kinesisObserver,
     log,
@@ -206,6 +212,12 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
 }
 
 const SERIES_SWEEP_INTERVAL_MS = 60_000;
+
+/** `--consumer efo`: the named consumer, read through the HTTP/2 client the command made. */
+function efoOptions(config: Config, deps: AppDependencies): EfoOptions {
+  if (!deps.subscriber) throw new Error('--consumer efo needs an HTTP/2 Kinesis client (createSubscriptionClient) in AppDependencies.subscriber');
+  return { client: deps.subscriber, consumerName: config.consumerName!, deregisterOnStop: config.deregisterOnStop };
+}
 
 /** `file`: checkpoints in the state directory; `dynamodb:<table>`: KCL-style leases shared by every worker. */
 export function chooseCoordinator(

@@ -48,6 +48,13 @@ variable "lease_table_name" {
   default     = "das-exporter-leases"
 }
 
+variable "consumer_name" {
+  description = "With run --consumer efo: the enhanced fan-out consumer name (--consumer-name). Its statements are left out when null."
+  type        = string
+  default     = "das-exporter"
+  nullable    = true
+}
+
 variable "oidc_provider_arn" {
   description = "ARN of the EKS cluster's IAM OIDC provider."
   type        = string
@@ -82,6 +89,26 @@ data "aws_iam_policy_document" "das_exporter" {
       "kinesis:GetRecords",
     ]
     resources = [local.stream_arn]
+  }
+
+  # Enhanced fan-out (run --consumer efo): register the consumer on the stream, then subscribe as that consumer
+  # only. A consumer ARN ends in its creation time, unknown until it is registered: hence the :* suffix.
+  dynamic "statement" {
+    for_each = var.consumer_name == null ? [] : [1]
+    content {
+      sid       = "RegisterTheFanOutConsumer"
+      actions   = ["kinesis:RegisterStreamConsumer", "kinesis:ListStreamConsumers"]
+      resources = [local.stream_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.consumer_name == null ? [] : [1]
+    content {
+      sid       = "SubscribeAsTheFanOutConsumer"
+      actions   = ["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard", "kinesis:DeregisterStreamConsumer"]
+      resources = ["${local.stream_arn}/consumer/${coalesce(var.consumer_name, "none")}:*"]
+    }
   }
 
   statement {

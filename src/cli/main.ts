@@ -13,6 +13,7 @@ import { isConfigError } from '../config/errors.ts';
 import { parsePairs, parseResourceIds } from '../config/pairs.ts';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
 import { OLD_EVENTS_MODES } from '../sinks/otlp/old-events.ts';
+import { CONSUMER_MODES } from '../source/kinesis/consumer-modes.ts';
 import { VERSION } from '../version.ts';
 
 export interface CliIo {
@@ -65,6 +66,9 @@ function consumerFlags(opts: Record<string, any>): ConfigInput {
     streams: opts.stream,
     startPosition: opts.startPosition,
     getRecordsLimit: opts.getRecordsLimit,
+    consumer: opts.consumer,
+    consumerName: opts.consumerName,
+    deregisterOnStop: opts.deregisterOnStop,
     discoveryIntervalSeconds: opts.discoveryInterval,
     leases: opts.leases,
     leaseFailoverSeconds: opts.leaseFailover,
@@ -92,6 +96,9 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .option('--stream <name|arn>', 'DAS stream name or ARN (repeatable; env DAS_STREAMS, comma separated)', collect)
     .option('--start-position <pos>', 'where a shard without checkpoint starts: trim_horizon, latest, at_timestamp:<ISO>')
     .option('--get-records-limit <n>', 'records per GetRecords call')
+    .addOption(new Option('--consumer <mode>', 'how shards are read: polling (default, GetRecords) or efo (enhanced fan-out, SubscribeToShard)').choices(CONSUMER_MODES))
+    .option('--consumer-name <name>', 'with --consumer efo: the registered stream consumer to read as (registered if missing)')
+    .option('--deregister-on-stop', 'with --consumer efo: deregister the consumer on stop (for ephemeral runs)')
     .option('--discovery-interval <seconds>', 'seconds between shard discoveries')
     .option('--leases <kind>', 'file (checkpoints in --state-dir) or dynamodb:<table>')
     .option('--lease-failover <seconds>', 'with dynamodb leases: seconds without renewal before another worker takes a lease')

@@ -6,7 +6,7 @@
  */
 import { startApp, type AppDependencies } from '../app.ts';
 import { loadConfig, type ConfigInput } from '../config/config.ts';
-import { createKinesisClient } from '../source/kinesis/client.ts';
+import { createKinesisClient, createSubscriptionClient } from '../source/kinesis/client.ts';
 import type { CliIo } from './main.ts';
 import { createKmsClient, requireAwsConfig } from './wiring.ts';
 
@@ -34,19 +34,20 @@ export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOpti
   const config = loadConfig(flags, io.env);
   const kinesis = options.deps?.kinesis ?? createKinesisClient();
   const kms = options.deps?.kms ?? createKmsClient();
+  // Enhanced fan-out subscribes over HTTP/2; every other call stays on the HTTP/1.1 client.
+  const subscriber = config.consumer === 'efo' ? (options.deps?.subscriber ?? createSubscriptionClient()) : undefined;
+  const destroy = () => [kinesis, kms, subscriber].forEach((client) => client?.destroy());
   const stopSignal = options.stopSignal ?? firstSignal();
   try {
     await requireAwsConfig({ Kinesis: kinesis, KMS: kms });
   } catch (error) {
-    kinesis.destroy();
-    kms.destroy();
+    destroy();
     throw error;
   }
-  const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps });
+  const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps, ...(subscriber ? { subscriber } : {}) });
   const signal = await stopSignal;
   io.stderr.write(`das-exporter: ${typeof signal === 'string' ? signal : 'stop'} received, finishing in-flight batches and writing checkpoints\n`);
   await app.stop();
-  kinesis.destroy();
-  kms.destroy();
+  destroy();
   return 0;
 }

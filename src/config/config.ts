@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
 import { OLD_EVENTS_MODES } from '../sinks/otlp/old-events.ts';
 import { MIN_SERIES_EXPIRY_SECONDS } from '../telemetry/series-expiry.ts';
+import { CONSUMER_MODES, CONSUMER_NAME } from '../source/kinesis/consumer-modes.ts';
 import { ConfigError } from './errors.ts';
 import { parsePairs, parseResourceIds } from './pairs.ts';
 
@@ -75,6 +76,19 @@ export const configSchema = z.object({
     .default('trim_horizon'),
   /** `--get-records-limit` / `DAS_GET_RECORDS_LIMIT`: records per GetRecords call, 1–10000 (default 1000). */
   getRecordsLimit: positiveInt.max(10_000).default(1000),
+  /**
+   * `--consumer` / `DAS_CONSUMER`: how shards are read: `polling` (default, GetRecords, sharing each shard's
+   * 2 MB/s and 5 reads a second with every other poller) or `efo` (enhanced fan-out: SubscribeToShard as a
+   * registered consumer with its own 2 MB/s per shard, pushed over HTTP/2; needs --consumer-name).
+   */
+  consumer: z.enum(CONSUMER_MODES).default('polling'),
+  /**
+   * `--consumer-name` / `DAS_CONSUMER_NAME`: with `--consumer efo`, the registered stream consumer to read as:
+   * registered if missing, reused if present, shared by every replica of one deployment.
+   */
+  consumerName: z.string().regex(CONSUMER_NAME, 'expected 1-128 letters, digits, _ . or -').optional(),
+  /** `--deregister-on-stop` / `DAS_DEREGISTER_ON_STOP`: with `--consumer efo`, deregister the consumer on stop (default false: kept for the next start). */
+  deregisterOnStop: z.boolean().default(false),
   /** `--discovery-interval` / `DAS_DISCOVERY_INTERVAL_SECONDS`: seconds between shard discoveries (default 10). */
   discoveryIntervalSeconds: positiveInt.default(10),
   /** `--leases` / `DAS_LEASES`: `file` (default: checkpoints in --state-dir, one process per stream) or `dynamodb:<table>`. */
@@ -120,6 +134,15 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** What one field alone cannot say: enhanced fan-out reads as a named consumer. */
+function crossFieldProblems(config: Config): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  if (config.consumer === 'efo' && config.consumerName === undefined) {
+    problems.push({ field: 'consumerName', message: '--consumer efo reads as a registered stream consumer: name it (the same name in every replica of one deployment)' });
+  }
+  return problems;
+}
 export type ConfigInput = z.input<typeof configSchema>;
 
 /** Names a field as the user wrote it (flag and variable), for error messages. */
@@ -136,6 +159,9 @@ const FIELD_NAMES: Record<string, string> = {
   workers: '--workers / DAS_WORKERS',
   startPosition: '--start-position / DAS_START_POSITION',
   getRecordsLimit: '--get-records-limit / DAS_GET_RECORDS_LIMIT',
+  consumer: '--consumer / DAS_CONSUMER',
+  consumerName: '--consumer-name / DAS_CONSUMER_NAME',
+  deregisterOnStop: '--deregister-on-stop / DAS_DEREGISTER_ON_STOP',
   discoveryIntervalSeconds: '--discovery-interval / DAS_DISCOVERY_INTERVAL_SECONDS',
   leases: '--leases / DAS_LEASES',
   leaseFailoverSeconds: '--lease-failover / DAS_LEASE_FAILOVER_SECONDS',
@@ -169,6 +195,9 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   set('workers', env.DAS_WORKERS);
   set('startPosition', env.DAS_START_POSITION);
   set('getRecordsLimit', env.DAS_GET_RECORDS_LIMIT);
+  set('consumer', env.DAS_CONSUMER);
+  set('consumerName', env.DAS_CONSUMER_NAME);
+  set('deregisterOnStop', parseBoolean(env.DAS_DEREGISTER_ON_STOP));
   set('discoveryIntervalSeconds', env.DAS_DISCOVERY_INTERVAL_SECONDS);
   set('leases', env.DAS_LEASES);
   set('leaseFailoverSeconds', env.DAS_LEASE_FAILOVER_SECONDS);
@@ -188,14 +217,25 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
 export function loadConfig(flags: ConfigInput, env: NodeJS.ProcessEnv = process.env): Config {
   const merged = { ...fromEnvironment(env), ...stripUndefined(flags) };
   const parsed = configSchema.safeParse(merged);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const field = String(issue.path[0] ?? '');
+  const issues = parsed.success
+    ? crossFieldProblems(parsed.data)
+    : parsed.error.issues.map((issue) => ({ field: String(issue.path[0] ?? ''), message: issue.message }));
+  if (parsed.success && issues.length === 0) return parsed.data;
+  const problems = issues.map(({ field, message }) => {
     const value = (merged as Record<string, unknown>)[field];
     const shown = !Object.hasOwn(merged, field) ? 'missing' : SECRET_FIELDS.has(field) ? `hidden, ${String(value).length} characters` : JSON.stringify(value);
-    return `${FIELD_NAMES[field] ?? field}: ${issue.message} (actual: ${shown})`;
+    return `${FIELD_NAMES[field] ?? field}: ${message} (actual: ${shown})`;
   });
   throw new ConfigError(problems);
+}
+
+/** `true`/`1`/`yes` and `false`/`0`/`no`; anything else is passed on for the schema to refuse by name. */
+function parseBoolean(value: string | undefined): boolean | string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const v = value.trim().toLowerCase();
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  return value;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

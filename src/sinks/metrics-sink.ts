@@ -31,6 +31,7 @@ import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
 import { DEFAULT_SERIES_EXPIRY_MS, SeriesExpiry } from '../telemetry/series-expiry.ts';
 import { epochSeconds, tallyEvents, type EventTally } from './metrics-tally.ts';
 import { DELIVERED, eventCount, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
+import { SUBSCRIPTION_END_REASONS } from '../source/kinesis/efo-errors.ts';
 
 export interface MetricsSinkOptions {
   /** Distinct `user`, `database` and `code` values kept per label before folding into `__other__`. Default 50. */
@@ -234,6 +235,10 @@ export interface StreamHealth {
   setMillisBehindLatest(stream: string, shard: string, ms: number): void;
   /** When a shard ends or its lease is lost: drop its series so it does not linger. */
   forgetShard(stream: string, shard: string): void;
+  /** Enhanced fan-out: a subscription started, ended (by reason), or pushed an event. */
+  subscriptionStarted(stream: string, shard: string): void;
+  subscriptionEnded(stream: string, shard: string, reason: string): void;
+  subscriptionReceived(stream: string, shard: string, records: number, bytes: number): void;
   /** When a stream starts consuming (true) or stops (false, e.g. KMS access denied). */
   setStreamUp(stream: string, up: boolean): void;
   /** After each lease renewal round. */
@@ -248,7 +253,22 @@ export function metricsStreamHealth(metrics: DasMetrics, options: { maxLabelLeng
       if (Number.isFinite(ms)) metrics.millisBehindLatest.set({ stream: cap(stream), shard: cap(shard) }, ms);
     },
     forgetShard: (stream, shard) => {
-      metrics.millisBehindLatest.remove({ stream: cap(stream), shard: cap(shard) });
+      const labels = { stream: cap(stream), shard: cap(shard) };
+      metrics.millisBehindLatest.remove(labels);
+      metrics.efoSubscriptions.remove(labels);
+      metrics.efoReceivedRecords.remove(labels);
+      metrics.efoReceivedBytes.remove(labels);
+      for (const reason of SUBSCRIPTION_END_REASONS) metrics.efoSubscriptionsEnded.remove({ ...labels, reason });
+    },
+    subscriptionStarted: (stream, shard) => metrics.efoSubscriptions.inc({ stream: cap(stream), shard: cap(shard) }),
+    subscriptionEnded: (stream, shard, reason) => {
+      const known = (SUBSCRIPTION_END_REASONS as readonly string[]).includes(reason) ? reason : 'unexpected';
+      metrics.efoSubscriptionsEnded.inc({ stream: cap(stream), shard: cap(shard), reason: known });
+    },
+    subscriptionReceived: (stream, shard, records, bytes) => {
+      const labels = { stream: cap(stream), shard: cap(shard) };
+      metrics.efoReceivedRecords.inc(labels, records);
+      metrics.efoReceivedBytes.inc(labels, bytes);
     },
     setStreamUp: (stream, up) => metrics.streamUp.set({ stream: cap(stream) }, up ? 1 : 0),
     setLeasesHeld: (stream, leases) => {

@@ -45,6 +45,10 @@ export interface DasMetrics {
   readonly redactionFailClosed: Counter<'engine'>;
 
   readonly millisBehindLatest: Gauge<'stream' | 'shard'>;
+  readonly efoSubscriptions: Counter<'stream' | 'shard'>;
+  readonly efoSubscriptionsEnded: Counter<'stream' | 'shard' | 'reason'>;
+  readonly efoReceivedRecords: Counter<'stream' | 'shard'>;
+  readonly efoReceivedBytes: Counter<'stream' | 'shard'>;
   readonly streamUp: Gauge<'stream'>;
   readonly leasesHeld: Gauge<'stream'>;
   readonly checkpointRegressions: Counter<'stream'>;
@@ -145,6 +149,30 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     millisBehindLatest: new Gauge({
       name: 'das_stream_millis_behind_latest',
       help: 'How far the consumer of a shard is behind the tip of the stream, as Kinesis reports it.',
+      labelNames: ['stream', 'shard'] as const,
+      registers,
+    }),
+    efoSubscriptions: new Counter({
+      name: 'das_efo_subscriptions_total',
+      help: 'Enhanced fan-out: SubscribeToShard calls answered with an event stream, per shard.',
+      labelNames: ['stream', 'shard'] as const,
+      registers,
+    }),
+    efoSubscriptionsEnded: new Counter({
+      name: 'das_efo_subscriptions_ended_total',
+      help: 'Enhanced fan-out: subscriptions (and refused SubscribeToShard calls) that ended, by reason: completed after 5 minutes, shard_end, ended_early, resource_in_use, limit_exceeded, internal_failure, network, throttled, credentials, unexpected.',
+      labelNames: ['stream', 'shard', 'reason'] as const,
+      registers,
+    }),
+    efoReceivedRecords: new Counter({
+      name: 'das_efo_received_records_total',
+      help: 'Enhanced fan-out: Kinesis records pushed by subscriptions, per shard.',
+      labelNames: ['stream', 'shard'] as const,
+      registers,
+    }),
+    efoReceivedBytes: new Counter({
+      name: 'das_efo_received_bytes_total',
+      help: 'Enhanced fan-out: bytes of record data pushed by subscriptions, per shard.',
       labelNames: ['stream', 'shard'] as const,
       registers,
     }),

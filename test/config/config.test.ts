@@ -37,6 +37,28 @@ describe('configuration', () => {
     }
   });
 
+  it('polls by default; --consumer efo needs --consumer-name, and DAS_CONSUMER, DAS_CONSUMER_NAME, DAS_DEREGISTER_ON_STOP set them', () => {
+    const defaults = loadConfig({}, {});
+    assert.equal(defaults.consumer, 'polling');
+    assert.equal(defaults.consumerName, undefined);
+    assert.equal(defaults.deregisterOnStop, false);
+
+    const efo = loadConfig({}, { DAS_CONSUMER: 'efo', DAS_CONSUMER_NAME: 'das-exporter-prod', DAS_DEREGISTER_ON_STOP: 'true' });
+    assert.deepEqual([efo.consumer, efo.consumerName, efo.deregisterOnStop], ['efo', 'das-exporter-prod', true]);
+    assert.equal(loadConfig({ consumer: 'polling' }, { DAS_CONSUMER: 'efo' }).consumer, 'polling', 'a flag wins over the variable');
+    assert.equal(loadConfig({}, { DAS_DEREGISTER_ON_STOP: '0' }).deregisterOnStop, false);
+
+    const unnamed = problemsOf(() => loadConfig({ consumer: 'efo' }, {}));
+    assert.deepEqual(unnamed.length, 1, unnamed.join('\n'));
+    assert.match(unnamed[0]!, /^--consumer-name \/ DAS_CONSUMER_NAME: --consumer efo reads as a registered stream consumer: name it .*\(actual: missing\)$/);
+
+    const bad = problemsOf(() => loadConfig({}, { DAS_CONSUMER: 'push', DAS_CONSUMER_NAME: 'no spaces allowed', DAS_DEREGISTER_ON_STOP: 'maybe' }));
+    assert.equal(bad.length, 3, bad.join('\n'));
+    assert.ok(bad.some((p) => p.startsWith('--consumer / DAS_CONSUMER:')), bad.join('\n'));
+    assert.ok(bad.some((p) => p.startsWith('--consumer-name / DAS_CONSUMER_NAME:')), bad.join('\n'));
+    assert.ok(bad.some((p) => p.startsWith('--deregister-on-stop / DAS_DEREGISTER_ON_STOP:')), bad.join('\n'));
+  });
+
   it('takes the file lock timeout in whole seconds, 30 by default, and names the flag when refusing a value', () => {
     assert.equal(loadConfig({}, {}).lockTimeoutSeconds, 30);
     assert.equal(loadConfig({}, { DAS_LOCK_TIMEOUT_SECONDS: '45' }).lockTimeoutSeconds, 45);

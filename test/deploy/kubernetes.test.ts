@@ -60,12 +60,22 @@ describe('IAM policy', () => {
   };
   const actions = (statement: { Action: string | string[] }) => [statement.Action].flat().sort();
 
-  it('is valid JSON of version 2012-10-17 with no wildcard resources', () => {
+  it('is valid JSON of version 2012-10-17 with no wildcard resources but the fan-out consumer\'s creation time', () => {
     assert.equal(policy.Version, '2012-10-17');
     for (const statement of policy.Statement) {
       assert.equal(statement.Effect, 'Allow');
-      assert.doesNotMatch(statement.Resource, /\*/);
+      // A consumer ARN ends in its creation time (…/consumer/<name>:<epoch>), which no policy can know in advance.
+      assert.doesNotMatch(statement.Resource.replace(/(\/consumer\/[A-Za-z0-9_.-]+):\*$/, '$1:EPOCH'), /\*/);
     }
+  });
+
+  it('subscribes only as the named fan-out consumer of the DAS stream, and registers it only there', () => {
+    const register = policy.Statement.find((s) => actions(s).includes('kinesis:RegisterStreamConsumer'));
+    assert.deepEqual(actions(register!), ['kinesis:ListStreamConsumers', 'kinesis:RegisterStreamConsumer']);
+    assert.match(register!.Resource, /^arn:aws:kinesis:[^:]+:\d{12}:stream\/aws-rds-das-[^/]+$/);
+    const subscribe = policy.Statement.find((s) => actions(s).includes('kinesis:SubscribeToShard'));
+    assert.deepEqual(actions(subscribe!), ['kinesis:DeregisterStreamConsumer', 'kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard']);
+    assert.match(subscribe!.Resource, /^arn:aws:kinesis:[^:]+:\d{12}:stream\/aws-rds-das-[^/]+\/consumer\/das-exporter:\*$/);
   });
 
   it('reads only the DAS stream', () => {

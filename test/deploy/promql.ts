@@ -30,7 +30,8 @@ export const EXPORTED_METRICS: readonly string[] = [
   'das_records_total', 'das_events_total', 'das_kms_requests_total', 'das_data_key_cache_lookups_total',
   'das_dead_letters_total', 'das_log_records_exported_total', 'das_export_retries_total', 'das_stream_up', 'das_leases_held',
   'das_workers_lost_total', 'das_checkpoint_regressions_total', 'das_redaction_fail_closed_total',
-  'das_export_auth_failures_total',
+  'das_export_auth_failures_total', 'das_efo_subscriptions_total', 'das_efo_subscriptions_ended_total',
+  'das_efo_received_records_total', 'das_efo_received_bytes_total',
 ];
 
 /** Series Prometheus itself produces for every target. */

@@ -49,6 +49,17 @@ export function createKinesisClient(config: KinesisClientConfig = {}): KinesisCl
 }
 
 /**
+ * The client enhanced fan-out subscribes with: SubscribeToShard is HTTP/2
+ * only, so it keeps the SDK's default HTTP/2 handler (one session per
+ * subscription, whose flow control holds Kinesis back while the sinks are
+ * behind). Every other call goes through `createKinesisClient`'s. One attempt
+ * per call: the subscription loop owns retrying.
+ */
+export function createSubscriptionClient(config: KinesisClientConfig = {}): KinesisClient {
+  return new KinesisClient({ maxAttempts: 1, customUserAgent: USER_AGENT, ...config });
+}
+
+/**
  * What a failed Kinesis call means:
  * - `expired_iterator`: get a new iterator after the last delivered record;
  * - `retryable` (throttled, 5xx, network, credentials being refreshed): back off and try again, with `reason`

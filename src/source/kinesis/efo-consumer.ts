@@ -29,9 +29,6 @@ import type { Logger } from './observer.ts';
 /** Registered consumers a stream may have (the service's limit). */
 export const MAX_STREAM_CONSUMERS = 20;
 
-/** A consumer name as the service accepts it. */
-export const CONSUMER_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
-
 /** Enhanced fan-out cannot work for this stream as configured: stops the stream with `reason`. */
 export class EfoSetupError extends Error {
   readonly reason: 'efo_access_denied' | 'efo_consumer_limit';

@@ -17,16 +17,21 @@
  */
 import { ACCESS_DENIED_ERRORS, awsErrorOf, isCredentialsFailure, isMissingRegion, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 
-export type SubscriptionEnd =
-  | 'completed'
-  | 'ended_early'
-  | 'resource_in_use'
-  | 'limit_exceeded'
-  | 'internal_failure'
-  | 'network'
-  | 'throttled'
-  | 'credentials'
-  | 'unexpected';
+/** Every reason a subscription ends, `shard_end` included: a closed set, so it can be a metric label. */
+export const SUBSCRIPTION_END_REASONS = [
+  'completed',
+  'shard_end',
+  'ended_early',
+  'resource_in_use',
+  'limit_exceeded',
+  'internal_failure',
+  'network',
+  'throttled',
+  'credentials',
+  'unexpected',
+] as const;
+
+export type SubscriptionEnd = Exclude<(typeof SUBSCRIPTION_END_REASONS)[number], 'shard_end'>;
 
 export type SubscriptionFailure =
   | { kind: 'retryable'; reason: Exclude<SubscriptionEnd, 'completed'> }

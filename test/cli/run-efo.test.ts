@@ -1,0 +1,183 @@
+/**
+ * `das-exporter run --consumer efo` end to end on kinesis-local, the Kinesis
+ * emulator with enhanced fan-out: the consumer is registered (or reused),
+ * every shard is read by SubscribeToShard with the production HTTP/2 client,
+ * every event reaches the OTLP receiver exactly once, a restart re-delivers
+ * nothing, the metrics show the subscriptions, and SIGTERM exits 0.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateStreamCommand, ListStreamConsumersCommand, PutRecordCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { startApp } from '../../src/app.ts';
+import { createKmsClient } from '../../src/cli/wiring.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { LocalKms } from '../../src/demo/local-kms.ts';
+import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
+import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
+import { jsonLogger, silentLogger } from '../../src/source/kinesis/observer.ts';
+import { waitActive } from '../support/kinesalite.ts';
+import { startKinesisLocal, streamArnOf, type KinesisLocal } from '../support/kinesis-local.ts';
+import { LokiReceiver } from '../support/loki-receiver.ts';
+import { rawPostgresSelect } from '../support/raw-events.ts';
+
+const CLUSTER = 'cluster-RUNEFOENDTOEND000000000000000';
+const STREAM = `aws-rds-das-${CLUSTER}`;
+const CONSUMER = 'das-exporter-test';
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('das-exporter run --consumer efo (kinesis-local)', function () {
+  this.timeout(120_000);
+  let kinesis: KinesisLocal;
+  let client: KinesisClient;
+  const kms = new LocalKms();
+  let kmsEndpoint: string;
+  let keyId: string;
+  let receiver: LokiReceiver;
+  let stateDir: string;
+  let streamArn: string;
+  const saved = { ...process.env };
+
+  before(async () => {
+    kinesis = await startKinesisLocal();
+    client = kinesis.client;
+    kmsEndpoint = (await kms.listen()).endpoint;
+    keyId = kms.createKey().keyId;
+    receiver = await new LokiReceiver().start();
+    stateDir = mkdtempSync(path.join(tmpdir(), 'das-run-efo-'));
+    Object.assign(process.env, { AWS_ENDPOINT_URL_KMS: kmsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret-example' });
+    await client.send(new CreateStreamCommand({ StreamName: STREAM, ShardCount: 2 }));
+    await waitActive(client, STREAM);
+    streamArn = await streamArnOf(client, STREAM);
+  });
+
+  after(async () => {
+    await receiver?.close();
+    await kms.close();
+    await kinesis?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  });
+
+  async function writeRecords(count: number, eventsPerRecord: number, first: number): Promise<string[]> {
+    const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
+    const ids: string[] = [];
+    for (let r = 0; r < count; r++) {
+      const events = Array.from({ length: eventsPerRecord }, (_, i) => rawPostgresSelect(first + r * eventsPerRecord + i, new Date(), `SELECT ${first + r * eventsPerRecord + i}`));
+      const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-EFOINSTANCE', events });
+      const out = await client.send(new PutRecordCommand({ StreamName: STREAM, PartitionKey: `p${first + r}`, Data: data }));
+      for (let i = 0; i < eventsPerRecord; i++) ids.push(`${STREAM}/${out.ShardId}/${out.SequenceNumber}/${i}`);
+    }
+    kmsClient.destroy();
+    return ids;
+  }
+
+  const consumers = async () => (await client.send(new ListStreamConsumersCommand({ StreamARN: streamArn }))).Consumers ?? [];
+
+  it('registers the consumer, delivers every event once by SubscribeToShard, shows the subscriptions in metrics, and re-delivers nothing after a restart', async () => {
+    const written = await writeRecords(20, 4, 0);
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint };
+    const config = loadConfig({ streams: [STREAM], stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, consumer: 'efo', consumerName: CONSUMER }, env);
+    const deps = {
+      kinesis: client,
+      subscriber: kinesis.http2Client(),
+      kms: createKmsClient(),
+      env,
+      stdout: process.stdout,
+      log: process.env.DEBUG_RUN ? jsonLogger() : silentLogger,
+      deadLetters: new MemoryDeadLetterSink(),
+      processMetrics: false,
+    };
+    const app = await startApp(config, deps);
+    let consumerArn: string;
+    try {
+      await until('every event at the receiver', () => (new Set(receiver.eventIds()).size >= written.length ? true : undefined));
+      assert.deepEqual([...new Set(receiver.eventIds())].sort(), [...written].sort());
+      assert.equal(receiver.eventIds().length, written.length, 'no event delivered twice in a clean run');
+
+      const registered = await consumers();
+      assert.deepEqual(registered.map((c) => [c.ConsumerName, c.ConsumerStatus]), [[CONSUMER, 'ACTIVE']]);
+      consumerArn = registered[0]!.ConsumerARN!;
+
+      const metrics = await (await fetch(`${app.metricsUrl}/metrics`)).text();
+      for (const shard of ['shardId-000000000000', 'shardId-000000000001']) {
+        assert.match(metrics, new RegExp(`das_efo_subscriptions_total\\{stream="${STREAM}",shard="${shard}"\\} [1-9]`), `a subscription on ${shard}`);
+        assert.match(metrics, new RegExp(`das_stream_millis_behind_latest\\{stream="${STREAM}",shard="${shard}"\\} \\d+`), `the lag gauge of ${shard}, as polling sets it`);
+      }
+      const received = [...metrics.matchAll(/das_efo_received_records_total\{[^}]*\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+      assert.equal(received, 20, 'every record received by subscription');
+      assert.match(metrics, /das_efo_received_bytes_total\{[^}]*\} [1-9]/);
+      assert.match(metrics, new RegExp(`das_statements_total\\{[^}]*cluster="${CLUSTER}"[^}]*command="SELECT"[^}]*\\} 80`));
+      assert.equal((await fetch(`${app.metricsUrl}/readyz`)).status, 200);
+    } finally {
+      await app.stop();
+    }
+    assert.equal((await consumers()).length, 1, 'a normal stop keeps the consumer');
+
+    const more = await writeRecords(3, 2, 1000);
+    const again = await startApp(config, { ...deps, kms: createKmsClient(), subscriber: kinesis.http2Client() });
+    try {
+      await until('the new events', () => (more.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
+      // Two more pushes of the emulator (about one a second) would carry anything read again.
+      await new Promise((r) => setTimeout(r, 2_500));
+      assert.equal(receiver.eventIds().length, written.length + more.length, 'nothing read twice across the restart');
+      // The receiver keeps one copy of identical entries, as Loki does: the restarted process's own counts show what it read.
+      const metrics = await (await fetch(`${again.metricsUrl}/metrics`)).text();
+      const sum = (name: string) => [...metrics.matchAll(new RegExp(`${name}\\{[^}]*\\} (\\d+)`, 'g'))].reduce((n, m) => n + Number(m[1]), 0);
+      assert.equal(sum('das_efo_received_records_total'), 3, 'only the 3 new records were pushed after the restart');
+      assert.equal(sum('das_records_total'), 3, 'only the 3 new records were delivered after the restart');
+      assert.deepEqual((await consumers()).map((c) => c.ConsumerARN), [consumerArn], 'the same consumer is reused');
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('as a process: SIGTERM exits 0 with checkpoints written and the consumer kept; --deregister-on-stop removes it', async () => {
+    for (const [run, deregister] of [false, true].entries()) {
+      const written = await writeRecords(3, 2, 5000 + run * 100);
+      const dir = mkdtempSync(path.join(tmpdir(), 'das-run-efo-sig-'));
+      const args = ['bin/das-exporter.js', 'run', '--stream', STREAM, '--consumer', 'efo', '--consumer-name', CONSUMER, '--state-dir', dir, '--metrics-port', '0', '--metrics-host', '127.0.0.1'];
+      const child = spawn(process.execPath, deregister ? [...args, '--deregister-on-stop'] : args, {
+        env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint },
+      });
+      let stderr = '';
+      child.stderr.on('data', (c) => (stderr += c));
+      child.stdout.resume();
+      try {
+        await until('the new events at the receiver', () => (written.every((id) => receiver.eventIds().includes(id)) ? true : undefined)).catch((error: Error) =>
+          Promise.reject(new Error(`run ${run}: ${error.message}; stderr: ${stderr}`)),
+        );
+        await until('a checkpoint file', () => (readdirSync(dir).some((f) => f.endsWith('.checkpoints.json')) ? true : undefined));
+        child.kill('SIGTERM');
+        const code = await new Promise((resolve) => child.on('exit', resolve));
+        assert.equal(code, 0, stderr);
+        assert.match(stderr, /SIGTERM received/);
+        assert.ok(!readdirSync(dir).some((f) => f.endsWith('.lock')), 'the owner lock is released');
+        if (deregister) {
+          assert.match(stderr, /deregistered the enhanced fan-out consumer/);
+          // Deregistration takes a while on Kinesis: the consumer is DELETING, then gone.
+          await until('the consumer to be gone', async () => ((await consumers()).some((c) => c.ConsumerName === CONSUMER && c.ConsumerStatus !== 'DELETING') ? undefined : true));
+        } else {
+          assert.deepEqual((await consumers()).map((c) => [c.ConsumerName, c.ConsumerStatus]), [[CONSUMER, 'ACTIVE']], 'a normal stop keeps the consumer');
+        }
+      } finally {
+        child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+});

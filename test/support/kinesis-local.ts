@@ -1,0 +1,217 @@
+/**
+ * A second real Kinesis to test against, the one with enhanced fan-out:
+ * kinesis-local (kinesis-mock, the emulator LocalStack uses, compiled to
+ * JavaScript) as a child process. It implements RegisterStreamConsumer,
+ * SubscribeToShard over HTTP/2, ChildShards on GetRecords, resharding and
+ * real MillisBehindLatest, none of which kinesalite has.
+ *
+ * Two things about the emulator are worked around here, in the test helper
+ * only, never in the production client:
+ * - it listens on 0.0.0.0 with no setting to change that, so it is started
+ *   with `loopback-listen.cjs` preloaded, which binds every listen() to
+ *   127.0.0.1;
+ * - its HTTP/2 server (http4s ember) mishandles a GOAWAY: the AWS SDK gives a
+ *   SubscribeToShard its own HTTP/2 session and sends GOAWAY(NO_ERROR) once
+ *   the response headers arrive, which is legal (the open stream goes on, and
+ *   Kinesis keeps streaming), but ember cancels the stream and sends an
+ *   unsolicited PING ACK, which Node takes for a protocol error. So the
+ *   endpoint tests use is a front on 127.0.0.1: HTTP/1.1 connections are
+ *   piped to the emulator unchanged, and HTTP/2 ones end at a Node HTTP/2
+ *   server (which honours GOAWAY as the protocol says) whose streams go on to
+ *   the emulator over one session the front never closes. The SDK's own
+ *   HTTP/2 handler, as production runs it, then works unchanged.
+ *
+ * Measured facts and traps: the repository's notes on kinesis-local (it
+ * pushes an event about once a second; it never sends ChildShards on a
+ * subscription to a shard closed by a split, a gap the subscription tests
+ * cover with a stand-in).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import http2 from 'node:http2';
+import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DescribeStreamSummaryCommand, KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { freePort } from './prometheus.ts';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export interface KinesisLocal {
+  /** The front: HTTP/1.1 and HTTP/2 (h2c) on one port, as AWS_ENDPOINT_URL_KINESIS. */
+  endpoint: string;
+  /** An HTTP/1.1 client for the test's own calls (create streams, put records). */
+  client: KinesisClient;
+  /** A client with the SDK's default HTTP/2 handler, as production builds it for SubscribeToShard. */
+  http2Client(): KinesisClient;
+  stop(): Promise<void>;
+}
+
+export interface KinesisLocalOptions {
+  /** How long RegisterStreamConsumer leaves a consumer CREATING (default 300 ms). */
+  registerConsumerMs?: number;
+  /** Extra environment for the emulator. */
+  env?: Record<string, string>;
+}
+
+const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+export async function startKinesisLocal(options: KinesisLocalOptions = {}): Promise<KinesisLocal> {
+  const packageDir = path.dirname(require.resolve('kinesis-local/package.json'));
+  const [plainPort, tlsPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, ['--require', path.join(here, 'loopback-listen.cjs'), path.join(packageDir, 'main.js')], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      KINESIS_MOCK_PLAIN_PORT: String(plainPort),
+      KINESIS_MOCK_TLS_PORT: String(tlsPort),
+      KINESIS_MOCK_CERT_PATH: path.join(packageDir, 'server.json'),
+      CREATE_STREAM_DURATION: '0ms',
+      DELETE_STREAM_DURATION: '0ms',
+      SPLIT_SHARD_DURATION: '0ms',
+      MERGE_SHARDS_DURATION: '0ms',
+      UPDATE_SHARD_COUNT_DURATION: '0ms',
+      REGISTER_STREAM_CONSUMER_DURATION: `${options.registerConsumerMs ?? 300}ms`,
+      DEREGISTER_STREAM_CONSUMER_DURATION: '0ms',
+      LOG_LEVEL: 'ERROR',
+      ...options.env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const front = await startFront(plainPort);
+  const endpoint = `http://127.0.0.1:${front.port}`;
+  const clients: KinesisClient[] = [];
+  const client = new KinesisClient({ endpoint, region: 'us-east-1', credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 1 });
+  clients.push(client);
+  try {
+    await waitUntilServing(client, child, () => stderr);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await front.close();
+    throw error;
+  }
+  return {
+    endpoint,
+    client,
+    http2Client() {
+      const c = new KinesisClient({ endpoint, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of clients) c.destroy();
+      await front.close();
+      // SIGTERM can take ~30 s to end the emulator; nothing of its state is kept.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** The stream's ARN, which the consumer calls need. */
+export async function streamArnOf(client: KinesisClient, stream: string): Promise<string> {
+  const { StreamDescriptionSummary: s } = await client.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+  return s!.StreamARN!;
+}
+
+async function waitUntilServing(client: KinesisClient, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`kinesis-local exited with ${child.exitCode} before serving: ${stderr()}`);
+    try {
+      await client.send(new ListStreamsCommand({}));
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`kinesis-local did not answer within 60 s: ${String(error)}; its stderr: ${stderr()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
+
+/** One port for both: HTTP/1.1 piped to the emulator, HTTP/2 ended here and sent on over a session kept open. */
+async function startFront(upstreamPort: number): Promise<{ port: number; close(): Promise<void> }> {
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  // One emulator connection per client session, never sent a GOAWAY, and closed with the client's session:
+  // the emulator ends a subscription when its connection closes, not when its stream is reset.
+  const upstreams = new Map<http2.Http2Session, http2.ClientHttp2Session>();
+  const h2 = http2.createServer();
+  h2.on('session', (downstream) => {
+    const upstream = http2.connect(upstreamUrl);
+    upstream.on('error', () => {});
+    upstreams.set(downstream, upstream);
+    downstream.on('close', () => {
+      upstreams.delete(downstream);
+      upstream.destroy();
+    });
+  });
+  h2.on('stream', (stream, headers) => {
+    const upstream = upstreams.get(stream.session!);
+    if (!upstream) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    const forwarded: http2.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (name === ':authority' || name === ':scheme') continue;
+      if (value !== undefined) forwarded[name] = value;
+    }
+    const request = upstream.request(forwarded);
+    request.on('response', (responseHeaders) => {
+      if (!stream.destroyed) stream.respond(responseHeaders);
+      request.pipe(stream);
+    });
+    const reset = () => {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    };
+    request.on('error', reset);
+    request.on('aborted', reset);
+    stream.on('error', () => request.close(http2.constants.NGHTTP2_CANCEL));
+    stream.on('close', () => {
+      if (!request.closed) request.close(http2.constants.NGHTTP2_CANCEL);
+    });
+    stream.pipe(request);
+  });
+  h2.on('sessionError', () => {});
+  const h2Port = await listenOnLoopback(h2);
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  // A connection goes by its first bytes, as a raw TCP pipe: to the HTTP/2 server here, or to the emulator.
+  const server = net.createServer((socket) => {
+    track(socket);
+    socket.once('data', (first: Buffer) => {
+      const http2Preface = first.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)));
+      const pipe = net.connect(http2Preface ? h2Port : upstreamPort, '127.0.0.1');
+      track(pipe);
+      socket.on('close', () => pipe.destroy());
+      pipe.on('close', () => socket.destroy());
+      pipe.write(first);
+      socket.pipe(pipe);
+      pipe.pipe(socket);
+    });
+  });
+  await listenOnLoopback(server);
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      for (const upstream of upstreams.values()) upstream.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => h2.close(() => resolve()));
+    },
+  };
+}
+
+async function listenOnLoopback(server: net.Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
