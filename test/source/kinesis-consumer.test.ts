@@ -8,7 +8,6 @@ import {
   ExpiredIteratorException,
   GetRecordsCommand,
   GetShardIteratorCommand,
-  MergeShardsCommand,
   SplitShardCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
@@ -39,6 +38,7 @@ import {
 } from '../support/kinesalite.ts';
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 import { ManualClock } from '../support/manual-clock.ts';
+import { reshardUnderLoad } from '../support/reshard-scenario.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -212,76 +212,12 @@ describe('Kinesis consumer against kinesalite', function () {
 
   it('reads parents to their end before their children when a shard is split and two are merged under load', async () => {
     const stream = await newStream(2);
-    const produced: TestRecord[] = [];
-    const counters = new Map<string, number>();
-    let producing = true;
-    const producer = (async () => {
-      for (let batch = 0; producing; batch++) {
-        const records = Array.from({ length: 20 }, (_, i) => {
-          const key = `key${i % 16}`;
-          const n = counters.get(key) ?? 0;
-          counters.set(key, n + 1);
-          return { id: `b${batch}-${i}`, key, n };
-        });
-        await produce(kinesis.client, stream, records);
-        produced.push(...records);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })();
-
-    // A slow sink keeps a backlog on the parents when they close, so reading a child early would show.
-    const sink = new MemorySink();
-    const slow: Sink = { name: 'slow', write: async (batch) => (await new Promise((r) => setTimeout(r, 30)), sink.write(batch)), close: async () => {} };
-    const c = consumer({ streams: [stream], pipeline: pipelineFor(slow), limit: 25 });
-    await c.start();
-    try {
-      await waitFor(() => sink.events.length >= 200, 10_000, () => `200 events before the split (have ${sink.events.length})`);
-      const [shard0] = (await listShards(kinesis.client, stream)).filter((s) => s.ShardId === 'shardId-000000000000');
-      const mid = (BigInt(shard0!.HashKeyRange!.StartingHashKey!) + BigInt(shard0!.HashKeyRange!.EndingHashKey!)) / 2n;
-      await kinesis.client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: shard0!.ShardId!, NewStartingHashKey: String(mid + 1n) }));
-      await waitActive(kinesis.client, stream);
-      const afterSplit = produced.length;
-      await waitFor(() => produced.length >= afterSplit + 200, 10_000, () => 'records produced after the split');
-      // After the split, shard 3 holds the upper half of shard 0's range, adjacent to shard 1.
-      await kinesis.client.send(
-        new MergeShardsCommand({ StreamName: stream, ShardToMerge: 'shardId-000000000003', AdjacentShardToMerge: 'shardId-000000000001' }),
-      );
-      await waitActive(kinesis.client, stream);
-      const afterMerge = produced.length;
-      await waitFor(() => produced.length >= afterMerge + 200, 10_000, () => 'records produced after the merge');
-    } finally {
-      producing = false;
-      await producer;
-    }
-    await waitFor(() => sink.events.length >= produced.length, 20_000, () => `${produced.length} events (have ${sink.events.length})`);
-    await c.stop();
-
-    const delivered = ids(sink.events);
-    assert.deepEqual(duplicatesOf(delivered), []);
-    assert.deepEqual(missingFrom(delivered, produced), []);
-
-    const lastN = new Map<string, number>();
-    for (const e of sink.events) {
-      const { key, n } = payloadOf(e);
-      assert.equal(n, (lastN.get(key) ?? -1) + 1, `records of ${key} delivered in order`);
-      lastN.set(key, n);
-    }
-
-    const shards = await listShards(kinesis.client, stream);
-    assert.equal(shards.length, 5, 'two original shards, two from the split, one from the merge');
-    const position = (shardId: string) => sink.events.flatMap((e, i) => (e.position!.shardId === shardId ? [i] : []));
-    for (const shard of shards) {
-      const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => !!p);
-      const childFirst = Math.min(...position(shard.ShardId!));
-      assert.ok(Number.isFinite(childFirst), `${shard.ShardId} delivered records`);
-      for (const parent of parents) {
-        assert.ok(Math.max(...position(parent)) < childFirst, `${parent} fully delivered before its child ${shard.ShardId}`);
-      }
-    }
-    const saved = await checkpoints(stream);
-    for (const closed of ['shardId-000000000000', 'shardId-000000000001', 'shardId-000000000003']) {
-      assert.equal(saved[closed]?.checkpoint, SHARD_END, `${closed} checkpointed as ended`);
-    }
+    await reshardUnderLoad({
+      client: kinesis.client,
+      stream,
+      start: (sink) => consumer({ streams: [stream], pipeline: pipelineFor(sink), limit: 25 }),
+      checkpoints: () => checkpoints(stream),
+    });
   });
 
   it('started at latest, still delivers everything written after the start when a shard splits: children start at their beginning', async () => {

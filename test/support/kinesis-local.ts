@@ -21,10 +21,11 @@
  *   the emulator over one session the front never closes. The SDK's own
  *   HTTP/2 handler, as production runs it, then works unchanged.
  *
- * Measured facts and traps: the repository's notes on kinesis-local (it
- * pushes an event about once a second; it never sends ChildShards on a
- * subscription to a shard closed by a split, a gap the subscription tests
- * cover with a stand-in).
+ * And one gap is filled: kinesis-local never ends a subscription to a shard
+ * closed by a reshard (it sends empty events forever, and no ChildShards), so
+ * the front serves such a subscription itself, as AWS documents it, from the
+ * emulator's GetRecords (which does name a closed shard's children). Open
+ * shards are the emulator's own. It pushes an event about once a second.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -32,9 +33,18 @@ import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DescribeStreamSummaryCommand, KinesisClient, ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import {
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  KinesisClient,
+  ListShardsCommand,
+  ListStreamsCommand,
+  type ShardIteratorType,
+} from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { freePort } from './prometheus.ts';
+import { eventMessage, eventPayload } from './subscription-stand-in.ts';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -134,9 +144,170 @@ async function waitUntilServing(client: KinesisClient, child: ChildProcess, stde
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
 
+interface SubscribeInput {
+  ConsumerARN: string;
+  ShardId: string;
+  StartingPosition: { Type: ShardIteratorType; SequenceNumber?: string; Timestamp?: number };
+}
+
+/**
+ * What the emulator leaves out: a subscription to a shard that is (or
+ * becomes) closed by a reshard ends, as AWS documents, with the shard's
+ * remaining records and a last event that names the ChildShards and has no
+ * ContinuationSequenceNumber; kinesis-local sends empty events forever
+ * instead. The front forwards the emulator's subscription, reading each
+ * event's continuation as it passes; once ListShards shows the shard closed,
+ * it ends the emulator's stream and serves the rest itself from the
+ * emulator's GetRecords (which does name a closed shard's children), right
+ * after the last event forwarded.
+ */
+class ShardEnds {
+  readonly #client: KinesisClient;
+
+  constructor(client: KinesisClient) {
+    this.#client = client;
+  }
+
+  /** The shard's starting sequence number when it is closed, else undefined. */
+  async closed(input: SubscribeInput): Promise<string | undefined> {
+    const { Shards } = await this.#client.send(new ListShardsCommand({ StreamARN: streamArnOfConsumer(input.ConsumerARN) }));
+    const range = Shards?.find((s) => s.ShardId === input.ShardId)?.SequenceNumberRange;
+    return range?.EndingSequenceNumber ? range.StartingSequenceNumber : undefined;
+  }
+
+  /** The closed shard's records from `position` to its end, then its children; the stream is ended. */
+  async serve(stream: http2.ServerHttp2Stream, input: SubscribeInput, position: SubscribeInput['StartingPosition'], shardStart: string): Promise<void> {
+    const StreamARN = streamArnOfConsumer(input.ConsumerARN);
+    let { ShardIterator: iterator } = await this.#client.send(
+      new GetShardIteratorCommand({
+        StreamARN,
+        ShardId: input.ShardId,
+        ShardIteratorType: position.Type,
+        ...(position.SequenceNumber ? { StartingSequenceNumber: position.SequenceNumber } : {}),
+        ...(position.Timestamp !== undefined ? { Timestamp: new Date(position.Timestamp * 1000) } : {}),
+      }),
+    );
+    let continuation = position.SequenceNumber ?? shardStart;
+    while (iterator && !stream.closed) {
+      const page = await this.#client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      const records = (page.Records ?? []).map((r) => ({ SequenceNumber: r.SequenceNumber!, Data: Buffer.from(r.Data ?? []), PartitionKey: r.PartitionKey! }));
+      if (records.length > 0) continuation = records.at(-1)!.SequenceNumber;
+      iterator = page.NextShardIterator;
+      const children = (page.ChildShards ?? []).map((c) => ({ ShardId: c.ShardId!, ParentShards: c.ParentShards ?? [], HashKeyRange: c.HashKeyRange as { StartingHashKey: string; EndingHashKey: string } }));
+      const event = { Records: records, MillisBehindLatest: page.MillisBehindLatest ?? 0 };
+      stream.write(eventMessage('SubscribeToShardEvent', eventPayload(iterator ? { ...event, ContinuationSequenceNumber: continuation } : { ...event, ChildShards: children })));
+    }
+    if (!stream.closed) stream.end();
+  }
+}
+
+function streamArnOfConsumer(consumerArn: string): string {
+  return consumerArn.slice(0, consumerArn.indexOf('/consumer/'));
+}
+
+/** Cuts an event stream into whole messages (a prelude's total length each), and reads an event's continuation. */
+class EventStreamReader {
+  #buffered = Buffer.alloc(0);
+  continuation: string | undefined;
+
+  push(chunk: Buffer): Buffer[] {
+    this.#buffered = Buffer.concat([this.#buffered, chunk]);
+    const messages: Buffer[] = [];
+    while (this.#buffered.length >= 4 && this.#buffered.length >= this.#buffered.readUInt32BE(0)) {
+      const message = this.#buffered.subarray(0, this.#buffered.readUInt32BE(0));
+      this.#buffered = this.#buffered.subarray(message.length);
+      const headersLength = message.readUInt32BE(4);
+      const headers = stringHeaders(message.subarray(12, 12 + headersLength));
+      if (headers[':event-type'] === 'SubscribeToShardEvent') {
+        const payload = JSON.parse(message.subarray(12 + headersLength, message.length - 4).toString('utf8')) as { ContinuationSequenceNumber?: string };
+        this.continuation = payload.ContinuationSequenceNumber ?? this.continuation;
+      }
+      messages.push(message);
+    }
+    return messages;
+  }
+}
+
+/** An event-stream message's headers (every value type skipped by its size, strings read). */
+function stringHeaders(bytes: Buffer): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const fixed: Record<number, number> = { 0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16 };
+  for (let at = 0; at < bytes.length; ) {
+    const name = bytes.subarray(at + 1, at + 1 + bytes[at]!).toString('utf8');
+    at += 1 + bytes[at]!;
+    const type = bytes[at++]!;
+    if (type === 6 || type === 7) {
+      const length = bytes.readUInt16BE(at);
+      if (type === 7) headers[name] = bytes.subarray(at + 2, at + 2 + length).toString('utf8');
+      at += 2 + length;
+    } else {
+      at += fixed[type] ?? bytes.length;
+    }
+  }
+  return headers;
+}
+
+/**
+ * Sends a request on to the emulator and its answer back. A subscription's
+ * events pass through whole, and when its shard closes the rest is served
+ * from GetRecords, ending with ChildShards (ShardEnds).
+ */
+function forward(
+  upstream: http2.ClientHttp2Session,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.OutgoingHttpHeaders,
+  watched?: { body: Buffer; subscription: SubscribeInput; shardEnds: ShardEnds },
+): void {
+  const subscription = watched?.subscription;
+  const shardEnds = watched?.shardEnds;
+  const request = upstream.request(headers);
+  let handedOver = false;
+  const reset = () => {
+    if (!handedOver && !stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  };
+  request.on('error', reset);
+  request.on('aborted', reset);
+  stream.on('close', () => {
+    if (!request.closed) request.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  request.on('response', (responseHeaders) => {
+    if (stream.destroyed) return;
+    stream.respond(responseHeaders);
+    if (!subscription || responseHeaders[':status'] !== 200) return void request.pipe(stream);
+    const events = new EventStreamReader();
+    request.on('data', (chunk: Buffer) => {
+      if (!handedOver) for (const message of events.push(chunk)) stream.write(message);
+    });
+    request.on('end', () => {
+      if (!handedOver && !stream.closed) stream.end();
+    });
+    const watch = setInterval(async () => {
+      const start = await shardEnds!.closed(subscription).catch(() => undefined);
+      if (start === undefined || handedOver || stream.closed) return;
+      handedOver = true;
+      clearInterval(watch);
+      request.close(http2.constants.NGHTTP2_CANCEL);
+      const after = events.continuation;
+      const position = after ? { Type: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: after } : subscription.StartingPosition;
+      await shardEnds!.serve(stream, subscription, position, start).catch(() => stream.destroy());
+    }, 300);
+    stream.on('close', () => clearInterval(watch));
+  });
+  if (watched) request.end(watched.body);
+  else stream.pipe(request);
+}
+
+async function readAll(stream: http2.ServerHttp2Stream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /** One port for both: HTTP/1.1 piped to the emulator, HTTP/2 ended here and sent on over a session kept open. */
 async function startFront(upstreamPort: number): Promise<{ port: number; close(): Promise<void> }> {
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  const direct = new KinesisClient({ endpoint: upstreamUrl, region: 'us-east-1', credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 3 });
+  const shardEnds = new ShardEnds(direct);
   // One emulator connection per client session, never sent a GOAWAY, and closed with the client's session:
   // the emulator ends a subscription when its connection closes, not when its stream is reset.
   const upstreams = new Map<http2.Http2Session, http2.ClientHttp2Session>();
@@ -150,29 +321,25 @@ async function startFront(upstreamPort: number): Promise<{ port: number; close()
       upstream.destroy();
     });
   });
-  h2.on('stream', (stream, headers) => {
+  h2.on('stream', async (stream, headers) => {
     const upstream = upstreams.get(stream.session!);
     if (!upstream) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    stream.on('error', () => {});
     const forwarded: http2.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(headers)) {
       if (name === ':authority' || name === ':scheme') continue;
       if (value !== undefined) forwarded[name] = value;
     }
-    const request = upstream.request(forwarded);
-    request.on('response', (responseHeaders) => {
-      if (!stream.destroyed) stream.respond(responseHeaders);
-      request.pipe(stream);
-    });
-    const reset = () => {
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    };
-    request.on('error', reset);
-    request.on('aborted', reset);
-    stream.on('error', () => request.close(http2.constants.NGHTTP2_CANCEL));
-    stream.on('close', () => {
-      if (!request.closed) request.close(http2.constants.NGHTTP2_CANCEL);
-    });
-    stream.pipe(request);
+    if (headers['x-amz-target'] !== 'Kinesis_20131202.SubscribeToShard') return void forward(upstream, stream, forwarded);
+    const body = await readAll(stream);
+    const input = JSON.parse(body.toString('utf8')) as SubscribeInput;
+    const start = await shardEnds.closed(input).catch(() => undefined);
+    if (start !== undefined) {
+      stream.respond({ ':status': 200, 'content-type': 'application/vnd.amazon.eventstream' });
+      stream.write(eventMessage('initial-response', {}));
+      return void shardEnds.serve(stream, input, input.StartingPosition, start).catch(() => stream.destroy());
+    }
+    forward(upstream, stream, forwarded, { body, subscription: input, shardEnds });
   });
   h2.on('sessionError', () => {});
   const h2Port = await listenOnLoopback(h2);
@@ -202,6 +369,7 @@ async function startFront(upstreamPort: number): Promise<{ port: number; close()
     async close() {
       for (const socket of sockets) socket.destroy();
       for (const upstream of upstreams.values()) upstream.destroy();
+      direct.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => h2.close(() => resolve()));
     },

@@ -27,7 +27,7 @@ export interface StandInEvent {
   Records: StandInRecord[];
   ContinuationSequenceNumber?: string;
   MillisBehindLatest?: number;
-  ChildShards?: { ShardId: string; ParentShards: string[] }[];
+  ChildShards?: { ShardId: string; ParentShards: string[]; HashKeyRange?: { StartingHashKey: string; EndingHashKey: string } }[];
 }
 
 /** What a subscription does, step by step, after its request is read. */
@@ -149,7 +149,7 @@ export class SubscriptionStandIn {
   }
 }
 
-function eventPayload(event: StandInEvent): Record<string, unknown> {
+export function eventPayload(event: StandInEvent): Record<string, unknown> {
   return {
     Records: event.Records.map((r) => ({
       SequenceNumber: r.SequenceNumber,
@@ -159,11 +159,11 @@ function eventPayload(event: StandInEvent): Record<string, unknown> {
     })),
     ...(event.ContinuationSequenceNumber !== undefined ? { ContinuationSequenceNumber: event.ContinuationSequenceNumber } : {}),
     MillisBehindLatest: event.MillisBehindLatest ?? 0,
-    ...(event.ChildShards ? { ChildShards: event.ChildShards.map((c) => ({ ...c, HashKeyRange: { StartingHashKey: '0', EndingHashKey: '1' } })) } : {}),
+    ...(event.ChildShards ? { ChildShards: event.ChildShards.map((c) => ({ HashKeyRange: { StartingHashKey: '0', EndingHashKey: '1' }, ...c })) } : {}),
   };
 }
 
-function eventMessage(type: string, payload: unknown): Buffer {
+export function eventMessage(type: string, payload: unknown): Buffer {
   return message({ ':message-type': 'event', ':event-type': type, ':content-type': 'application/json' }, payload);
 }
 

@@ -1,0 +1,182 @@
+/**
+ * The Kinesis consumer in both modes on kinesis-local, the emulator with
+ * enhanced fan-out: resharding under load (parents first, every record once),
+ * two replicas sharing DynamoDB leases and one consumer name, a replica
+ * leaving (its shards' subscriptions move to the other), and the modes that
+ * cannot work said on the stream's status (access denied, 20 consumers).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { AccessDeniedException, CreateStreamCommand, RegisterStreamConsumerCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import type { ActivityEvent } from '../../src/events/model.ts';
+import { Pipeline } from '../../src/pipeline.ts';
+import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
+import { MemorySink, type Sink } from '../../src/sinks/sink.ts';
+import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
+import { silentLogger, type Logger } from '../../src/source/kinesis/observer.ts';
+import { KinesisConsumer, type KinesisConsumerOptions } from '../../src/source/kinesis/stream-consumer.ts';
+import { DynamoDbLeaseCoordinator } from '../../src/source/leases/dynamodb-coordinator.ts';
+import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
+import { payloadOf, plainRecordOpener, produce, testRecords, waitActive } from '../support/kinesalite.ts';
+import { startKinesisLocal, streamArnOf, type KinesisLocal } from '../support/kinesis-local.ts';
+import { reshardUnderLoad } from '../support/reshard-scenario.ts';
+
+const CONSUMER = 'das-exporter-efo-test';
+
+async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+class CapturingLogger implements Logger {
+  readonly lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+  info(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: 'info', message, fields });
+  }
+  warn(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: 'warn', message, fields });
+  }
+  error(message: string, fields: Record<string, unknown> = {}) {
+    this.lines.push({ level: 'error', message, fields });
+  }
+}
+
+const pipelineFor = (sink: Sink) => new Pipeline({ opener: plainRecordOpener, sinks: [sink], deadLetters: new MemoryDeadLetterSink(), retry: { baseDelayMs: 5, maxDelayMs: 50 } });
+const ids = (events: readonly ActivityEvent[]) => events.map((e) => payloadOf(e).id);
+
+describe('Kinesis consumer on kinesis-local, polling and enhanced fan-out', function () {
+  this.timeout(120_000);
+  let kinesis: KinesisLocal;
+  let dynamo: LocalDynamoDb;
+  let stateDir: string;
+  let streamCounter = 0;
+  const running: KinesisConsumer[] = [];
+
+  before(async () => {
+    [kinesis, dynamo] = await Promise.all([startKinesisLocal(), startDynalite()]);
+  });
+  after(async () => {
+    await kinesis?.stop();
+    await dynamo?.stop();
+  });
+  beforeEach(async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'das-efo-'));
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((c) => c.stop()));
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  const newStream = async (shards: number) => {
+    const name = `aws-rds-das-cluster-efo${++streamCounter}`;
+    await kinesis.client.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+    await waitActive(kinesis.client, name);
+    return name;
+  };
+
+  type Mode = 'polling' | 'efo';
+  const consumer = (mode: Mode, options: Partial<KinesisConsumerOptions> & { streams: string[]; pipeline: KinesisConsumerOptions['pipeline'] }) => {
+    const c = new KinesisConsumer({
+      client: kinesis.client,
+      coordinator: new FileCheckpointStore({ dir: stateDir }),
+      limit: 100,
+      pollIntervalMs: 20,
+      discoveryIntervalMs: 200,
+      retry: { baseDelayMs: 5, maxDelayMs: 50 },
+      reprobe: { baseDelayMs: 50, maxDelayMs: 200 },
+      log: new CapturingLogger(),
+      ...(mode === 'efo' ? { efo: { client: kinesis.http2Client(), consumerName: CONSUMER, registrationPollMs: 50 } } : {}),
+      ...options,
+    });
+    running.push(c);
+    return c;
+  };
+
+  for (const mode of ['polling', 'efo'] as const) {
+    it(`${mode}: reads parents to their end before their children when a shard is split and two are merged under load`, async () => {
+      const stream = await newStream(2);
+      await reshardUnderLoad({
+        client: kinesis.client,
+        stream,
+        start: (sink) => consumer(mode, { streams: [stream], pipeline: pipelineFor(sink) }),
+        checkpoints: async () => JSON.parse(await readFile(new FileCheckpointStore({ dir: stateDir }).fileFor(stream), 'utf8')).shards,
+        timeoutMs: 30_000,
+      });
+    });
+
+    it(`${mode}: two replicas sharing DynamoDB leases deliver every record once, and the one left takes over when the other stops`, async () => {
+      const stream = await newStream(4);
+      const table = `das-efo-leases-${streamCounter}`;
+      const leased = (workerId: string) =>
+        new DynamoDbLeaseCoordinator({ client: dynamo.client(), table, workerId, failoverTimeMs: 1_000, log: silentLogger, destroyClient: true });
+      const sinks = [new MemorySink(), new MemorySink()];
+      const [a, b] = sinks.map((sink, i) => consumer(mode, { streams: [stream], pipeline: pipelineFor(sink), coordinator: leased(`worker-${i}`) }));
+      const first = testRecords(400, 40, 'first');
+      await produce(kinesis.client, stream, first);
+      await Promise.all([a!.start(), b!.start()]);
+      const all = () => [...sinks[0]!.events, ...sinks[1]!.events];
+      await waitFor(() => all().length >= first.length, 40_000, () => `${first.length} events (have ${all().length})`);
+      assert.ok(sinks.every((s) => s.events.length > 0), 'both replicas read shards');
+
+      await b!.stop();
+      const second = testRecords(200, 40, 'second');
+      await produce(kinesis.client, stream, second);
+      await waitFor(() => second.every((r) => ids(sinks[0]!.events).includes(r.id)), 40_000, () => 'the replica left to read every new record');
+      const delivered = ids(all());
+      assert.equal(new Set(delivered).size, first.length + second.length, 'every record delivered');
+      assert.equal(delivered.length, first.length + second.length, 'none twice: a clean stop hands its leases over at their checkpoints');
+    });
+  }
+
+  it('efo: a role that may not register the consumer stops the stream as efo_access_denied, naming the action, and resumes once allowed', async () => {
+    const stream = await newStream(1);
+    await produce(kinesis.client, stream, testRecords(10, 2, 'denied'));
+    let denied = true;
+    const client = kinesis.http2Client();
+    const send = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
+    (client as { send: unknown }).send = async (command: unknown, options?: unknown) => {
+      if (denied && command instanceof RegisterStreamConsumerCommand) {
+        throw new AccessDeniedException({ message: 'User is not authorized to perform: kinesis:RegisterStreamConsumer', $metadata: { httpStatusCode: 400 } });
+      }
+      return send(command, options);
+    };
+    const log = new CapturingLogger();
+    const sink = new MemorySink();
+    const c = consumer('efo', { client, streams: [stream], pipeline: pipelineFor(sink), log, efo: { client: kinesis.http2Client(), consumerName: `${CONSUMER}-denied`, registrationPollMs: 50 } });
+    await c.start();
+    await waitFor(() => c.status()[0]!.reason === 'efo_access_denied', 10_000, () => `efo_access_denied (${JSON.stringify(c.status())})`);
+    const said = log.lines.find((l) => l.level === 'error');
+    assert.match(said?.message ?? '', /stopped: efo_access_denied/);
+    assert.match(String(said?.fields.detail), /kinesis:RegisterStreamConsumer on arn:aws:kinesis:.*was denied/);
+    denied = false;
+    await waitFor(() => sink.events.length >= 10, 20_000, () => `the records once allowed (have ${sink.events.length})`);
+    await waitFor(() => c.status()[0]!.up, 10_000, () => 'the stream up again');
+  });
+
+  it('efo: a stream with 20 registered consumers stops as efo_consumer_limit', async () => {
+    const stream = await newStream(1);
+    const arn = await streamArnOf(kinesis.client, stream);
+    for (let i = 0; i < 20; i++) {
+      // Kinesis creates at most 5 consumers at a time (LimitExceededException beyond): wait for a slot.
+      for (;;) {
+        try {
+          await kinesis.client.send(new RegisterStreamConsumerCommand({ StreamARN: arn, ConsumerName: `other-${i}` }));
+          break;
+        } catch (error) {
+          if ((error as Error).name !== 'LimitExceededException') throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    }
+    const log = new CapturingLogger();
+    const c = consumer('efo', { streams: [stream], pipeline: pipelineFor(new MemorySink()), log });
+    await c.start();
+    await waitFor(() => c.status()[0]!.reason === 'efo_consumer_limit', 10_000, () => `efo_consumer_limit (${JSON.stringify(c.status())}; ${JSON.stringify(log.lines)})`);
+    assert.match(String(log.lines.find((l) => l.level === 'error')?.fields.detail), /already has 20 registered consumers/);
+  });
+});
