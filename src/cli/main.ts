@@ -95,7 +95,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
   addPipelineOptions(run)
     .option('--stream <name|arn>', 'DAS stream name or ARN (repeatable; env DAS_STREAMS, comma separated)', collect)
     .option('--start-position <pos>', 'where a shard without checkpoint starts: trim_horizon, latest, at_timestamp:<ISO>')
-    .option('--get-records-limit <n>', 'records per GetRecords call')
+    .option('--get-records-limit <n>', 'records per GetRecords call (with --consumer efo: per batch of a subscription event)')
     .addOption(new Option('--consumer <mode>', 'how shards are read: polling (default, GetRecords) or efo (enhanced fan-out, SubscribeToShard)').choices(CONSUMER_MODES))
     .option('--consumer-name <name>', 'with --consumer efo: the registered stream consumer to read as (registered if missing)')
     .option('--deregister-on-stop', 'with --consumer efo: deregister the consumer on stop (for ephemeral runs)')

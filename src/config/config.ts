@@ -74,7 +74,10 @@ export const configSchema = z.object({
     .regex(/^(trim_horizon|latest|at_timestamp:.+)$/, 'expected trim_horizon, latest or at_timestamp:<ISO time>')
     .refine((v) => !v.startsWith('at_timestamp:') || !Number.isNaN(Date.parse(v.slice('at_timestamp:'.length))), 'the timestamp does not parse')
     .default('trim_horizon'),
-  /** `--get-records-limit` / `DAS_GET_RECORDS_LIMIT`: records per GetRecords call, 1–10000 (default 1000). */
+  /**
+   * `--get-records-limit` / `DAS_GET_RECORDS_LIMIT`: records per GetRecords call, 1–10000 (default 1000); with
+   * `--consumer efo`, records of one subscription event delivered and checkpointed at once.
+   */
   getRecordsLimit: positiveInt.max(10_000).default(1000),
   /**
    * `--consumer` / `DAS_CONSUMER`: how shards are read: `polling` (default, GetRecords, sharing each shard's

@@ -4,11 +4,13 @@
  * duplicate is allowed only for a batch that was in flight at a kill:
  * delivered to the backend but not yet checkpointed. After each kill the
  * checkpoint file (final: its writer is dead) says exactly which delivered
- * events were past it; those, and only those, may come again.
+ * events were past it; those, and only those, may come again. Run in both
+ * consumer modes: polling (one GetRecords batch per shard in flight) and
+ * enhanced fan-out (one slice of a SubscribeToShardEvent per shard in flight).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { FaultLab } from './harness/lab.ts';
+import { CONSUMER_MODES, FaultLab } from './harness/lab.ts';
 import { readCheckpoints } from './harness/ledger-check.ts';
 import { FAULT_SEED, seeded } from './harness/random.ts';
 import { recordRow } from './harness/results.ts';
@@ -20,10 +22,10 @@ const LIMIT = 10; // records per GetRecords: small batches, so kills land mid-st
 const UPFRONT = 2000;
 const PER_ROUND = 200;
 
-describe('fault 1: SIGKILL at random moments', function () {
+for (const mode of CONSUMER_MODES) describe(`fault 1: SIGKILL at random moments (${mode})`, function () {
   let lab: FaultLab;
   before(async () => {
-    lab = await FaultLab.start('crash');
+    lab = await FaultLab.start('crash', { mode });
   });
   after(async () => lab?.close());
 
@@ -67,6 +69,7 @@ describe('fault 1: SIGKILL at random moments', function () {
         inFlightAtKill.add(p.id);
         recordsPastPerShard.set(p.shardId, (recordsPastPerShard.get(p.shardId) ?? new Set()).add(p.sequenceNumber));
       }
+      // One batch per shard: a GetRecords page, or a slice of --get-records-limit records of a subscription event.
       for (const [shard, records] of recordsPastPerShard) {
         assert.ok(records.size <= LIMIT, `kill ${round}: ${records.size} delivered records past the checkpoint of ${shard}, more than one batch (${LIMIT})`);
       }
@@ -84,7 +87,7 @@ describe('fault 1: SIGKILL at random moments', function () {
     assert.ok(inFlightAtKill.size <= KILLS * SHARDS * LIMIT * 8, 'in flight ≤ kills × shards × one batch');
 
     recordRow({
-      scenario: `1 SIGKILL ×${KILLS} (seeded)`,
+      scenario: `1 SIGKILL ×${KILLS} (seeded), ${lab.modeLabel}`,
       produced: v.produced,
       delivered: v.delivered,
       lost: v.lost.length,
@@ -93,7 +96,7 @@ describe('fault 1: SIGKILL at random moments', function () {
       deadLettered: v.deadLetters.length,
       recoveryMs: Math.max(...restartToDeliveryMs.slice(1)),
       recoveredWhen: 'max restart → first new delivery',
-      notes: `${SHARDS} shards, batches of ≤${LIMIT} records (1–8 events each); kills at ${killedAfterMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s into each run; ${inFlightAtKill.size} events were delivered-not-checkpointed at the kills (the bound), ${v.duplicated} came again`,
+      notes: `${SHARDS} shards, batches of ≤${LIMIT} records${mode === 'efo' ? ' (slices of a subscription event)' : ''} (1–8 events each); kills at ${killedAfterMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s into each run; ${inFlightAtKill.size} events were delivered-not-checkpointed at the kills (the bound), ${v.duplicated} came again`,
     });
   });
 });

@@ -90,7 +90,7 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
     abort: AbortController;
   }
 
-  function read(options: { checkpoint?: string | null; startPosition?: StartPosition; pipeline?: Pipeline; checkpoints?: Checkpoints; now?: () => number } = {}): Run {
+  function read(options: { checkpoint?: string | null; startPosition?: StartPosition; pipeline?: Pipeline; checkpoints?: Checkpoints; now?: () => number; limit?: number } = {}): Run {
     const pipeline = options.pipeline ?? new Pipeline();
     const checkpoints = options.checkpoints ?? new Checkpoints();
     const ended: string[] = [];
@@ -113,6 +113,7 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
       observer,
       log: silentLogger,
       ...(options.now ? { now: options.now } : {}),
+      ...(options.limit ? { limit: options.limit } : {}),
       // Waits are recorded, and kept short so the test runs quickly.
       sleep: (ms, signal) => {
         sleeps.push(ms);
@@ -136,6 +137,15 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
     assert.deepEqual(run.checkpoints.positions, [seq(3), seq(4), SHARD_END]);
     assert.deepEqual(run.ended, ['shard_end']);
     assert.deepEqual(positions(), [{ Type: 'TRIM_HORIZON' }]);
+  });
+
+  it('delivers and checkpoints a large event in slices of the limit, so a crash repeats no more than one slice', async () => {
+    const shardEnd: Step = { event: { Records: [], ChildShards: [{ ShardId: 'shardId-000000000001', ParentShards: [SHARD] }] } };
+    script = () => [event(1, 25), shardEnd];
+    const run = read({ limit: 10 });
+    assert.deepEqual(await run.outcome, { status: 'ended' });
+    assert.deepEqual(run.pipeline.delivered, records(1, 25));
+    assert.deepEqual(run.checkpoints.positions, [seq(10), seq(20), seq(25), SHARD_END]);
   });
 
   it('starts after the checkpoint, and each new subscription after the last event handled, when one ends after its 5 minutes', async () => {

@@ -36,7 +36,7 @@ export interface KinesisConsumerOptions {
   coordinator: LeaseCoordinator;
   /** Where a shard without a checkpoint starts (default trim_horizon). */
   startPosition?: StartPosition;
-  /** GetRecords Limit (default 1000). */
+  /** GetRecords Limit, and with enhanced fan-out the records of one event delivered at once (default 1000). */
   limit?: number;
   /** Least time between two GetRecords on one shard (default 200 ms: Kinesis allows 5 a second). */
   pollIntervalMs?: number;
@@ -281,6 +281,7 @@ class StreamConsumer {
         ...common,
         client: efo.client,
         consumerArn,
+        ...(this.#o.limit !== undefined ? { limit: this.#o.limit } : {}),
         ...(efo.subscribeIntervalMs !== undefined ? { subscribeIntervalMs: efo.subscribeIntervalMs } : {}),
       });
     }

@@ -5,7 +5,9 @@
  *
  * - The next event is read only after the previous one was delivered and
  *   checkpointed, so a slow sink stops reading the HTTP/2 stream and flow
- *   control holds Kinesis back: memory stays one event per shard.
+ *   control holds Kinesis back: memory stays one event per shard. A large
+ *   event (a backlog) is delivered and checkpointed in slices of `limit`
+ *   records, so a crash repeats no more than polling's batch would.
  * - A subscription ends after 5 minutes (or on an error): the next one starts
  *   right after the last event handled (its ContinuationSequenceNumber), else
  *   after the checkpoint, else at the start position. SubscribeToShard is
@@ -42,6 +44,11 @@ export interface SubscriptionReaderOptions {
   pipeline: BatchProcessor;
   coordinator: LeaseCoordinator;
   startPosition: StartPosition;
+  /**
+   * Records handed to the pipeline at once (default 1000, `--get-records-limit`): an event holds up to
+   * 10,000, and a checkpoint after each slice bounds what a crash repeats, as a GetRecords batch does.
+   */
+  limit?: number;
   /** Least time between two SubscribeToShard calls on this shard (default 1 s: the service allows one a second). */
   subscribeIntervalMs?: number;
   retry?: BackoffOptions;
@@ -64,6 +71,7 @@ export class SubscriptionReader {
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly #now: () => number;
   readonly #interval: number;
+  readonly #limit: number;
   readonly #delivery: ShardDelivery;
   /** The last handled event's ContinuationSequenceNumber: where the next subscription starts. */
   #continuation: string | undefined;
@@ -75,6 +83,7 @@ export class SubscriptionReader {
     this.#sleep = options.sleep ?? defaultSleep;
     this.#now = options.now ?? Date.now;
     this.#interval = options.subscribeIntervalMs ?? 1_000;
+    this.#limit = options.limit ?? 1000;
     this.#delivery = new ShardDelivery({ ...options, sleep: this.#sleep, now: this.#now });
   }
 
@@ -165,7 +174,7 @@ export class SubscriptionReader {
     const records = event.Records ?? [];
     this.#o.observer?.subscriptionReceived?.(stream.name, this.shardId, records.length, records.reduce((n, r) => n + (r.Data?.byteLength ?? 0), 0));
     if (event.MillisBehindLatest !== undefined) this.#o.observer?.millisBehindLatest?.(stream.name, this.shardId, event.MillisBehindLatest);
-    if (records.length > 0) await this.#delivery.deliver(records, signal);
+    for (let from = 0; from < records.length; from += this.#limit) await this.#delivery.deliver(records.slice(from, from + this.#limit), signal);
     if (event.ContinuationSequenceNumber) this.#continuation = event.ContinuationSequenceNumber;
     // A closed shard's end: no continuation, and ChildShards name its children. Anything less is not taken for an end.
     return !event.ContinuationSequenceNumber && (event.ChildShards?.length ?? 0) > 0;

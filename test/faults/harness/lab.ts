@@ -1,10 +1,16 @@
 /**
- * One scenario's world on this machine: kinesalite, the local KMS, the
+ * One scenario's world on this machine: a Kinesis, the local KMS, the
  * Loki-faithful receiver (the ledger), a fault proxy in front of each of the
  * three (and, when asked for, dynalite behind a fourth, for a DynamoDB lease
  * table), a temporary directory, and helpers to write events, start the
  * exporter and wait for things. Every scenario file builds its own lab, so a
  * scenario's faults, ledger and duplicates never leak into the next.
+ *
+ * The consumer mode decides the Kinesis: `polling` runs kinesalite behind the
+ * fault proxy; `efo` runs kinesis-local (enhanced fan-out) and the exporter
+ * reads as a registered consumer (`--consumer efo`). The Kinesis fault proxy
+ * speaks HTTP/1.1 only, so an `efo` lab has none: its scenarios inject their
+ * faults elsewhere (the backend, the processes, the lease table, reshards).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,14 +21,24 @@ import { kmsDataKeySource, type DataKeyGenerator } from '../../../src/demo/recor
 import { deadLetterFileIn } from '../../../src/sinks/dead-letter.ts';
 import { startDynalite, type LocalDynamoDb } from '../../support/dynalite.ts';
 import { createStream, startKinesalite, type LocalKinesis } from '../../support/kinesalite.ts';
+import { startKinesisLocal } from '../../support/kinesis-local.ts';
 import { LokiReceiver } from '../../support/loki-receiver.ts';
 import { ExporterProcess } from './exporter-process.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { checkLedger, deliveredIds, readDeadLetters, type Verdict } from './ledger-check.ts';
 import { EventProducer, type ProducerOptions } from './producer.ts';
 
+export type ConsumerMode = 'polling' | 'efo';
+
+/** The consumer modes every scenario that does not inject Kinesis faults runs in. */
+export const CONSUMER_MODES: readonly ConsumerMode[] = ['polling', 'efo'];
+
+/** The registered consumer an `efo` lab's exporters read as. */
+export const FAULTS_CONSUMER = 'das-faults';
+
 interface LabParts {
   name: string;
+  mode: ConsumerMode;
   dir: string;
   kinesis: LocalKinesis;
   kms: LocalKms;
@@ -30,7 +46,7 @@ interface LabParts {
   keyId: string;
   kmsClient: KMSClient;
   receiver: LokiReceiver;
-  kinesisProxy: FaultProxy;
+  kinesisFaults: FaultProxy | undefined;
   kmsProxy: FaultProxy;
   otlpProxy: FaultProxy;
   dynamo: LocalDynamoDb | undefined;
@@ -39,6 +55,7 @@ interface LabParts {
 
 export class FaultLab {
   readonly name!: string;
+  readonly mode!: ConsumerMode;
   readonly dir!: string;
   readonly kinesis!: LocalKinesis;
   readonly kms!: LocalKms;
@@ -46,7 +63,7 @@ export class FaultLab {
   readonly keyId!: string;
   readonly kmsClient!: KMSClient;
   readonly receiver!: LokiReceiver;
-  readonly kinesisProxy!: FaultProxy;
+  readonly kinesisFaults!: FaultProxy | undefined;
   readonly kmsProxy!: FaultProxy;
   readonly otlpProxy!: FaultProxy;
   /** dynalite, when the lab was started with `{ dynamodb: true }`; exporters reach it through `dynamoProxy`. */
@@ -58,20 +75,32 @@ export class FaultLab {
     Object.assign(this, fields);
   }
 
-  static async start(name: string, options: { dynamodb?: boolean } = {}): Promise<FaultLab> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), `das-faults-${name}-`));
-    const kinesis = await startKinesalite();
+  static async start(name: string, options: { dynamodb?: boolean; mode?: ConsumerMode } = {}): Promise<FaultLab> {
+    const mode = options.mode ?? 'polling';
+    const dir = await mkdtemp(path.join(os.tmpdir(), `das-faults-${name}-${mode}-`));
+    const kinesis: LocalKinesis = mode === 'efo' ? await startKinesisLocal() : await startKinesalite();
     const kms = new LocalKms();
     const kmsEndpoint = (await kms.listen()).endpoint;
     const keyId = kms.createKey({ alias: 'das-faults' }).keyId;
     const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'producer', secretAccessKey: 'producer' } });
     const receiver = await new LokiReceiver().start();
-    const kinesisProxy = await new FaultProxy('kinesis', kinesis.endpoint).start();
+    const kinesisFaults = mode === 'polling' ? await new FaultProxy('kinesis', kinesis.endpoint).start() : undefined;
     const kmsProxy = await new FaultProxy('kms', kmsEndpoint).start();
     const otlpProxy = await new FaultProxy('otlp', receiver.url).start();
     const dynamo = options.dynamodb ? await startDynalite() : undefined;
     const dynamoProxy = dynamo ? await new FaultProxy('dynamodb', dynamo.endpoint).start() : undefined;
-    return new FaultLab({ name, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisProxy, kmsProxy, otlpProxy, dynamo, dynamoProxy });
+    return new FaultLab({ name, mode, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisFaults, kmsProxy, otlpProxy, dynamo, dynamoProxy });
+  }
+
+  /** The fault proxy in front of Kinesis: polling labs only (it speaks HTTP/1.1, and SubscribeToShard is HTTP/2). */
+  get kinesisProxy(): FaultProxy {
+    if (!this.kinesisFaults) throw new Error(`the ${this.mode} lab has no Kinesis fault proxy: it proxies HTTP/1.1 only, and SubscribeToShard is HTTP/2`);
+    return this.kinesisFaults;
+  }
+
+  /** `polling` or `efo`, for a scenario's row in the results table. */
+  get modeLabel(): string {
+    return this.mode === 'efo' ? 'enhanced fan-out (kinesis-local)' : 'polling (kinesalite)';
   }
 
   get stateDir(): string {
@@ -102,11 +131,12 @@ export class FaultLab {
     const exporter = ExporterProcess.start({
       stream,
       stateDir: this.stateDir,
-      kinesisEndpoint: this.kinesisProxy.url,
+      kinesisEndpoint: this.kinesisFaults?.url ?? this.kinesis.endpoint,
       kmsEndpoint: this.kmsProxy.url,
       otlpLogsEndpoint: `${this.otlpProxy.url}/otlp/v1/logs`,
       logFile: this.logFile,
       ...options,
+      args: [...(this.mode === 'efo' ? ['--consumer', 'efo', '--consumer-name', FAULTS_CONSUMER] : []), ...(options.args ?? [])],
       env: { ...(this.dynamoProxy ? { AWS_ENDPOINT_URL_DYNAMODB: this.dynamoProxy.url } : {}), ...options.env },
     });
     this.#exporters.push(exporter);
@@ -137,7 +167,7 @@ export class FaultLab {
 
   async close(): Promise<void> {
     for (const exporter of this.#exporters) if (exporter.running) await exporter.stop(5_000);
-    await Promise.all([this.kinesisProxy.close(), this.kmsProxy.close(), this.otlpProxy.close(), this.dynamoProxy?.close()]);
+    await Promise.all([this.kinesisFaults?.close(), this.kmsProxy.close(), this.otlpProxy.close(), this.dynamoProxy?.close()]);
     await this.dynamo?.stop();
     await this.receiver.close();
     this.kmsClient.destroy();
