@@ -5,12 +5,14 @@
  * past the exporter's OTLP timeout (set to 1 s here). Nothing may be lost;
  * the checkpoint may never get ahead of what the ledger holds (read from the
  * checkpoint file throughout); memory stays bounded (the child's RSS from
- * /proc) because the source stops polling while a batch waits; and the
- * backlog drains once the backend is back.
+ * /proc) because the source stops reading while a batch waits (polling: no
+ * GetRecords; enhanced fan-out: the subscription's HTTP/2 stream is not read,
+ * so no further event arrives); and the backlog drains once the backend is
+ * back. Run in both consumer modes.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { FaultLab } from './harness/lab.ts';
+import { CONSUMER_MODES, FaultLab } from './harness/lab.ts';
 import { checkpointAheadOfLedger, readCheckpoints } from './harness/ledger-check.ts';
 import { FAULT_SEED } from './harness/random.ts';
 import { recordRow } from './harness/results.ts';
@@ -22,10 +24,10 @@ const BEFORE = 600;
 const PER_PHASE = 400;
 const MiB = 1024 * 1024;
 
-describe('fault 2: backend outage (503, 429, refused, hung)', function () {
+for (const mode of CONSUMER_MODES) describe(`fault 2: backend outage (503, 429, refused, hung) (${mode})`, function () {
   let lab: FaultLab;
   before(async () => {
-    lab = await FaultLab.start('outage');
+    lab = await FaultLab.start('outage', { mode });
   });
   after(async () => lab?.close());
 
@@ -55,7 +57,12 @@ describe('fault 2: backend outage (503, 429, refused, hung)', function () {
       }
     })();
 
-    const getRecordsAt = () => lab.kinesisProxy.stats().byOperation.GetRecords ?? 0;
+    // What the source pulled from Kinesis: GetRecords calls (polling, counted by the fault proxy), or records pushed to it (efo).
+    const pulledAt = async (): Promise<number> => {
+      if (mode === 'polling') return lab.kinesisProxy.stats().byOperation.GetRecords ?? 0;
+      const metrics = await (await fetch(`${exporter.metricsUrl}/metrics`)).text();
+      return [...metrics.matchAll(/^das_efo_received_records_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
     const phases: [string, () => Promise<void>][] = [
       ['503', async () => lab.receiver.answerAlways({ status: 503, message: 'Ingester is unavailable' })],
       ['429 Retry-After: 1', async () => lab.receiver.answerAlways({ status: 429, message: 'Ingestion rate limit exceeded', retryAfter: '1' })],
@@ -70,14 +77,16 @@ describe('fault 2: backend outage (503, 429, refused, hung)', function () {
     ];
     const outageStart = Date.now();
     const deliveredAtStart = lab.delivered().size;
-    let getRecordsQuiet = 0;
+    let pulledDuringOutage = 0;
+    const recordsBefore = new Set(producer.produced.map((p) => p.sequenceNumber)).size;
     for (const [, begin] of phases) {
       await begin();
+      const from = await pulledAt();
       await producer.write(PER_PHASE);
-      const from = getRecordsAt();
       await new Promise((r) => setTimeout(r, PHASE_MS));
-      getRecordsQuiet += getRecordsAt() - from;
+      pulledDuringOutage += (await pulledAt()) - from;
     }
+    const recordsDuringOutage = new Set(producer.produced.map((p) => p.sequenceNumber)).size - recordsBefore;
     const deliveredDuringOutage = lab.delivered().size - deliveredAtStart;
     lab.receiver.answerAlways(null);
     const outageEnd = Date.now();
@@ -96,10 +105,15 @@ describe('fault 2: backend outage (503, 429, refused, hung)', function () {
     assert.deepEqual(v.orderViolations, []);
     // One batch per shard waits; the backlog stays in Kinesis. Generous: catches unbounded buffering, not noise.
     assert.ok(maxRss < baselineRss + 150 * MiB, `RSS ${Math.round(maxRss / MiB)} MiB vs ${Math.round(baselineRss / MiB)} MiB before the outage`);
-    assert.ok(getRecordsQuiet <= phases.length * SHARDS * 2, `the source stopped polling while batches waited (${getRecordsQuiet} GetRecords during the outage)`);
+    if (mode === 'polling') {
+      assert.ok(pulledDuringOutage <= phases.length * SHARDS * 2, `the source stopped polling while batches waited (${pulledDuringOutage} GetRecords during the outage)`);
+    } else {
+      // At most the one event per shard a waiting batch came from: the later phases' records stay in Kinesis.
+      assert.ok(pulledDuringOutage <= recordsDuringOutage / 2, `the subscriptions were not read while batches waited (${pulledDuringOutage} of the ${recordsDuringOutage} records written during the outage pushed)`);
+    }
 
     recordRow({
-      scenario: '2 backend outage (503 → 429 → refused → hung)',
+      scenario: `2 backend outage (503 → 429 → refused → hung), ${lab.modeLabel}`,
       produced: v.produced,
       delivered: v.delivered,
       lost: v.lost.length,
@@ -108,7 +122,7 @@ describe('fault 2: backend outage (503, 429, refused, hung)', function () {
       deadLettered: v.deadLetters.length,
       recoveryMs,
       recoveredWhen: 'backend back → backlog drained',
-      notes: `${((outageEnd - outageStart) / 1000).toFixed(1)} s outage (${phases.length} × ${PHASE_MS / 1000} s) with ${PER_PHASE * phases.length} events written during it; RSS ${Math.round(baselineRss / MiB)} → max ${Math.round(maxRss / MiB)} MiB; ${checks} checkpoint reads, none ahead of the ledger; ${getRecordsQuiet} GetRecords during the outage (backpressure)`,
+      notes: `${((outageEnd - outageStart) / 1000).toFixed(1)} s outage (${phases.length} × ${PHASE_MS / 1000} s) with ${PER_PHASE * phases.length} events written during it; RSS ${Math.round(baselineRss / MiB)} → max ${Math.round(maxRss / MiB)} MiB; ${checks} checkpoint reads, none ahead of the ledger; ${mode === 'polling' ? `${pulledDuringOutage} GetRecords` : `${pulledDuringOutage} of ${recordsDuringOutage} records pushed`} during the outage (backpressure)`,
     });
   });
 });
