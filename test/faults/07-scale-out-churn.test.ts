@@ -13,6 +13,10 @@
  * worker holds ⌊n/w⌋ or ⌈n/w⌉ of the n readable leases). That time is the
  * recovery in the table: reported, never asserted. Only a liveness bound is
  * asserted: balanced within 10 × the failover time.
+ *
+ * Run in both consumer modes: with enhanced fan-out every worker reads as the
+ * one registered consumer, so a lease that moves also moves its subscription
+ * (the new holder waits out ResourceInUse until the old one lets go).
  */
 import assert from 'node:assert/strict';
 import { MergeShardsCommand, SplitShardCommand, type Shard } from '@aws-sdk/client-kinesis';
@@ -20,7 +24,7 @@ import { SHARD_END } from '../../src/source/checkpoints/store.ts';
 import { LeaseTable, SINGLE_STREAM, type LeaseItem } from '../../src/source/leases/lease-table.ts';
 import { listShards, waitActive } from '../support/kinesalite.ts';
 import type { ExporterProcess } from './harness/exporter-process.ts';
-import { FaultLab } from './harness/lab.ts';
+import { CONSUMER_MODES, FaultLab } from './harness/lab.ts';
 import { checkpointAheadOfLedger, parentsBeforeChildren } from './harness/ledger-check.ts';
 import { FAULT_SEED, seeded } from './harness/random.ts';
 import { recordRow } from './harness/results.ts';
@@ -92,10 +96,10 @@ function handovers(workers: readonly ExporterProcess[]): { taken: number; stolen
   return { taken, stolen };
 }
 
-describe('fault 7: scale-out churn (DynamoDB leases)', function () {
+for (const mode of CONSUMER_MODES) describe(`fault 7: scale-out churn (DynamoDB leases) (${mode})`, function () {
   let lab: FaultLab;
   before(async () => {
-    lab = await FaultLab.start('churn', { dynamodb: true });
+    lab = await FaultLab.start('churn', { dynamodb: true, mode });
   });
   after(async () => lab?.close());
 
@@ -266,7 +270,7 @@ describe('fault 7: scale-out churn (DynamoDB leases)', function () {
     const ops = Object.entries(dynamo.byOperation).sort((x, y) => y[1] - x[1]).map(([op, n]) => `${op} ${n}`).join(', ');
     const worst = recoveries.reduce((m, r) => (r.ms > m.ms ? r : m));
     recordRow({
-      scenario: '7 scale-out churn (DynamoDB leases)',
+      scenario: `7 scale-out churn (DynamoDB leases), ${lab.modeLabel}`,
       produced: v.produced,
       delivered: v.delivered,
       lost: v.lost.length,
