@@ -328,4 +328,27 @@ describe('exporter health bindings', () => {
     assert.equal(await sum(metrics.streamUp, { stream: 's' }), 0);
     assert.equal(await sum(metrics.leasesHeld, { stream: 's' }), 2);
   });
+
+  it('stream health counts subscriptions by shard and end reason, folds an unknown reason into unexpected, and forgets a shard that ended', async () => {
+    const metrics = createMetrics(createMetricsRegistry());
+    const health = metricsStreamHealth(metrics);
+    for (const shard of ['shardId-0', 'shardId-1']) {
+      health.subscriptionStarted('s', shard);
+      health.subscriptionReceived('s', shard, 3, 300);
+      health.subscriptionReceived('s', shard, 2, 50);
+      health.subscriptionEnded('s', shard, 'completed');
+    }
+    health.subscriptionEnded('s', 'shardId-1', 'resource_in_use');
+    health.subscriptionEnded('s', 'shardId-1', 'something new');
+    assert.equal(await sum(metrics.efoSubscriptions, { shard: 'shardId-1' }), 1);
+    assert.equal(await sum(metrics.efoReceivedRecords, { shard: 'shardId-1' }), 5);
+    assert.equal(await sum(metrics.efoReceivedBytes, { shard: 'shardId-1' }), 350);
+    assert.equal(await sum(metrics.efoSubscriptionsEnded, { shard: 'shardId-1', reason: 'resource_in_use' }), 1);
+    assert.equal(await sum(metrics.efoSubscriptionsEnded, { shard: 'shardId-1', reason: 'unexpected' }), 1);
+
+    health.forgetShard('s', 'shardId-0');
+    for (const counter of [metrics.efoSubscriptions, metrics.efoReceivedRecords, metrics.efoReceivedBytes, metrics.efoSubscriptionsEnded]) {
+      assert.deepEqual(await labelValues(counter, 'shard'), ['shardId-1']);
+    }
+  });
 });
