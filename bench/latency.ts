@@ -13,13 +13,25 @@
  * the result besides das-exporter: the consumer polls each shard at most every
  * 200 ms, kinesalite answers from this same event loop, and the producer's
  * encryption runs here too.
+ *
+ * With `mode: 'efo'` the stream is kinesis-local's and the consumer reads it
+ * by enhanced fan-out (`--consumer efo`, the production HTTP/2 client). The
+ * emulator pushes an event about once a second (AWS: within about 70 ms), so
+ * put-to-endpoint times say more about it than about das-exporter. What is
+ * measured instead is das-exporter's own share: from the moment the SDK hands
+ * a SubscribeToShardEvent to das-exporter (the client's event stream is
+ * wrapped here, at the SDK boundary, and each record's arrival noted) to the
+ * OTLP endpoint's receipt of its log record (matched by `log.record.uid`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand, SubscribeToShardCommand, type KinesisClient, type SubscribeToShardCommandOutput } from '@aws-sdk/client-kinesis';
 import { startApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
+import { createKinesisClient, createSubscriptionClient } from '../src/source/kinesis/client.ts';
+import { createStream } from '../test/support/kinesalite.ts';
+import { startKinesisLocal } from '../test/support/kinesis-local.ts';
 import { startEmbeddedAws } from '../src/demo/embedded.ts';
 import { kmsDataKeySource } from '../src/demo/record-factory.ts';
 import { DEMO_CLUSTERS, TrafficEncryptor, TrafficSimulator } from '../src/demo/traffic.ts';
@@ -28,6 +40,8 @@ import { formatMicros, formatTicks } from '../src/demo/traffic/time.ts';
 export interface LatencyInput {
   /** world.ts's `/latency/v1/logs`. */
   otlpEndpoint: string;
+  /** `polling` (kinesalite) or `efo` (kinesis-local, enhanced fan-out). */
+  mode: 'polling' | 'efo';
   eventsPerSecond: number;
   /** Traffic before the measured window, for JIT warm-up and shard discovery. */
   warmupSeconds: number;
@@ -40,19 +54,57 @@ export interface LatencyRun {
   measuredUntilMs: number;
   /** Activity events put in all (warm-up included): what the endpoint should see. */
   eventsPut: number;
+  /** efo: when the SDK handed each record to das-exporter, epoch ms, by `<stream>/<shard>/<sequence number>`. */
+  arrivals?: Record<string, number>;
+}
+
+/**
+ * The production subscription client, its SubscribeToShard event streams
+ * wrapped so each record's arrival is noted as the SDK yields its event.
+ */
+function arrivalsNoted(client: KinesisClient, arrivals: Record<string, number>): KinesisClient {
+  const send = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
+  (client as { send: unknown }).send = async (command: unknown, options?: unknown) => {
+    const out = await send(command, options);
+    if (!(command instanceof SubscribeToShardCommand)) return out;
+    const { ConsumerARN, ShardId } = command.input;
+    const stream = /:stream\/([^/]+)\/consumer\//.exec(ConsumerARN ?? '')?.[1];
+    const events = (out as SubscribeToShardCommandOutput).EventStream!;
+    return {
+      ...(out as object),
+      EventStream: (async function* () {
+        for await (const message of events) {
+          const at = Date.now();
+          for (const record of message.SubscribeToShardEvent?.Records ?? []) arrivals[`${stream}/${ShardId}/${record.SequenceNumber}`] = at;
+          yield message;
+        }
+      })(),
+    };
+  };
+  return client;
 }
 
 const TICK_MS = 50;
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2]!) as LatencyInput;
-  const aws = await startEmbeddedAws({ streams: DEMO_CLUSTERS.map((c) => c.stream), shards: 2 });
+  const streams = DEMO_CLUSTERS.map((c) => c.stream);
+  const efo = input.mode === 'efo';
+  const aws = await startEmbeddedAws({ streams, shards: 2 });
+  const kinesisLocal = efo ? await startKinesisLocal() : undefined;
+  if (kinesisLocal) for (const stream of streams) await createStream(kinesisLocal.client, stream, 2);
   const stateDir = mkdtempSync(path.join(tmpdir(), 'das-bench-latency-'));
   const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: input.otlpEndpoint };
-  const config = loadConfig({ streams: DEMO_CLUSTERS.map((c) => c.stream), stateDir, metricsHost: '127.0.0.1', metricsPort: 0 }, env);
-  const [consumerKinesis, consumerKms, producerKinesis, producerKms] = [aws.kinesisClient(), aws.kmsClient(), aws.kinesisClient(), aws.kmsClient()];
+  const consumer = efo ? ({ consumer: 'efo', consumerName: 'das-bench' } as const) : {};
+  const config = loadConfig({ streams, stateDir, metricsHost: '127.0.0.1', metricsPort: 0, ...consumer }, env);
+  const kinesisClient = () => (kinesisLocal ? createKinesisClient({ endpoint: kinesisLocal.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } }) : aws.kinesisClient());
+  const [consumerKinesis, consumerKms, producerKinesis, producerKms] = [kinesisClient(), aws.kmsClient(), kinesisClient(), aws.kmsClient()];
+  const arrivals: Record<string, number> = {};
+  const subscriber = kinesisLocal
+    ? arrivalsNoted(createSubscriptionClient({ endpoint: kinesisLocal.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } }), arrivals)
+    : undefined;
   const quiet = { info() {}, warn() {}, error: (message: string, fields?: object) => console.error(message, fields) };
-  const app = await startApp(config, { kinesis: consumerKinesis, kms: consumerKms, env, stdout: process.stdout, log: quiet, processMetrics: false });
+  const app = await startApp(config, { kinesis: consumerKinesis, kms: consumerKms, env, stdout: process.stdout, log: quiet, processMetrics: false, ...(subscriber ? { subscriber } : {}) });
 
   const simulator = new TrafficSimulator({ seed: 6, clock: Date.now, rate: input.eventsPerSecond, clusters: DEMO_CLUSTERS });
   const encryptor = new TrafficEncryptor({ dataKeys: kmsDataKeySource(producerKms, aws.keyId), clusters: DEMO_CLUSTERS });
@@ -80,17 +132,19 @@ async function main(): Promise<void> {
         for (let i = 0; i < mine.length; i += 500) {
           const chunk = mine.slice(i, i + 500);
           const out = await producerKinesis.send(new PutRecordsCommand({ StreamName: cluster.stream, Records: chunk.map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })) }));
-          if (out.FailedRecordCount) throw new Error(`kinesalite refused ${out.FailedRecordCount} records`);
+          if (out.FailedRecordCount) throw new Error(`Kinesis refused ${out.FailedRecordCount} records`);
         }
       }),
     );
   }
 
   process.send!({ type: 'produced', run: { measuredFromMs, measuredUntilMs, eventsPut } satisfies LatencyRun });
-  // The parent says when the endpoint has seen everything (or gave up waiting).
+  // The parent says when the endpoint has seen everything (or gave up waiting); then it asks for the arrivals.
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
+  process.send!({ type: 'arrivals', arrivals });
   await app.stop();
-  for (const client of [consumerKinesis, consumerKms, producerKinesis, producerKms]) client.destroy();
+  for (const client of [consumerKinesis, consumerKms, producerKinesis, producerKms, subscriber]) client?.destroy();
+  await kinesisLocal?.stop();
   await aws.close();
   rmSync(stateDir, { recursive: true, force: true });
   process.send!({ type: 'stopped' });

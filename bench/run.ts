@@ -58,7 +58,27 @@ const childEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISAB
 
 interface WorldReady { kmsEndpoint: string; keyId: string; otlpEndpoint: string }
 interface WorldStats { kmsCalls: Record<string, number>; otlpRequests: number; otlpBytes: number; timedRecords: number }
-interface LatencyResult { eventsPerSecond: number; seconds: number; events: number; eventsPut: number; p50Ms: number; p99Ms: number; maxMs: number; lost: number }
+interface LatencyResult {
+  mode: 'polling' | 'efo';
+  eventsPerSecond: number;
+  seconds: number;
+  events: number;
+  eventsPut: number;
+  /** Put to the OTLP endpoint. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  lost: number;
+  /** efo: das-exporter's own share, from the SDK handing it the event to the endpoint receiving the log record. */
+  own?: { events: number; p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+/** p50, p99 and max of a list of milliseconds. */
+function percentiles(values: number[]): { p50Ms: number; p99Ms: number; maxMs: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1) ?? NaN };
+}
 
 function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -98,27 +118,43 @@ async function measure(world: ChildProcess, input: MeasureInput): Promise<Measur
 }
 
 /** Live traffic through kinesalite and the real consumer; the latency of the events put in the measured window. */
-async function measureLatency(world: ChildProcess, otlpEndpoint: string): Promise<LatencyResult> {
-  const input: LatencyInput = { otlpEndpoint: otlpEndpoint.replace(/\/v1\/logs$/, '/latency/v1/logs'), eventsPerSecond: 2_000, warmupSeconds: 5, seconds: quick ? 10 : 30 };
+async function measureLatency(world: ChildProcess, otlpEndpoint: string, mode: LatencyInput['mode']): Promise<LatencyResult> {
+  const input: LatencyInput = { mode, otlpEndpoint: otlpEndpoint.replace(/\/v1\/logs$/, '/latency/v1/logs'), eventsPerSecond: 2_000, warmupSeconds: 5, seconds: quick ? 10 : 30 };
   const child = fork(path.join(here, 'latency.ts'), [JSON.stringify(input)], { execArgv: ['--import', 'tsx'], env: childEnv });
   const { run } = await nextMessage<{ run: LatencyRun }>(child, 'produced');
   // Let the consumer catch up with what was put, for at most 20 s.
   for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
     if ((await worldStats(world)).timedRecords >= run.eventsPut) break;
   }
-  const reply = nextMessage<{ atMs: number[]; arrivedMs: number[] }>(world, 'latency');
+  const reply = nextMessage<{ atMs: number[]; arrivedMs: number[]; uids: string[] }>(world, 'latency');
   world.send({ type: 'latency' });
-  const { atMs, arrivedMs } = await reply;
+  const { atMs, arrivedMs, uids } = await reply;
+  const arrivalsSent = nextMessage<{ arrivals: Record<string, number> }>(child, 'arrivals');
   const stopped = nextMessage(child, 'stopped');
   child.send({ type: 'stop' });
+  const { arrivals } = await arrivalsSent;
   await stopped;
   child.disconnect();
   const latencies: number[] = [];
-  for (let i = 0; i < atMs.length; i++) if (atMs[i]! >= run.measuredFromMs && atMs[i]! < run.measuredUntilMs) latencies.push(arrivedMs[i]! - atMs[i]!);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  const own: number[] = [];
+  for (let i = 0; i < atMs.length; i++) {
+    if (atMs[i]! < run.measuredFromMs || atMs[i]! >= run.measuredUntilMs) continue;
+    latencies.push(arrivedMs[i]! - atMs[i]!);
+    // log.record.uid is <stream>/<shard>/<sequence number>/<index in the record>.
+    const arrived = arrivals[uids[i]!.slice(0, uids[i]!.lastIndexOf('/'))];
+    if (arrived !== undefined) own.push(arrivedMs[i]! - arrived);
+  }
   const seconds = (run.measuredUntilMs - run.measuredFromMs) / 1000;
-  return { eventsPerSecond: latencies.length / seconds, seconds, events: latencies.length, eventsPut: run.eventsPut, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: latencies.at(-1) ?? NaN, lost: Math.max(0, run.eventsPut - atMs.length) };
+  return {
+    mode,
+    eventsPerSecond: latencies.length / seconds,
+    seconds,
+    events: latencies.length,
+    eventsPut: run.eventsPut,
+    ...percentiles(latencies),
+    lost: Math.max(0, run.eventsPut - atMs.length),
+    ...(mode === 'efo' ? { own: { events: own.length, ...percentiles(own) } } : {}),
+  };
 }
 
 function fmt(n: number, digits = 0): string {
@@ -168,11 +204,14 @@ async function main(): Promise<void> {
       }
     }
     rmSync(corpusFile);
-    let latencyResult: LatencyResult | undefined;
+    const latencyResults: LatencyResult[] = [];
     if (latency) {
-      latencyResult = await measureLatency(world, ready.otlpEndpoint);
-      const l = latencyResult;
-      console.log(`  latency: ${fmt(l.events)} events put over ${fmt(l.seconds)} s (${fmt(l.eventsPerSecond)} events/s) to the OTLP endpoint: p50 ${fmt(l.p50Ms)} ms, p99 ${fmt(l.p99Ms)} ms, max ${fmt(l.maxMs)} ms${l.lost ? `; ${l.lost} not received` : ''}`);
+      for (const mode of ['polling', 'efo'] as const) {
+        const l = await measureLatency(world, ready.otlpEndpoint, mode);
+        latencyResults.push(l);
+        console.log(`  latency (${mode}): ${fmt(l.events)} events put over ${fmt(l.seconds)} s (${fmt(l.eventsPerSecond)} events/s) to the OTLP endpoint: p50 ${fmt(l.p50Ms)} ms, p99 ${fmt(l.p99Ms)} ms, max ${fmt(l.maxMs)} ms${l.lost ? `; ${l.lost} not received` : ''}`);
+        if (l.own) console.log(`  latency (efo), das-exporter's own share, SubscribeToShardEvent handed over by the SDK → OTLP endpoint (${fmt(l.own.events)} events): p50 ${fmt(l.own.p50Ms)} ms, p99 ${fmt(l.own.p99Ms)} ms, max ${fmt(l.own.maxMs)} ms (kinesis-local pushes about once a second, so put → endpoint includes up to 1 s of the emulator)`);
+      }
     }
 
     const table: Record<string, unknown>[] = [];
@@ -234,7 +273,7 @@ async function main(): Promise<void> {
 
     writeFileSync(
       path.join(resultsDir, 'latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResult ?? null, startup, handWrittenDecryptVsSdk: handWritten, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResults.length > 0 ? latencyResults : null, startup, handWrittenDecryptVsSdk: handWritten, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
     );
   } finally {
     world.disconnect();

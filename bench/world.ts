@@ -18,8 +18,8 @@ const { endpoint: kmsEndpoint } = await kms.listen();
 
 let otlpRequests = 0;
 let otlpBytes = 0;
-/** Per log record received at /latency/v1/logs: its timestamp and its arrival, epoch ms. */
-const timed: { atMs: number[]; arrivedMs: number[] } = { atMs: [], arrivedMs: [] };
+/** Per log record received at /latency/v1/logs: its timestamp, its arrival (epoch ms) and its log.record.uid. */
+const timed: { atMs: number[]; arrivedMs: number[]; uids: string[] } = { atMs: [], arrivedMs: [], uids: [] };
 const sink = createServer((req, res) => {
   const timing = req.url === '/latency/v1/logs';
   const chunks: Buffer[] = [];
@@ -31,9 +31,10 @@ const sink = createServer((req, res) => {
     otlpRequests++;
     if (timing) {
       const arrivedMs = Date.now();
-      for (const nanos of logRecordTimes(Buffer.concat(chunks))) {
+      for (const { nanos, uid } of logRecordTimes(Buffer.concat(chunks))) {
         timed.atMs.push(Number(nanos / 1_000_000n));
         timed.arrivedMs.push(arrivedMs);
+        timed.uids.push(uid);
       }
     }
     res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': '0' });
@@ -49,25 +50,32 @@ process.on('message', (message: { type: string }) => {
     process.send!({ type: 'latency', ...timed });
     timed.atMs = [];
     timed.arrivedMs = [];
+    timed.uids = [];
   }
 });
 process.on('disconnect', () => process.exit(0));
 process.send!({ type: 'ready', kmsEndpoint, keyId: key.keyId, otlpEndpoint });
 
-/** time_unix_nano (field 1, fixed64) of every LogRecord in an ExportLogsServiceRequest: resource_logs(1) → scope_logs(2) → log_records(2). */
-function logRecordTimes(request: Buffer): bigint[] {
-  const times: bigint[] = [];
+/**
+ * time_unix_nano (field 1, fixed64) and the `log.record.uid` attribute (field 6: KeyValue key 1, AnyValue 2 →
+ * string_value 1) of every LogRecord in an ExportLogsServiceRequest: resource_logs(1) → scope_logs(2) → log_records(2).
+ */
+function logRecordTimes(request: Buffer): { nanos: bigint; uid: string }[] {
+  const times: { nanos: bigint; uid: string }[] = [];
   for (const resourceLogs of fields(request, 1)) {
     for (const scopeLogs of fields(resourceLogs, 2)) {
       for (const record of fields(scopeLogs, 2)) {
+        let nanos = 0n;
         let at = 0;
         while (at < record.length) {
           const [tag, next] = varint(record, at);
           at = next;
           const wire = Number(tag & 7n);
-          if (tag >> 3n === 1n && wire === 1) times.push(record.readBigUInt64LE(at));
+          if (tag >> 3n === 1n && wire === 1) nanos = record.readBigUInt64LE(at);
           at = skip(record, at, wire);
         }
+        const uid = fields(record, 6).find((kv) => fields(kv, 1)[0]?.toString('utf8') === 'log.record.uid');
+        times.push({ nanos, uid: uid ? (fields(fields(uid, 2)[0] ?? Buffer.alloc(0), 1)[0]?.toString('utf8') ?? '') : '' });
       }
     }
   }
