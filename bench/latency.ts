@@ -22,11 +22,18 @@
  * a SubscribeToShardEvent to das-exporter (the client's event stream is
  * wrapped here, at the SDK boundary, and each record's arrival noted) to the
  * OTLP endpoint's receipt of its log record (matched by `log.record.uid`).
+ * The emulator, its test front and the producer then run in a child process
+ * of their own, so das-exporter's event loop is its own (the polling run keeps
+ * its single process, to stay comparable with earlier figures).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { PutRecordsCommand, SubscribeToShardCommand, type KinesisClient, type SubscribeToShardCommandOutput } from '@aws-sdk/client-kinesis';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { createKmsClient } from '../src/cli/wiring.ts';
 import { startApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { createKinesisClient, createSubscriptionClient } from '../src/source/kinesis/client.ts';
@@ -85,29 +92,12 @@ function arrivalsNoted(client: KinesisClient, arrivals: Record<string, number>):
 }
 
 const TICK_MS = 50;
+const BENCH_CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 
-async function main(): Promise<void> {
-  const input = JSON.parse(process.argv[2]!) as LatencyInput;
-  const streams = DEMO_CLUSTERS.map((c) => c.stream);
-  const efo = input.mode === 'efo';
-  const aws = await startEmbeddedAws({ streams, shards: 2 });
-  const kinesisLocal = efo ? await startKinesisLocal() : undefined;
-  if (kinesisLocal) for (const stream of streams) await createStream(kinesisLocal.client, stream, 2);
-  const stateDir = mkdtempSync(path.join(tmpdir(), 'das-bench-latency-'));
-  const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: input.otlpEndpoint };
-  const consumer = efo ? ({ consumer: 'efo', consumerName: 'das-bench' } as const) : {};
-  const config = loadConfig({ streams, stateDir, metricsHost: '127.0.0.1', metricsPort: 0, ...consumer }, env);
-  const kinesisClient = () => (kinesisLocal ? createKinesisClient({ endpoint: kinesisLocal.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } }) : aws.kinesisClient());
-  const [consumerKinesis, consumerKms, producerKinesis, producerKms] = [kinesisClient(), aws.kmsClient(), kinesisClient(), aws.kmsClient()];
-  const arrivals: Record<string, number> = {};
-  const subscriber = kinesisLocal
-    ? arrivalsNoted(createSubscriptionClient({ endpoint: kinesisLocal.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } }), arrivals)
-    : undefined;
-  const quiet = { info() {}, warn() {}, error: (message: string, fields?: object) => console.error(message, fields) };
-  const app = await startApp(config, { kinesis: consumerKinesis, kms: consumerKms, env, stdout: process.stdout, log: quiet, processMetrics: false, ...(subscriber ? { subscriber } : {}) });
-
+/** Puts the simulated traffic at the input's rate, each event's logTime its put time; the window it measured. */
+async function produce(input: LatencyInput, kinesis: KinesisClient, kms: KMSClient, keyId: string): Promise<LatencyRun> {
   const simulator = new TrafficSimulator({ seed: 6, clock: Date.now, rate: input.eventsPerSecond, clusters: DEMO_CLUSTERS });
-  const encryptor = new TrafficEncryptor({ dataKeys: kmsDataKeySource(producerKms, aws.keyId), clusters: DEMO_CLUSTERS });
+  const encryptor = new TrafficEncryptor({ dataKeys: kmsDataKeySource(kms, keyId), clusters: DEMO_CLUSTERS });
   const started = Date.now();
   const measuredFromMs = started + input.warmupSeconds * 1000;
   const measuredUntilMs = measuredFromMs + input.seconds * 1000;
@@ -131,21 +121,90 @@ async function main(): Promise<void> {
         const mine = records.filter((r) => r.stream === cluster.stream);
         for (let i = 0; i < mine.length; i += 500) {
           const chunk = mine.slice(i, i + 500);
-          const out = await producerKinesis.send(new PutRecordsCommand({ StreamName: cluster.stream, Records: chunk.map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })) }));
+          const out = await kinesis.send(new PutRecordsCommand({ StreamName: cluster.stream, Records: chunk.map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })) }));
           if (out.FailedRecordCount) throw new Error(`Kinesis refused ${out.FailedRecordCount} records`);
         }
       }),
     );
   }
+  return { measuredFromMs, measuredUntilMs, eventsPut };
+}
 
-  process.send!({ type: 'produced', run: { measuredFromMs, measuredUntilMs, eventsPut } satisfies LatencyRun });
+const nextMessage = <T>(from: NodeJS.Process | ChildProcess, type: string): Promise<T> =>
+  new Promise((resolve) => {
+    const on = (message: { type: string } & T) => {
+      if (message.type !== type) return;
+      from.off('message', on);
+      resolve(message);
+    };
+    from.on('message', on);
+  });
+
+/**
+ * efo's source, in a process of its own so das-exporter's thread is its own:
+ * the LocalKms, kinesis-local with its test front, and the producer.
+ */
+async function source(input: LatencyInput): Promise<void> {
+  const streams = DEMO_CLUSTERS.map((c) => c.stream);
+  const aws = await startEmbeddedAws({ streams, shards: 2 });
+  const kinesisLocal = await startKinesisLocal();
+  for (const stream of streams) await createStream(kinesisLocal.client, stream, 2);
+  const [kinesis, kms] = [kinesisLocal.client, aws.kmsClient()];
+  process.send!({ type: 'source-ready', kinesisEndpoint: kinesisLocal.endpoint, kmsEndpoint: aws.kmsEndpoint });
+  await nextMessage(process, 'go');
+  process.send!({ type: 'produced', run: await produce(input, kinesis, kms, aws.keyId) });
+  await nextMessage(process, 'stop');
+  kms.destroy();
+  await kinesisLocal.stop();
+  await aws.close();
+  process.send!({ type: 'stopped' });
+  process.once('disconnect', () => process.exit(0));
+}
+
+/** The consumer: das-exporter (`startApp`), with the source in this process (polling) or in a child (efo). */
+async function main(): Promise<void> {
+  const input = JSON.parse(process.argv[2]!) as LatencyInput;
+  if (process.argv[3] === 'source') return source(input);
+  const streams = DEMO_CLUSTERS.map((c) => c.stream);
+  const efo = input.mode === 'efo';
+  const sourceChild = efo ? fork(fileURLToPath(import.meta.url), [process.argv[2]!, 'source'], { execArgv: process.execArgv }) : undefined;
+  const remote = sourceChild ? await nextMessage<{ kinesisEndpoint: string; kmsEndpoint: string }>(sourceChild, 'source-ready') : undefined;
+  const aws = remote ? undefined : await startEmbeddedAws({ streams, shards: 2 });
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'das-bench-latency-'));
+  const env = { ...process.env, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: input.otlpEndpoint };
+  const consumer = efo ? ({ consumer: 'efo', consumerName: 'das-bench' } as const) : {};
+  const config = loadConfig({ streams, stateDir, metricsHost: '127.0.0.1', metricsPort: 0, ...consumer }, env);
+  const remoteClient = { region: 'us-east-1', credentials: BENCH_CREDENTIALS };
+  const consumerKinesis = remote ? createKinesisClient({ endpoint: remote.kinesisEndpoint, ...remoteClient }) : aws!.kinesisClient();
+  const consumerKms = remote ? createKmsClient({ endpoint: remote.kmsEndpoint, ...remoteClient }) : aws!.kmsClient();
+  const arrivals: Record<string, number> = {};
+  const subscriber = remote ? arrivalsNoted(createSubscriptionClient({ endpoint: remote.kinesisEndpoint, ...remoteClient }), arrivals) : undefined;
+  const quiet = { info() {}, warn() {}, error: (message: string, fields?: object) => console.error(message, fields) };
+  const app = await startApp(config, { kinesis: consumerKinesis, kms: consumerKms, env, stdout: process.stdout, log: quiet, processMetrics: false, ...(subscriber ? { subscriber } : {}) });
+
+  let run: LatencyRun;
+  const producers = aws ? [aws.kinesisClient(), aws.kmsClient()] : [];
+  if (sourceChild) {
+    const produced = nextMessage<{ run: LatencyRun }>(sourceChild, 'produced');
+    sourceChild.send({ type: 'go' });
+    ({ run } = await produced);
+  } else {
+    run = await produce(input, producers[0] as KinesisClient, producers[1] as KMSClient, aws!.keyId);
+  }
+
+  process.send!({ type: 'produced', run });
   // The parent says when the endpoint has seen everything (or gave up waiting); then it asks for the arrivals.
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   process.send!({ type: 'arrivals', arrivals });
   await app.stop();
-  for (const client of [consumerKinesis, consumerKms, producerKinesis, producerKms, subscriber]) client?.destroy();
-  await kinesisLocal?.stop();
-  await aws.close();
+  for (const client of [consumerKinesis, consumerKms, subscriber, ...producers]) client?.destroy();
+  if (sourceChild) {
+    const stopped = nextMessage(sourceChild, 'stopped');
+    sourceChild.send({ type: 'stop' });
+    await stopped;
+    sourceChild.disconnect();
+  }
+  await aws?.close();
   rmSync(stateDir, { recursive: true, force: true });
   process.send!({ type: 'stopped' });
   process.once('disconnect', () => process.exit(0));

@@ -30,6 +30,10 @@ const DECRYPT_STAGES: ReadonlySet<Mode> = new Set(['limit-1', 'limit-n', 'das-de
 const backlog = process.argv.includes('--backlog');
 /** `--latency`: also run bench/latency.ts: live traffic at 2,000 events/s through kinesalite and `startApp`, p50/p99/max from put to the OTLP endpoint. */
 const latency = process.argv.includes('--latency');
+/** `--latency-rate=N`: events a second of the latency runs (default 2,000). */
+const latencyRateArg = process.argv.find((a) => a.startsWith('--latency-rate='));
+const LATENCY_RATE = latencyRateArg ? Number(latencyRateArg.slice('--latency-rate='.length)) : 2_000;
+if (!(LATENCY_RATE > 0)) throw new Error(`--latency-rate must be a positive number (actual: ${latencyRateArg})`);
 /** `--modes=das-1,limit-1` runs only those (for profiling); the table then compares what it has. */
 const modesArg = process.argv.find((a) => a.startsWith('--modes='));
 const MODES: Mode[] = modesArg ? ALL_MODES.filter((m) => modesArg.slice('--modes='.length).split(',').includes(m)) : ALL_MODES;
@@ -119,7 +123,7 @@ async function measure(world: ChildProcess, input: MeasureInput): Promise<Measur
 
 /** Live traffic through kinesalite and the real consumer; the latency of the events put in the measured window. */
 async function measureLatency(world: ChildProcess, otlpEndpoint: string, mode: LatencyInput['mode']): Promise<LatencyResult> {
-  const input: LatencyInput = { mode, otlpEndpoint: otlpEndpoint.replace(/\/v1\/logs$/, '/latency/v1/logs'), eventsPerSecond: 2_000, warmupSeconds: 5, seconds: quick ? 10 : 30 };
+  const input: LatencyInput = { mode, otlpEndpoint: otlpEndpoint.replace(/\/v1\/logs$/, '/latency/v1/logs'), eventsPerSecond: LATENCY_RATE, warmupSeconds: 5, seconds: quick ? 10 : 30 };
   const child = fork(path.join(here, 'latency.ts'), [JSON.stringify(input)], { execArgv: ['--import', 'tsx'], env: childEnv });
   const { run } = await nextMessage<{ run: LatencyRun }>(child, 'produced');
   // Let the consumer catch up with what was put, for at most 20 s.

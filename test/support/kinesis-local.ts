@@ -40,6 +40,7 @@ import {
   KinesisClient,
   ListShardsCommand,
   ListStreamsCommand,
+  type Shard,
   type ShardIteratorType,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -168,10 +169,18 @@ class ShardEnds {
     this.#client = client;
   }
 
+  /** One ListShards per stream every 250 ms at most, whatever the number of subscriptions watching it. */
+  readonly #listed = new Map<string, { at: number; shards: Promise<Shard[]> }>();
+
   /** The shard's starting sequence number when it is closed, else undefined. */
   async closed(input: SubscribeInput): Promise<string | undefined> {
-    const { Shards } = await this.#client.send(new ListShardsCommand({ StreamARN: streamArnOfConsumer(input.ConsumerARN) }));
-    const range = Shards?.find((s) => s.ShardId === input.ShardId)?.SequenceNumberRange;
+    const StreamARN = streamArnOfConsumer(input.ConsumerARN);
+    let listed = this.#listed.get(StreamARN);
+    if (!listed || Date.now() - listed.at > 250) {
+      listed = { at: Date.now(), shards: this.#client.send(new ListShardsCommand({ StreamARN })).then((out) => out.Shards ?? []) };
+      this.#listed.set(StreamARN, listed);
+    }
+    const range = (await listed.shards).find((s) => s.ShardId === input.ShardId)?.SequenceNumberRange;
     return range?.EndingSequenceNumber ? range.StartingSequenceNumber : undefined;
   }
 
