@@ -30,7 +30,7 @@ const EXPECTED_EMPTY: Readonly<Record<string, string>> = {
   ...Object.fromEntries(
     ['Subscriptions started/s', 'Subscriptions ended by reason', 'Received per shard', 'Records received/s'].map((panel) => [
       `dashboard das-exporter-health / panel "${panel}"`,
-      'das_efo_* exist only with --consumer efo; the demo polls its embedded kinesalite, which has no SubscribeToShard (test/cli/run-efo.test.ts reads them on kinesis-local)',
+      'das_efo_* exist only with --consumer efo; the demo polls its embedded kinesalite, which has no SubscribeToShard (test/cli/run-kinesis-local.test.ts reads them on kinesis-local)',
     ]),
   ),
   'alert DASAuditGap': 'heartbeats arrive every 5 s; a 2-minute gap must not happen',
