@@ -12,31 +12,20 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateStreamCommand, ListStreamConsumersCommand, PutRecordCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateStreamCommand, ListStreamConsumersCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { startApp } from '../../src/app.ts';
 import { createKmsClient } from '../../src/cli/wiring.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { LocalKms } from '../../src/demo/local-kms.ts';
-import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
 import { jsonLogger, silentLogger } from '../../src/source/kinesis/observer.ts';
-import { waitActive } from '../support/kinesalite.ts';
+import { waitActive, type LocalKinesis } from '../support/kinesalite.ts';
 import { startKinesisLocal, streamArnOf, type KinesisLocal } from '../support/kinesis-local.ts';
-import { LokiReceiver } from '../support/loki-receiver.ts';
+import type { LokiReceiver } from '../support/loki-receiver.ts';
 import { rawPostgresSelect } from '../support/raw-events.ts';
+import { RunWorld } from '../support/run-world.ts';
+import { until } from '../support/until.ts';
 
 const CONSUMER = 'das-exporter-test';
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 for (const mode of ['polling', 'efo'] as const) describe(`das-exporter run --consumer ${mode} (kinesis-local)`, function () {
   const CLUSTER = `cluster-RUN${mode.toUpperCase()}ENDTOEND00000000000000`;
@@ -44,51 +33,29 @@ for (const mode of ['polling', 'efo'] as const) describe(`das-exporter run --con
   const efoFlags = mode === 'efo' ? ({ consumer: 'efo', consumerName: CONSUMER } as const) : {};
   const efoArgs = mode === 'efo' ? ['--consumer', 'efo', '--consumer-name', CONSUMER] : [];
   this.timeout(120_000);
-  let kinesis: KinesisLocal;
+  let world: RunWorld;
+  let kinesis: LocalKinesis;
   let client: KinesisClient;
-  const kms = new LocalKms();
   let kmsEndpoint: string;
-  let keyId: string;
   let receiver: LokiReceiver;
   let stateDir: string;
   let streamArn: string;
-  const saved = { ...process.env };
+  let http2Client: () => KinesisClient;
 
   before(async () => {
-    kinesis = await startKinesisLocal();
-    client = kinesis.client;
-    kmsEndpoint = (await kms.listen()).endpoint;
-    keyId = kms.createKey().keyId;
-    receiver = await new LokiReceiver().start();
-    stateDir = mkdtempSync(path.join(tmpdir(), 'das-run-efo-'));
-    Object.assign(process.env, { AWS_ENDPOINT_URL_KMS: kmsEndpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret-example' });
+    let local: KinesisLocal | undefined;
+    world = await RunWorld.start(async () => (local = await startKinesisLocal()), 'run-kinesis-local');
+    ({ kinesis, client, kmsEndpoint, receiver, stateDir } = world);
+    http2Client = () => local!.http2Client();
     await client.send(new CreateStreamCommand({ StreamName: STREAM, ShardCount: 2 }));
     await waitActive(client, STREAM);
     streamArn = await streamArnOf(client, STREAM);
   });
 
-  after(async () => {
-    await receiver?.close();
-    await kms.close();
-    await kinesis?.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
-  });
+  after(async () => world?.close());
 
-  async function writeRecords(count: number, eventsPerRecord: number, first: number): Promise<string[]> {
-    const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-    const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
-    const ids: string[] = [];
-    for (let r = 0; r < count; r++) {
-      const events = Array.from({ length: eventsPerRecord }, (_, i) => rawPostgresSelect(first + r * eventsPerRecord + i, new Date(), `SELECT ${first + r * eventsPerRecord + i}`));
-      const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-EFOINSTANCE', events });
-      const out = await client.send(new PutRecordCommand({ StreamName: STREAM, PartitionKey: `p${first + r}`, Data: data }));
-      for (let i = 0; i < eventsPerRecord; i++) ids.push(`${STREAM}/${out.ShardId}/${out.SequenceNumber}/${i}`);
-    }
-    kmsClient.destroy();
-    return ids;
-  }
+  const writeRecords = (count: number, eventsPerRecord: number, first: number): Promise<string[]> =>
+    world.writeRecords({ stream: STREAM, cluster: CLUSTER, count, eventsPerRecord, first, event: (n, at) => rawPostgresSelect(n, at, `SELECT ${n}`) });
 
   const consumers = async () => (await client.send(new ListStreamConsumersCommand({ StreamARN: streamArn }))).Consumers ?? [];
 
@@ -98,7 +65,7 @@ for (const mode of ['polling', 'efo'] as const) describe(`das-exporter run --con
     const config = loadConfig({ streams: [STREAM], stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, ...efoFlags }, env);
     const deps = {
       kinesis: client,
-      ...(mode === 'efo' ? { subscriber: kinesis.http2Client() } : {}),
+      ...(mode === 'efo' ? { subscriber: http2Client() } : {}),
       kms: createKmsClient(),
       env,
       stdout: process.stdout,
@@ -139,7 +106,7 @@ for (const mode of ['polling', 'efo'] as const) describe(`das-exporter run --con
     assert.equal((await consumers()).length, mode === 'efo' ? 1 : 0, 'a normal stop keeps the consumer');
 
     const more = await writeRecords(3, 2, 1000);
-    const again = await startApp(config, { ...deps, kms: createKmsClient(), ...(mode === 'efo' ? { subscriber: kinesis.http2Client() } : {}) });
+    const again = await startApp(config, { ...deps, kms: createKmsClient(), ...(mode === 'efo' ? { subscriber: http2Client() } : {}) });
     try {
       await until('the new events', () => (more.every((id) => receiver.eventIds().includes(id)) ? true : undefined));
       // Two more pushes of the emulator (about one a second) would carry anything read again.

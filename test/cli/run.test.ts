@@ -12,20 +12,19 @@ import { rename as renameFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { PutRecordCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { KMSClient } from '@aws-sdk/client-kms';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { startApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { LocalKms } from '../../src/demo/local-kms.ts';
-import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
 import { jsonLogger, silentLogger } from '../../src/source/kinesis/observer.ts';
 import { createKmsClient } from '../../src/cli/wiring.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
 import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
-import { LokiReceiver } from '../support/loki-receiver.ts';
+import type { LokiReceiver } from '../support/loki-receiver.ts';
 import { withoutAwsConfig } from '../support/aws-env.ts';
 import { rawPostgresSelect } from '../support/raw-events.ts';
+import { RunWorld } from '../support/run-world.ts';
+import { until } from '../support/until.ts';
 
 const CLUSTER = 'cluster-RUNENDTOEND0000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
@@ -35,65 +34,25 @@ function pgSelect(n: number, at: Date): Record<string, unknown> {
   return rawPostgresSelect(n, at, `SELECT * FROM orders WHERE id = ${n} /*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/`);
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('das-exporter run', function () {
+  let world: RunWorld;
   let kinesis: LocalKinesis;
   let client: KinesisClient;
-  const kms = new LocalKms();
   let kmsEndpoint: string;
-  let keyId: string;
   let receiver: LokiReceiver;
   let stateDir: string;
-  const saved = { ...process.env };
 
   before(async () => {
-    kinesis = await startKinesalite();
-    client = kinesis.client;
-    kmsEndpoint = (await kms.listen()).endpoint;
-    keyId = kms.createKey().keyId;
-    receiver = await new LokiReceiver().start();
-    stateDir = mkdtempSync(path.join(tmpdir(), 'das-run-'));
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_KMS: kmsEndpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
-      AWS_SECRET_ACCESS_KEY: 'secret-example',
-    });
+    world = await RunWorld.start(startKinesalite, 'run');
+    ({ kinesis, client, kmsEndpoint, receiver, stateDir } = world);
     await createStream(client, STREAM, 2);
     await waitActive(client, STREAM);
   });
 
-  after(async () => {
-    await receiver.close();
-    await kms.close();
-    await kinesis.stop();
-    rmSync(stateDir, { recursive: true, force: true });
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
-  });
+  after(async () => world?.close());
 
-  async function writeRecords(count: number, eventsPerRecord: number, first: number, stream = STREAM, loggedAt: () => Date = () => new Date()): Promise<string[]> {
-    const kmsClient = new KMSClient({ endpoint: kmsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-    const factory = new DasRecordFactory({ resourceId: CLUSTER, dataKeys: kmsDataKeySource(kmsClient, keyId), profile: AURORA_POSTGRESQL, recordsPerDataKey: 10 });
-    const ids: string[] = [];
-    for (let r = 0; r < count; r++) {
-      const events = Array.from({ length: eventsPerRecord }, (_, i) => pgSelect(first + r * eventsPerRecord + i, loggedAt()));
-      const data = await factory.record({ clusterId: CLUSTER, instanceId: 'db-RUNINSTANCE', events });
-      const out = await client.send(new PutRecordCommand({ StreamName: stream, PartitionKey: `p${r}`, Data: data }));
-      for (let i = 0; i < eventsPerRecord; i++) ids.push(`${stream}/${out.ShardId}/${out.SequenceNumber}/${i}`);
-    }
-    kmsClient.destroy();
-    return ids;
-  }
+  const writeRecords = (count: number, eventsPerRecord: number, first: number, stream = STREAM, loggedAt: () => Date = () => new Date()): Promise<string[]> =>
+    world.writeRecords({ stream, cluster: CLUSTER, count, eventsPerRecord, first, event: pgSelect, loggedAt });
 
   it('with two worker threads, delivers every event once to the OTLP backend, reports it in metrics, checkpoints, and re-reads nothing after a restart', async () => {
     const written = await writeRecords(30, 5, 0);

@@ -25,6 +25,7 @@ import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource, type DataKeyGene
 import { flipCiphertextByte, rewritePayload } from '../support/record-mutations.ts';
 import { jsonLogger } from '../../src/source/kinesis/observer.ts';
 import { createStream, startKinesalite, waitActive, type LocalKinesis } from '../support/kinesalite.ts';
+import { until } from '../support/until.ts';
 
 const CLUSTER = 'cluster-SECRETS00000000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
@@ -42,16 +43,6 @@ function forms(secret: Uint8Array | string): string[] {
   // A base64 form also shows inside longer base64 at three alignments; the middle of each is what must not appear.
   for (let shift = 1; shift < 3; shift++) out.push(Buffer.concat([Buffer.alloc(shift), bytes]).toString('base64').slice(4, -4));
   return out.filter((f) => f.length >= 12);
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** An OTLP backend that refuses: 401 for the first requests, then 400; each answer echoes what it was sent. */

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
 import { CheckpointRegressionError, LeaseLostError, SHARD_END, StreamOwnedError } from '../../src/source/checkpoints/store.ts';
-import { silentLogger, type Logger } from '../../src/source/kinesis/observer.ts';
+import { silentLogger } from '../../src/source/kinesis/observer.ts';
 import { ManualClock } from '../support/manual-clock.ts';
+import { CapturingLogger } from '../support/capturing-logger.ts';
 
 const STREAM = 'aws-rds-das-cluster-ABC';
 const LOCK_TIMEOUT_MS = 30_000;
@@ -15,19 +16,6 @@ const HEARTBEAT_MS = LOCK_TIMEOUT_MS / 3;
 /** Two neighbouring Kinesis sequence numbers (56 digits): as Numbers they are the same value. */
 const SEQ_LOW = '49590338271490256608559692538361571095921575989136588897';
 const SEQ_HIGH = '49590338271490256608559692538361571095921575989136588898';
-
-class CapturingLogger implements Logger {
-  readonly lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  info(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  error(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'error', message, fields });
-  }
-}
 
 async function waitFor(condition: () => boolean | Promise<boolean>, describe: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -36,7 +36,7 @@ import { MemorySink } from '../../src/sinks/sink.ts';
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
 import type { LeaseCoordinator } from '../../src/source/checkpoints/store.ts';
 import { createKinesisClient } from '../../src/source/kinesis/client.ts';
-import type { Logger, StreamStatus } from '../../src/source/kinesis/observer.ts';
+import type { StreamStatus } from '../../src/source/kinesis/observer.ts';
 import { KinesisConsumer } from '../../src/source/kinesis/stream-consumer.ts';
 import { DynamoDbLeaseCoordinator } from '../../src/source/leases/dynamodb-coordinator.ts';
 import { CREDENTIALS_ATTEMPTS } from '../../src/util/aws-errors.ts';
@@ -44,25 +44,13 @@ import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 import { command, FlakyCredentials } from '../support/flaky-credentials.ts';
 import { createStream, payloadOf, plainRecordOpener, produce, startKinesalite, testRecords, type LocalKinesis, type TestRecord } from '../support/kinesalite.ts';
 import { rawPostgresSelect } from '../support/raw-events.ts';
+import { CapturingLogger } from '../support/capturing-logger.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-class CapturingLogger implements Logger {
-  readonly lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  info(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  error(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'error', message, fields });
   }
 }
 

@@ -19,7 +19,7 @@ import { DELIVERED, MemorySink, type Sink, type SinkBatch, type SinkResult } fro
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
 import { SHARD_END, type LeaseCoordinator } from '../../src/source/checkpoints/store.ts';
 import { streamRef } from '../../src/source/kinesis/client.ts';
-import { silentLogger, type KinesisObserver, type Logger } from '../../src/source/kinesis/observer.ts';
+import { silentLogger, type KinesisObserver } from '../../src/source/kinesis/observer.ts';
 import { parseStartPosition, type BatchProcessor } from '../../src/source/kinesis/shard-reader.ts';
 import { KinesisConsumer, type KinesisConsumerOptions } from '../../src/source/kinesis/stream-consumer.ts';
 import { DynamoDbLeaseCoordinator } from '../../src/source/leases/dynamodb-coordinator.ts';
@@ -39,6 +39,7 @@ import {
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { reshardUnderLoad } from '../support/reshard-scenario.ts';
+import { CapturingLogger } from '../support/capturing-logger.ts';
 
 async function waitFor(condition: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -67,19 +68,6 @@ function duplicatesOf(values: readonly string[]): string[] {
 function missingFrom(delivered: readonly string[], produced: readonly TestRecord[]): string[] {
   const got = new Set(delivered);
   return produced.map((r) => r.id).filter((id) => !got.has(id));
-}
-
-class CapturingLogger implements Logger {
-  readonly lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  info(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  error(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'error', message, fields });
-  }
 }
 
 /** A sink that answers `retryable` while `failing` is set, then behaves like MemorySink. */

@@ -15,13 +15,14 @@ import { Pipeline } from '../../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
 import { MemorySink, type Sink } from '../../src/sinks/sink.ts';
 import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts';
-import { silentLogger, type Logger } from '../../src/source/kinesis/observer.ts';
+import { silentLogger } from '../../src/source/kinesis/observer.ts';
 import { KinesisConsumer, type KinesisConsumerOptions } from '../../src/source/kinesis/stream-consumer.ts';
 import { DynamoDbLeaseCoordinator } from '../../src/source/leases/dynamodb-coordinator.ts';
 import { startDynalite, type LocalDynamoDb } from '../support/dynalite.ts';
 import { payloadOf, plainRecordOpener, produce, testRecords, waitActive } from '../support/kinesalite.ts';
 import { startKinesisLocal, streamArnOf, type KinesisLocal } from '../support/kinesis-local.ts';
 import { reshardUnderLoad } from '../support/reshard-scenario.ts';
+import { CapturingLogger } from '../support/capturing-logger.ts';
 
 const CONSUMER = 'das-exporter-efo-test';
 
@@ -30,19 +31,6 @@ async function waitFor(condition: () => boolean, timeoutMs: number, describe: ()
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-class CapturingLogger implements Logger {
-  readonly lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  info(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  error(message: string, fields: Record<string, unknown> = {}) {
-    this.lines.push({ level: 'error', message, fields });
   }
 }
 

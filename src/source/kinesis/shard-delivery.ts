@@ -73,7 +73,8 @@ export type ReadPosition =
 // Clock skew allowance when an unread `latest` position must be taken again as a timestamp.
 const LATEST_SKEW_MS = 5_000;
 
-export interface ShardDeliveryOptions {
+/** What every shard reader is given, whichever way it reads. */
+export interface ShardReadOptions {
   stream: StreamRef;
   shardId: string;
   /** Last delivered sequence number, from the lease. */
@@ -85,9 +86,11 @@ export interface ShardDeliveryOptions {
   limiter?: Limiter;
   observer?: KinesisObserver;
   log: Logger;
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  now: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now?: () => number;
 }
+
+export type ShardDeliveryOptions = ShardReadOptions & Required<Pick<ShardReadOptions, 'sleep' | 'now'>>;
 
 export class ShardDelivery {
   readonly #o: ShardDeliveryOptions;

@@ -21,34 +21,19 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
 import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
-import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
-import { LeaseLostError, type LeaseCoordinator } from '../checkpoints/store.ts';
-import { classifyKinesisError, type StreamRef } from './client.ts';
-import type { Limiter } from './limiter.ts';
-import type { KinesisObserver, Logger } from './observer.ts';
-import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-delivery.ts';
+import { backoffDelay, sleep as defaultSleep } from '../../util/backoff.ts';
+import { LeaseLostError } from '../checkpoints/store.ts';
+import { classifyKinesisError } from './client.ts';
+import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type ShardOutcome, type ShardReadOptions } from './shard-delivery.ts';
 
 export { credentialsUnavailable, parseStartPosition, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-delivery.ts';
 
-export interface ShardReaderOptions {
+export interface ShardReaderOptions extends ShardReadOptions {
   client: KinesisClient;
-  stream: StreamRef;
-  shardId: string;
-  /** Last delivered sequence number, from the lease. */
-  checkpoint: string | null;
-  pipeline: BatchProcessor;
-  coordinator: LeaseCoordinator;
-  startPosition: StartPosition;
   /** GetRecords Limit (default 1000). */
   limit?: number;
   /** Least time between two GetRecords on this shard (default 200 ms). */
   pollIntervalMs?: number;
-  retry?: BackoffOptions;
-  limiter?: Limiter;
-  observer?: KinesisObserver;
-  log: Logger;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  now?: () => number;
 }
 
 export class ShardReader {

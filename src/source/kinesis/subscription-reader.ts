@@ -25,25 +25,15 @@
 import { SubscribeToShardCommand, type KinesisClient, type StartingPosition, type SubscribeToShardEvent, type SubscribeToShardEventStream } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
 import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
-import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
-import { LeaseLostError, type LeaseCoordinator } from '../checkpoints/store.ts';
-import type { StreamRef } from './client.ts';
+import { backoffDelay, sleep as defaultSleep } from '../../util/backoff.ts';
+import { LeaseLostError } from '../checkpoints/store.ts';
 import { classifySubscriptionError, type SubscriptionEnd } from './efo-errors.ts';
-import type { Limiter } from './limiter.ts';
-import type { KinesisObserver, Logger } from './observer.ts';
-import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type BatchProcessor, type ReadPosition, type ShardOutcome, type StartPosition } from './shard-delivery.ts';
+import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type ReadPosition, type ShardOutcome, type ShardReadOptions } from './shard-delivery.ts';
 
-export interface SubscriptionReaderOptions {
+export interface SubscriptionReaderOptions extends ShardReadOptions {
   /** A client whose handler speaks HTTP/2 (SubscribeToShard is HTTP/2 only): the SDK's default one. */
   client: KinesisClient;
-  stream: StreamRef;
   consumerArn: string;
-  shardId: string;
-  /** Last delivered sequence number, from the lease. */
-  checkpoint: string | null;
-  pipeline: BatchProcessor;
-  coordinator: LeaseCoordinator;
-  startPosition: StartPosition;
   /**
    * Records handed to the pipeline at once (default 1000, `--get-records-limit`): an event holds up to
    * 10,000, and a checkpoint after each slice bounds what a crash repeats, as a GetRecords batch does.
@@ -51,12 +41,6 @@ export interface SubscriptionReaderOptions {
   limit?: number;
   /** Least time between two SubscribeToShard calls on this shard (default 1 s: the service allows one a second). */
   subscribeIntervalMs?: number;
-  retry?: BackoffOptions;
-  limiter?: Limiter;
-  observer?: KinesisObserver;
-  log: Logger;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  now?: () => number;
 }
 
 /** A subscription the service ends on its own lasts 5 minutes; one that ends this much earlier was cut. */
