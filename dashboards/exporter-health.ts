@@ -105,7 +105,7 @@ export function exporterHealthDashboard(): dashboard.Dashboard {
         .withTarget(prometheusQuery(`sum by (stream) (rate(das_efo_subscriptions_total{${S}}[$__rate_interval]))`, '{{stream}}')),
     )
     .withPanel(
-      timeSeries('Subscriptions ended by reason', 'short', 'completed (after 5 minutes) and shard_end are normal; resource_in_use, limit_exceeded, internal_failure, network and ended_early are retried from the last event handled.')
+      timeSeries('Subscriptions ended by reason', 'short', 'completed (after 5 minutes) and shard_end are normal; resource_in_use, limit_exceeded, internal_failure, network, ended_early and idle_timeout are retried from the last event handled.')
         .withTarget(prometheusQuery(`sum by (reason) (increase(das_efo_subscriptions_ended_total{${S}}[$__rate_interval]))`, '{{reason}}')),
     )
     .withPanel(

@@ -108,6 +108,9 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
 
   // Records are prepared (encoded for OTLP/protobuf, counted) where they are opened only when the log sink sends
   // OTLP/protobuf: a stdout or JSON sink reads events, and would decode every record a second time.
+  if (config.consumer === 'polling' && (config.consumerName !== undefined || config.deregisterOnStop)) {
+    log.warn('--consumer-name and --deregister-on-stop apply to --consumer efo only; this process polls', { consumerName: config.consumerName, deregisterOnStop: config.deregisterOnStop });
+  }
   const preparable = deps.logSink === undefined && otlp.exporter !== null && otlp.exporter.protocol !== 'http/json';
   if (config.workers > 0 && !preparable) {
     log.warn('--workers needs an OTLP/protobuf endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); records are opened on the main thread', { workers: config.workers });

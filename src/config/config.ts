@@ -144,6 +144,12 @@ function crossFieldProblems(config: Config): { field: string; message: string }[
   if (config.consumer === 'efo' && config.consumerName === undefined) {
     problems.push({ field: 'consumerName', message: '--consumer efo reads as a registered stream consumer: name it (the same name in every replica of one deployment)' });
   }
+  if (config.deregisterOnStop && config.leases.startsWith('dynamodb:')) {
+    problems.push({
+      field: 'deregisterOnStop',
+      message: 'not with --leases dynamodb:…: the replicas sharing the lease table read as one consumer, and the first to stop would deregister it under the others',
+    });
+  }
   return problems;
 }
 export type ConfigInput = z.input<typeof configSchema>;

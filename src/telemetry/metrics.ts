@@ -160,7 +160,7 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     }),
     efoSubscriptionsEnded: new Counter({
       name: 'das_efo_subscriptions_ended_total',
-      help: 'Enhanced fan-out: subscriptions (and refused SubscribeToShard calls) that ended, by reason: completed after 5 minutes, shard_end, ended_early, resource_in_use, limit_exceeded, internal_failure, network, throttled, credentials, unexpected.',
+      help: 'Enhanced fan-out: subscriptions (and refused SubscribeToShard calls) that ended, by reason: completed after 5 minutes, shard_end, ended_early, idle_timeout, resource_in_use, limit_exceeded, internal_failure, network, throttled, credentials, unexpected.',
       labelNames: ['stream', 'shard', 'reason'] as const,
       registers,
     }),

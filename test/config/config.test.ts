@@ -52,6 +52,10 @@ describe('configuration', () => {
     assert.deepEqual(unnamed.length, 1, unnamed.join('\n'));
     assert.match(unnamed[0]!, /^--consumer-name \/ DAS_CONSUMER_NAME: --consumer efo reads as a registered stream consumer: name it .*\(actual: missing\)$/);
 
+    const shared = problemsOf(() => loadConfig({ consumer: 'efo', consumerName: 'x', deregisterOnStop: true, leases: 'dynamodb:das-leases' }, {}));
+    assert.equal(shared.length, 1, shared.join('\n'));
+    assert.match(shared[0]!, /^--deregister-on-stop \/ DAS_DEREGISTER_ON_STOP: not with --leases dynamodb:…: the replicas sharing the lease table read as one consumer/);
+
     const bad = problemsOf(() => loadConfig({}, { DAS_CONSUMER: 'push', DAS_CONSUMER_NAME: 'no spaces allowed', DAS_DEREGISTER_ON_STOP: 'maybe' }));
     assert.equal(bad.length, 3, bad.join('\n'));
     assert.ok(bad.some((p) => p.startsWith('--consumer / DAS_CONSUMER:')), bad.join('\n'));

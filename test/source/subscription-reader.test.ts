@@ -90,7 +90,7 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
     abort: AbortController;
   }
 
-  function read(options: { checkpoint?: string | null; startPosition?: StartPosition; pipeline?: Pipeline; checkpoints?: Checkpoints; now?: () => number; limit?: number } = {}): Run {
+  function read(options: { checkpoint?: string | null; startPosition?: StartPosition; pipeline?: Pipeline; checkpoints?: Checkpoints; now?: () => number; limit?: number; idleTimeoutMs?: number } = {}): Run {
     const pipeline = options.pipeline ?? new Pipeline();
     const checkpoints = options.checkpoints ?? new Checkpoints();
     const ended: string[] = [];
@@ -114,6 +114,7 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
       log: silentLogger,
       ...(options.now ? { now: options.now } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
+      ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       // Waits are recorded, and kept short so the test runs quickly.
       sleep: (ms, signal) => {
         sleeps.push(ms);
@@ -146,6 +147,27 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
     assert.deepEqual(await run.outcome, { status: 'ended' });
     assert.deepEqual(run.pipeline.delivered, records(1, 25));
     assert.deepEqual(run.checkpoints.positions, [seq(10), seq(20), seq(25), SHARD_END]);
+  });
+
+  it('stops between the slices of an event on shutdown: the rest is read again from the checkpoint', async () => {
+    script = () => [event(1, 25), { hold: true }];
+    const pipeline = new Pipeline();
+    const run = read({ limit: 10, pipeline });
+    pipeline.onBatch = () => run.abort.abort(new Error('SIGTERM'));
+    assert.deepEqual(await run.outcome, { status: 'stopped' });
+    assert.deepEqual(run.pipeline.delivered, records(1, 10));
+    assert.deepEqual(run.checkpoints.positions, [seq(10)]);
+  });
+
+  it('takes a subscription silent while nothing is delivered for a dead connection: idle_timeout, then again after the last event handled', async () => {
+    const shardEnd: Step = { event: { Records: [], ChildShards: [{ ShardId: 'shardId-000000000001', ParentShards: [SHARD] }] } };
+    script = (i, first) => (i === 0 ? [event(1, 2), { hold: true }] : [event(first, 4), shardEnd]);
+    const run = read({ idleTimeoutMs: 300 });
+    assert.deepEqual(await run.outcome, { status: 'ended' });
+    assert.deepEqual(run.pipeline.delivered, records(1, 4));
+    assert.deepEqual(run.ended, ['idle_timeout', 'shard_end']);
+    assert.deepEqual(positions()[1], { Type: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: seq(2) });
+    await waitUntil(() => standIn.subscriptions[0]!.closed, 'the silent stream closed');
   });
 
   it('starts after the checkpoint, and each new subscription after the last event handled, when one ends after its 5 minutes', async () => {

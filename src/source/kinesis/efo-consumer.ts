@@ -119,7 +119,8 @@ async function consumerCount(client: KinesisClient, streamArn: string, signal: A
   let count = 0;
   let nextToken: string | undefined;
   do {
-    const page = await client.send(new ListStreamConsumersCommand(nextToken ? { StreamARN: streamArn, NextToken: nextToken } : { StreamARN: streamArn }), { abortSignal: signal });
+    const input = nextToken ? { StreamARN: streamArn, NextToken: nextToken } : { StreamARN: streamArn };
+    const page = await denied('kinesis:ListStreamConsumers', streamArn, () => client.send(new ListStreamConsumersCommand(input), { abortSignal: signal }));
     count += page.Consumers?.length ?? 0;
     nextToken = page.NextToken;
   } while (nextToken);

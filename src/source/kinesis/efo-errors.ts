@@ -13,7 +13,8 @@
  *   may not subscribe (`efo_access_denied`), the stream key is unusable.
  * `completed` is the ordinary end of a subscription after 5 minutes;
  * `ended_early` a stream that ended quietly before that (the SDK reads a
- * reset connection as a quiet end): subscribed again with backoff.
+ * reset connection as a quiet end), `idle_timeout` one silent for too long
+ * (a connection dropped without a reset): subscribed again with backoff.
  */
 import { ACCESS_DENIED_ERRORS, awsErrorOf, isCredentialsFailure, isMissingRegion, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
 
@@ -22,6 +23,7 @@ export const SUBSCRIPTION_END_REASONS = [
   'completed',
   'shard_end',
   'ended_early',
+  'idle_timeout',
   'resource_in_use',
   'limit_exceeded',
   'internal_failure',

@@ -18,7 +18,9 @@
  *   another subscription still active (`resource_in_use`, e.g. a lease just
  *   taken from a process that has not noticed yet) and too many subscribe
  *   calls (`limit_exceeded`) are waited out; internal failures, resets and
- *   timeouts resubscribe from the last event handled. A consumer or shard
+ *   timeouts resubscribe from the last event handled, and so does a
+ *   subscription silent for `idleTimeoutMs` while nothing was being delivered
+ *   (a connection dropped without a reset). A consumer or shard
  *   that no longer exists, access denied or an unusable stream key stop the
  *   stream with a reason, as polling does.
  */
@@ -41,13 +43,16 @@ export interface SubscriptionReaderOptions extends ShardReadOptions {
   limit?: number;
   /** Least time between two SubscribeToShard calls on this shard (default 1 s: the service allows one a second). */
   subscribeIntervalMs?: number;
+  /** Silence after which a subscription is taken for a dead connection and replaced (default 30 s; Kinesis pushes every few seconds). */
+  idleTimeoutMs?: number;
 }
 
 /** A subscription the service ends on its own lasts 5 minutes; one that ends this much earlier was cut. */
 const SUBSCRIPTION_LIFETIME_MS = 290_000;
 
-/** How one subscription ended: the shard's end, or a reason to subscribe again. */
-type Ended = { kind: 'shard_end' } | { kind: 'resubscribe'; reason: SubscriptionEnd; error?: unknown };
+/** How one subscription ended: the shard's end, or a reason to subscribe again (and whether it handled an event first). */
+type Resubscribe = { kind: 'resubscribe'; reason: SubscriptionEnd; error?: unknown; progressed?: boolean };
+type Ended = { kind: 'shard_end' } | Resubscribe;
 
 export class SubscriptionReader {
   readonly shardId: string;
@@ -56,6 +61,7 @@ export class SubscriptionReader {
   readonly #now: () => number;
   readonly #interval: number;
   readonly #limit: number;
+  readonly #idleMs: number;
   readonly #delivery: ShardDelivery;
   /** The last handled event's ContinuationSequenceNumber: where the next subscription starts. */
   #continuation: string | undefined;
@@ -68,6 +74,7 @@ export class SubscriptionReader {
     this.#now = options.now ?? Date.now;
     this.#interval = options.subscribeIntervalMs ?? 1_000;
     this.#limit = options.limit ?? 1000;
+    this.#idleMs = options.idleTimeoutMs ?? 30_000;
     this.#delivery = new ShardDelivery({ ...options, sleep: this.#sleep, now: this.#now });
   }
 
@@ -91,6 +98,8 @@ export class SubscriptionReader {
           credentialFailures = 0;
           continue;
         }
+        // A subscription that handled events before it was cut is progress: its successor backs off from the start.
+        if (ended.progressed) failures = 0;
         const fields = { stream: stream.name, shardId: this.shardId, reason: ended.reason, error: describeError(ended.error) };
         credentialFailures = ended.reason === 'credentials' ? credentialFailures + 1 : 0;
         if (credentialFailures >= CREDENTIALS_ATTEMPTS) return credentialsUnavailable('SubscribeToShard', credentialFailures, ended.error);
@@ -129,21 +138,41 @@ export class SubscriptionReader {
       }
       this.#o.observer?.subscriptionStarted?.(this.#o.stream.name, this.shardId);
       const startedAt = this.#now();
+      // Kinesis pushes an event every few seconds, empty ones too: silence while nothing is being delivered is a dead connection.
+      let idle: NodeJS.Timeout | undefined;
+      let idled = false;
+      const watch = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => {
+          idled = true;
+          cancel.abort(new Error(`no event for ${this.#idleMs} ms`));
+        }, this.#idleMs);
+        idle.unref?.();
+      };
+      let progressed = false;
       try {
+        watch();
         for await (const message of events) {
+          clearTimeout(idle);
           if (signal.aborted) throw new Stop(STOPPED);
           const event = message.SubscribeToShardEvent;
-          if (!event) return this.#failed(errorMember(message), signal);
+          if (!event) return { ...this.#failed(errorMember(message), signal), progressed };
           if (await this.#handle(event, signal)) return { kind: 'shard_end' };
+          progressed = true;
+          watch();
         }
         if (signal.aborted) throw new Stop(STOPPED);
+        if (idled) return this.#idledOut(progressed);
         // The SDK ends the event stream quietly on a reset too: only an end near the 5 minutes is the service's.
-        if (this.#now() - startedAt >= SUBSCRIPTION_LIFETIME_MS) return { kind: 'resubscribe', reason: 'completed' };
+        if (this.#now() - startedAt >= SUBSCRIPTION_LIFETIME_MS) return { kind: 'resubscribe', reason: 'completed', progressed };
         this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, 'SubscribeToShard', 'ended_early');
-        return { kind: 'resubscribe', reason: 'ended_early', error: new Error(`the subscription ended after ${this.#now() - startedAt} ms, before its 5 minutes (a reset or a closed connection)`) };
+        return { kind: 'resubscribe', reason: 'ended_early', progressed, error: new Error(`the subscription ended after ${this.#now() - startedAt} ms, before its 5 minutes (a reset or a closed connection)`) };
       } catch (error) {
         if (error instanceof Stop || error instanceof LeaseLostError) throw error;
-        return this.#failed(error, signal);
+        if (idled && !signal.aborted) return this.#idledOut(progressed);
+        return { ...this.#failed(error, signal), progressed };
+      } finally {
+        clearTimeout(idle);
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -158,14 +187,29 @@ export class SubscriptionReader {
     const records = event.Records ?? [];
     this.#o.observer?.subscriptionReceived?.(stream.name, this.shardId, records.length, records.reduce((n, r) => n + (r.Data?.byteLength ?? 0), 0));
     if (event.MillisBehindLatest !== undefined) this.#o.observer?.millisBehindLatest?.(stream.name, this.shardId, event.MillisBehindLatest);
-    for (let from = 0; from < records.length; from += this.#limit) await this.#delivery.deliver(records.slice(from, from + this.#limit), signal);
-    if (event.ContinuationSequenceNumber) this.#continuation = event.ContinuationSequenceNumber;
+    for (let from = 0; from < records.length; from += this.#limit) {
+      // A stop or a lost lease ends the event between slices: what is left is read again from the checkpoint.
+      if (signal.aborted) throw new Stop(STOPPED);
+      await this.#delivery.deliver(records.slice(from, from + this.#limit), signal);
+    }
+    if (event.ContinuationSequenceNumber) {
+      this.#continuation = event.ContinuationSequenceNumber;
+      return false;
+    }
     // A closed shard's end: no continuation, and ChildShards name its children. Anything less is not taken for an end.
-    return !event.ContinuationSequenceNumber && (event.ChildShards?.length ?? 0) > 0;
+    if ((event.ChildShards?.length ?? 0) > 0) return true;
+    this.#o.log.warn('an event came with neither a continuation nor child shards; the next subscription starts after the last event handled', { stream: stream.name, shardId: this.shardId });
+    return false;
+  }
+
+  /** The watchdog ended a subscription that went silent. */
+  #idledOut(progressed: boolean): Resubscribe {
+    this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, 'SubscribeToShard', 'idle_timeout');
+    return { kind: 'resubscribe', reason: 'idle_timeout', progressed, error: new Error(`no event for ${this.#idleMs} ms while nothing was being delivered: the connection is taken for dead`) };
   }
 
   /** A failed call or a failure mid-stream: stop the stream, or say why to subscribe again. */
-  #failed(error: unknown, signal: AbortSignal): Ended {
+  #failed(error: unknown, signal: AbortSignal): Resubscribe {
     if (signal.aborted) throw new Stop(STOPPED);
     const failure = classifySubscriptionError(error);
     if (failure.kind === 'fatal') throw new Stop({ status: 'fatal', reason: failure.reason, message: `SubscribeToShard (${this.#o.consumerArn}, ${this.shardId}): ${describeError(error)}` });
