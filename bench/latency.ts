@@ -17,8 +17,9 @@
  * With `mode: 'efo'` the stream is kinesis-local's and the consumer reads it
  * by enhanced fan-out (`--consumer efo`, the production HTTP/2 client). The
  * emulator pushes an event about once a second (AWS: within about 70 ms), so
- * put-to-endpoint times say more about it than about das-exporter. What is
- * measured instead is das-exporter's own share: from the moment the SDK hands
+ * put-to-endpoint times say more about it than about das-exporter; the test
+ * front cuts each push into events about 70 ms apart, so das-exporter gets
+ * them at AWS's cadence. What is measured is das-exporter's own share: from the moment the SDK hands
  * a SubscribeToShardEvent to das-exporter (the client's event stream is
  * wrapped here, at the SDK boundary, and each record's arrival noted) to the
  * OTLP endpoint's receipt of its log record (matched by `log.record.uid`).
@@ -92,6 +93,8 @@ function arrivalsNoted(client: KinesisClient, arrivals: Record<string, number>):
 }
 
 const TICK_MS = 50;
+/** About how often AWS pushes a subscription's records (the emulator: once a second). */
+const AWS_PUSH_MS = 70;
 const BENCH_CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 
 /** Puts the simulated traffic at the input's rate, each event's logTime its put time; the window it measured. */
@@ -147,7 +150,8 @@ const nextMessage = <T>(from: NodeJS.Process | ChildProcess, type: string): Prom
 async function source(input: LatencyInput): Promise<void> {
   const streams = DEMO_CLUSTERS.map((c) => c.stream);
   const aws = await startEmbeddedAws({ streams, shards: 2 });
-  const kinesisLocal = await startKinesisLocal();
+  // Each second the emulator pushes is cut into events ~70 ms apart, as AWS pushes them.
+  const kinesisLocal = await startKinesisLocal({ paceMs: AWS_PUSH_MS });
   for (const stream of streams) await createStream(kinesisLocal.client, stream, 2);
   const [kinesis, kms] = [kinesisLocal.client, aws.kmsClient()];
   process.send!({ type: 'source-ready', kinesisEndpoint: kinesisLocal.endpoint, kmsEndpoint: aws.kmsEndpoint });

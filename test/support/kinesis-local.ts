@@ -65,6 +65,11 @@ export interface KinesisLocalOptions {
   registerConsumerMs?: number;
   /** Extra environment for the emulator. */
   env?: Record<string, string>;
+  /**
+   * For the benchmark only: the front cuts each event the emulator pushes (a whole second of records) into
+   * events released every `paceMs`, as AWS pushes within about 70 ms. Off by default.
+   */
+  paceMs?: number;
 }
 
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -92,7 +97,7 @@ export async function startKinesisLocal(options: KinesisLocalOptions = {}): Prom
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const front = await startFront(plainPort);
+  const front = await startFront(plainPort, options.paceMs);
   const endpoint = `http://127.0.0.1:${front.port}`;
   const clients: KinesisClient[] = [];
   const client = new KinesisClient({ endpoint, region: 'us-east-1', credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 1 });
@@ -265,7 +270,7 @@ function forward(
   upstream: http2.ClientHttp2Session,
   stream: http2.ServerHttp2Stream,
   headers: http2.OutgoingHttpHeaders,
-  watched?: { body: Buffer; subscription: SubscribeInput; shardEnds: ShardEnds },
+  watched?: { body: Buffer; subscription: SubscribeInput; shardEnds: ShardEnds; paceMs?: number },
 ): void {
   const subscription = watched?.subscription;
   const shardEnds = watched?.shardEnds;
@@ -284,11 +289,18 @@ function forward(
     stream.respond(responseHeaders);
     if (!subscription || responseHeaders[':status'] !== 200) return void request.pipe(stream);
     const events = new EventStreamReader();
+    const paced = watched?.paceMs ? new PacedWriter(stream, watched.paceMs) : undefined;
     request.on('data', (chunk: Buffer) => {
-      if (!handedOver) for (const message of events.push(chunk)) stream.write(message);
+      if (handedOver) return;
+      for (const message of events.push(chunk)) {
+        if (paced) paced.push(message);
+        else stream.write(message);
+      }
     });
     request.on('end', () => {
-      if (!handedOver && !stream.closed) stream.end();
+      if (handedOver || stream.closed) return;
+      if (paced) paced.end();
+      else stream.end();
     });
     const watch = setInterval(async () => {
       const start = await shardEnds!.closed(subscription).catch(() => undefined);
@@ -296,6 +308,7 @@ function forward(
       handedOver = true;
       clearInterval(watch);
       request.close(http2.constants.NGHTTP2_CANCEL);
+      paced?.flush();
       const after = events.continuation;
       const position = after ? { Type: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: after } : subscription.StartingPosition;
       await shardEnds!.serve(stream, subscription, position, start).catch(() => stream.destroy());
@@ -306,6 +319,69 @@ function forward(
   else stream.pipe(request);
 }
 
+/**
+ * The benchmark's pacing (KinesisLocalOptions.paceMs): each SubscribeToShardEvent is cut into events of an
+ * equal share of its records, released one every `paceMs` over the second the emulator takes to push the next;
+ * each part's continuation is its last record, the last part keeps the original's.
+ */
+class PacedWriter {
+  readonly #stream: http2.ServerHttp2Stream;
+  readonly #paceMs: number;
+  readonly #queue: Buffer[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #ending = false;
+
+  constructor(stream: http2.ServerHttp2Stream, paceMs: number) {
+    this.#stream = stream;
+    this.#paceMs = paceMs;
+    stream.on('close', () => clearTimeout(this.#timer));
+  }
+
+  push(message: Buffer): void {
+    const headersLength = message.readUInt32BE(4);
+    const headers = stringHeaders(message.subarray(12, 12 + headersLength));
+    if (headers[':event-type'] !== 'SubscribeToShardEvent') {
+      this.#queue.push(message);
+      return this.#schedule();
+    }
+    const payload = JSON.parse(message.subarray(12 + headersLength, message.length - 4).toString('utf8')) as { Records: { SequenceNumber: string }[]; ContinuationSequenceNumber?: string };
+    const parts = Math.max(1, Math.min(payload.Records.length, Math.floor(1000 / this.#paceMs)));
+    const size = Math.ceil(payload.Records.length / parts) || 1;
+    for (let from = 0; from < Math.max(1, payload.Records.length); from += size) {
+      const records = payload.Records.slice(from, from + size);
+      const last = from + size >= payload.Records.length;
+      const continuation = last ? payload.ContinuationSequenceNumber : records.at(-1)!.SequenceNumber;
+      this.#queue.push(eventMessage('SubscribeToShardEvent', { ...payload, Records: records, ...(continuation ? { ContinuationSequenceNumber: continuation } : {}) }));
+    }
+    this.#schedule();
+  }
+
+  end(): void {
+    this.#ending = true;
+    this.#schedule();
+  }
+
+  /** Writes what is queued at once (the shard closed: the rest is served from GetRecords after it). */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#queue.length > 0 && !this.#stream.closed) this.#stream.write(this.#queue.shift()!);
+  }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    const release = () => {
+      this.#timer = undefined;
+      if (this.#stream.closed) return;
+      const next = this.#queue.shift();
+      if (next) this.#stream.write(next);
+      if (this.#queue.length > 0) this.#timer = setTimeout(release, this.#paceMs);
+      else if (this.#ending) this.#stream.end();
+    };
+    release();
+  }
+}
+
 async function readAll(stream: http2.ServerHttp2Stream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -313,7 +389,7 @@ async function readAll(stream: http2.ServerHttp2Stream): Promise<Buffer> {
 }
 
 /** One port for both: HTTP/1.1 piped to the emulator, HTTP/2 ended here and sent on over a session kept open. */
-async function startFront(upstreamPort: number): Promise<{ port: number; close(): Promise<void> }> {
+async function startFront(upstreamPort: number, paceMs?: number): Promise<{ port: number; close(): Promise<void> }> {
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
   const direct = new KinesisClient({ endpoint: upstreamUrl, region: 'us-east-1', credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 3 });
   const shardEnds = new ShardEnds(direct);
@@ -348,7 +424,7 @@ async function startFront(upstreamPort: number): Promise<{ port: number; close()
       stream.write(eventMessage('initial-response', {}));
       return void shardEnds.serve(stream, input, input.StartingPosition, start).catch(() => stream.destroy());
     }
-    forward(upstream, stream, forwarded, { body, subscription: input, shardEnds });
+    forward(upstream, stream, forwarded, { body, subscription: input, shardEnds, ...(paceMs ? { paceMs } : {}) });
   });
   h2.on('sessionError', () => {});
   const h2Port = await listenOnLoopback(h2);
