@@ -25,7 +25,7 @@ import { streamIdentifierOf, type InitialPosition } from './source/leases/lease-
 import { streamRef } from './source/kinesis/client.ts';
 import { describeStreamIdentity } from './source/kinesis/discovery.ts';
 import { jsonLogger, type KinesisObserver, type Logger } from './source/kinesis/observer.ts';
-import { parseStartPosition } from './source/kinesis/shard-reader.ts';
+import { parseStartPosition } from './source/kinesis/shard-delivery.ts';
 import { KinesisConsumer, type EfoOptions } from './source/kinesis/stream-consumer.ts';
 import { parseKinesisStreamArn } from './source/resource.ts';
 import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';

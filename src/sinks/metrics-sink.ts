@@ -31,7 +31,7 @@ import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
 import { DEFAULT_SERIES_EXPIRY_MS, SeriesExpiry } from '../telemetry/series-expiry.ts';
 import { epochSeconds, tallyEvents, type EventTally } from './metrics-tally.ts';
 import { DELIVERED, eventCount, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
-import { SUBSCRIPTION_END_REASONS } from '../source/kinesis/efo-errors.ts';
+import { SUBSCRIPTION_END_REASONS } from '../source/kinesis/consumer-modes.ts';
 
 export interface MetricsSinkOptions {
   /** Distinct `user`, `database` and `code` values kept per label before folding into `__other__`. Default 50. */

@@ -32,7 +32,7 @@ import { ResourceCatalog } from '../sinks/otlp/resource.ts';
 import { StdoutLogSink } from '../sinks/otlp/stdout.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { jsonLogger, type Logger } from './kinesis/observer.ts';
-import type { BatchProcessor } from './kinesis/shard-reader.ts';
+import type { BatchProcessor } from './kinesis/shard-delivery.ts';
 import { parseLambdaEvent, type LambdaEntryResult } from './lambda-event.ts';
 import type { SourceRecord } from './record.ts';
 import { parseKinesisStreamArn } from './resource.ts';

@@ -20,7 +20,7 @@ import { FileCheckpointStore } from '../../src/source/checkpoints/file-store.ts'
 import { SHARD_END, type LeaseCoordinator } from '../../src/source/checkpoints/store.ts';
 import { streamRef } from '../../src/source/kinesis/client.ts';
 import { silentLogger, type KinesisObserver } from '../../src/source/kinesis/observer.ts';
-import { parseStartPosition, type BatchProcessor } from '../../src/source/kinesis/shard-reader.ts';
+import { parseStartPosition, type BatchProcessor } from '../../src/source/kinesis/shard-delivery.ts';
 import { KinesisConsumer, type KinesisConsumerOptions } from '../../src/source/kinesis/stream-consumer.ts';
 import { DynamoDbLeaseCoordinator } from '../../src/source/leases/dynamodb-coordinator.ts';
 import type { SourceRecord } from '../../src/source/record.ts';

@@ -16,43 +16,40 @@
  * reset connection as a quiet end), `idle_timeout` one silent for too long
  * (a connection dropped without a reset): subscribed again with backoff.
  */
-import { ACCESS_DENIED_ERRORS, awsErrorOf, isCredentialsFailure, isMissingRegion, THROTTLING_ERRORS } from '../../util/aws-errors.ts';
+import { awsErrorOf } from '../../util/aws-errors.ts';
+import type { SubscriptionEndReason } from './consumer-modes.ts';
+import { classifyKinesisError } from './client.ts';
 
-/** Every reason a subscription ends, `shard_end` included: a closed set, so it can be a metric label. */
-export const SUBSCRIPTION_END_REASONS = [
-  'completed',
-  'shard_end',
-  'ended_early',
-  'idle_timeout',
-  'resource_in_use',
-  'limit_exceeded',
-  'internal_failure',
-  'network',
-  'throttled',
-  'credentials',
-  'unexpected',
-] as const;
-
-export type SubscriptionEnd = Exclude<(typeof SUBSCRIPTION_END_REASONS)[number], 'shard_end'>;
+export type SubscriptionEnd = Exclude<SubscriptionEndReason, 'shard_end'>;
 
 export type SubscriptionFailure =
   | { kind: 'retryable'; reason: Exclude<SubscriptionEnd, 'completed'> }
   | { kind: 'fatal'; reason: 'efo_consumer_not_found' | 'efo_access_denied' | 'stream_key_unusable' | 'aws_config_missing' };
 
-const KEY_UNUSABLE = new Set(['KMSAccessDeniedException', 'KMSDisabledException', 'KMSInvalidStateException', 'KMSNotFoundException', 'KMSOptInRequired']);
+/**
+ * The names SubscribeToShard gives a meaning of its own; every other failure means what it means for any
+ * Kinesis call (classifyKinesisError), with the enhanced fan-out reasons where the consumer is concerned.
+ */
+const OWN_MEANING: Readonly<Record<string, Exclude<SubscriptionEnd, 'completed'>>> = {
+  ResourceInUseException: 'resource_in_use',
+  LimitExceededException: 'limit_exceeded',
+  InternalFailureException: 'internal_failure',
+};
 
 export function classifySubscriptionError(error: unknown): SubscriptionFailure {
-  const { name, status, serverFault } = awsErrorOf(error);
-  if (name === 'ResourceInUseException') return { kind: 'retryable', reason: 'resource_in_use' };
-  if (name === 'LimitExceededException') return { kind: 'retryable', reason: 'limit_exceeded' };
-  if (name === 'InternalFailureException') return { kind: 'retryable', reason: 'internal_failure' };
-  if (THROTTLING_ERRORS.has(name)) return { kind: 'retryable', reason: 'throttled' };
-  if (isCredentialsFailure(error)) return { kind: 'retryable', reason: 'credentials' };
-  if (ACCESS_DENIED_ERRORS.has(name)) return { kind: 'fatal', reason: 'efo_access_denied' };
-  if (isMissingRegion(error)) return { kind: 'fatal', reason: 'aws_config_missing' };
-  if (KEY_UNUSABLE.has(name)) return { kind: 'fatal', reason: 'stream_key_unusable' };
-  if (name === 'ResourceNotFoundException') return { kind: 'fatal', reason: 'efo_consumer_not_found' };
-  if ((status !== undefined && status >= 500) || serverFault) return { kind: 'retryable', reason: 'internal_failure' };
-  if (status === undefined) return { kind: 'retryable', reason: 'network' };
-  return { kind: 'retryable', reason: 'unexpected' };
+  const own = OWN_MEANING[awsErrorOf(error).name];
+  if (own) return { kind: 'retryable', reason: own };
+  const failure = classifyKinesisError(error);
+  switch (failure.kind) {
+    // Subscriptions have no iterators: a surprise, retried slowly.
+    case 'expired_iterator':
+      return { kind: 'retryable', reason: 'unexpected' };
+    case 'retryable':
+      return { kind: 'retryable', reason: failure.reason === 'service_unavailable' ? 'internal_failure' : failure.reason };
+    case 'fatal':
+      if (failure.reason === 'kinesis_access_denied') return { kind: 'fatal', reason: 'efo_access_denied' };
+      // The consumer (or the shard) the subscription names is gone: the stream is checked again, which registers it anew.
+      if (failure.reason === 'stream_not_found') return { kind: 'fatal', reason: 'efo_consumer_not_found' };
+      return { kind: 'fatal', reason: failure.reason };
+  }
 }

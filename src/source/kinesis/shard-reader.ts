@@ -26,8 +26,6 @@ import { LeaseLostError } from '../checkpoints/store.ts';
 import { classifyKinesisError } from './client.ts';
 import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type ShardOutcome, type ShardReadOptions } from './shard-delivery.ts';
 
-export { credentialsUnavailable, parseStartPosition, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-delivery.ts';
-
 export interface ShardReaderOptions extends ShardReadOptions {
   client: KinesisClient;
   /** GetRecords Limit (default 1000). */

@@ -25,7 +25,8 @@ import { listAllShards } from './discovery.ts';
 import { Limiter } from './limiter.ts';
 import { jsonLogger, type KinesisObserver, type Logger, type StreamStatus } from './observer.ts';
 import { deregisterStreamConsumer, EfoSetupError, ensureStreamConsumer } from './efo-consumer.ts';
-import { credentialsUnavailable, ShardReader, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-reader.ts';
+import { credentialsUnavailable, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-delivery.ts';
+import { ShardReader } from './shard-reader.ts';
 import { SubscriptionReader } from './subscription-reader.ts';
 
 export interface KinesisConsumerOptions {
