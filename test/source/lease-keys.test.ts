@@ -7,7 +7,7 @@
  * previous version still checkpoints, without losing a position.
  */
 import assert from 'node:assert/strict';
-import { CreateTableCommand, PutItemCommand, ScanCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, PutItemCommand, ScanCommand, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { classifyLeaseStoreError } from '../../src/source/checkpoints/failures.ts';
 import { SHARD_END, type ShardInfo } from '../../src/source/checkpoints/store.ts';
 import { streamRef } from '../../src/source/kinesis/client.ts';
@@ -70,6 +70,12 @@ describe('lease keys in the form KCL 2.x writes', function () {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    // As on DynamoDB, a new table takes writes once it is ACTIVE: dynalite too is CREATING for a moment.
+    for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 10))) {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+      if (Table?.TableStatus === 'ACTIVE') break;
+      if (Date.now() > deadline) throw new Error(`table ${table} not ACTIVE after 10 s (${Table?.TableStatus})`);
+    }
     for (const item of items) await client.send(new PutItemCommand({ TableName: table, Item: item }));
   }
 
