@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { AccessDeniedException, CreateStreamCommand, RegisterStreamConsumerCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { AccessDeniedException, CreateStreamCommand, LimitExceededException, RegisterStreamConsumerCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { Pipeline } from '../../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
@@ -144,6 +144,31 @@ describe('Kinesis consumer on kinesis-local, polling and enhanced fan-out', func
     denied = false;
     await waitFor(() => sink.events.length >= 10, 20_000, () => `the records once allowed (have ${sink.events.length})`);
     await waitFor(() => c.status()[0]!.up, 10_000, () => 'the stream up again');
+  });
+
+  it('efo: registration refused for the moment (5 consumers being created) is retried, and the log names RegisterStreamConsumer, not ListShards', async () => {
+    const stream = await newStream(1);
+    await produce(kinesis.client, stream, testRecords(10, 2, 'busy'));
+    let refusals = 2;
+    const client = kinesis.http2Client();
+    const send = client.send.bind(client) as (command: unknown, options?: unknown) => Promise<unknown>;
+    (client as { send: unknown }).send = async (command: unknown, options?: unknown) => {
+      if (refusals > 0 && command instanceof RegisterStreamConsumerCommand) {
+        refusals--;
+        throw new LimitExceededException({ message: 'Only 5 consumers can be created or deleted simultaneously', $metadata: { httpStatusCode: 400 } });
+      }
+      return send(command, options);
+    };
+    const log = new CapturingLogger();
+    const sink = new MemorySink();
+    const c = consumer('efo', { client, streams: [stream], pipeline: pipelineFor(sink), log, efo: { client: kinesis.http2Client(), consumerName: `${CONSUMER}-busy`, registrationPollMs: 50 } });
+    await c.start();
+    await waitFor(() => sink.events.length >= 10, 20_000, () => `the records once registered (have ${sink.events.length}; ${JSON.stringify(log.lines)})`);
+    assert.equal(refusals, 0);
+    const retried = log.lines.filter((l) => l.message.startsWith('shard discovery failed'));
+    assert.equal(retried.length, 2, JSON.stringify(log.lines));
+    for (const line of retried) assert.equal(line.message, 'shard discovery failed (Kinesis RegisterStreamConsumer); retrying');
+    assert.ok(!log.lines.some((l) => l.level === 'error'), 'not stopped');
   });
 
   it('efo: a stream with 20 registered consumers stops as efo_consumer_limit', async () => {

@@ -151,6 +151,8 @@ class StreamConsumer {
   #wakeRequested = false;
   /** Enhanced fan-out: the registered consumer's ARN, once found or registered; cleared when the stream stops. */
   #consumerArn: string | undefined;
+  /** The Kinesis call shard discovery is making, for its failures' log line and retry label. */
+  #discoveryCall: 'RegisterStreamConsumer' | 'ListShards' = 'ListShards';
 
   constructor(ref: StreamRef, shared: Shared) {
     this.#ref = ref;
@@ -215,13 +217,13 @@ class StreamConsumer {
         }
         credentialFailures = failure.kind === 'retryable' && failure.reason === 'credentials' ? credentialFailures + 1 : 0;
         if (credentialFailures >= CREDENTIALS_ATTEMPTS) {
-          const stopped = credentialsUnavailable(fromLeases ? 'shard discovery (lease store)' : 'ListShards', credentialFailures, cause);
+          const stopped = credentialsUnavailable(fromLeases ? 'shard discovery (lease store)' : this.#discoveryCall, credentialFailures, cause);
           this.#fail(stopped.reason, stopped.message);
           credentialFailures = 0;
           continue;
         }
-        this.#o.observer?.retrying?.(this.#ref.name, null, fromLeases ? 'leases' : 'ListShards', failure.kind === 'retryable' ? failure.reason : 'unexpected');
-        this.#o.log.warn(`shard discovery failed (${fromLeases ? 'lease store' : 'Kinesis'}); retrying`, { stream: this.#ref.name, error: describeError(cause) });
+        this.#o.observer?.retrying?.(this.#ref.name, null, fromLeases ? 'leases' : this.#discoveryCall, failure.kind === 'retryable' ? failure.reason : 'unexpected');
+        this.#o.log.warn(`shard discovery failed (${fromLeases ? 'lease store' : `Kinesis ${this.#discoveryCall}`}); retrying`, { stream: this.#ref.name, error: describeError(cause) });
         waitMs = Math.min(waitMs, backoffDelay(failures++, this.#o.retry));
       }
       await this.#idle(waitMs, signal);
@@ -230,7 +232,9 @@ class StreamConsumer {
 
   /** Lists the shards, records them, and starts a reader for each shard the coordinator hands out. */
   async #discover(signal: AbortSignal): Promise<void> {
+    this.#discoveryCall = 'RegisterStreamConsumer';
     const consumerArn = await this.#registeredConsumer(signal);
+    this.#discoveryCall = 'ListShards';
     const shards = await listAllShards(this.#o.client, this.#ref, signal);
     await leaseStoreCall(() => this.#o.coordinator.syncShards(this.#ref.name, shards));
     const leases = await leaseStoreCall(() => this.#o.coordinator.acquire(this.#ref.name));
