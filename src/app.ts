@@ -30,7 +30,10 @@ import { KinesisConsumer, type EfoOptions } from './source/kinesis/stream-consum
 import { parseKinesisStreamArn } from './source/resource.ts';
 import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';
 import { startMetricsServer, type StreamReadiness } from './telemetry/server.ts';
-import { buildOpener, buildPreparingOpener, prepareSetup } from './cli/wiring.ts';
+import { buildOpener, buildPreparingOpener, policyVersion, prepareSetup } from './cli/wiring.ts';
+import type { ReloadResult } from './policy/holder.ts';
+import { PolicyRuntime } from './policy/runtime.ts';
+import { PreparingOpener } from './workers/opener.ts';
 import { PreparePool } from './workers/pool.ts';
 
 export interface AppDependencies {
@@ -58,6 +61,8 @@ export interface RunningApp {
   /** URL of the metrics/health server. */
   metricsUrl: string;
   otlp: OtlpEnvironment;
+  /** Reads the policy file again (SIGHUP); null without --policy. A bad file keeps the running policy and says why. */
+  reloadPolicy(): ReloadResult | null;
   /** Shutdown requested: stop polling, let the pipeline finish or abandon batches, write checkpoints, flush sinks. */
   stop(): Promise<void>;
 }
@@ -103,6 +108,8 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
       ? new OtlpLogSink({ config: otlp.exporter, mapper, observer: exportObserver, log })
       : new StdoutLogSink(deps.stdout as NodeJS.WritableStream & import('node:stream').Writable, mapper, exportObserver);
   const metricsSink = new MetricsSink(metrics, { topN: config.labelTopN, seriesExpiryMs: config.seriesExpirySeconds * 1000 });
+  // An invalid policy file throws here: the process refuses to start.
+  const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames, watch: config.policyWatch, metrics, log }) : undefined;
   const sinks: Sink[] = [logSink, metricsSink];
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 
@@ -119,7 +126,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     preparable && config.workers > 0
       ? new PreparePool({
           size: config.workers,
-          setup: prepareSetup(config, resources, observedTimes),
+          setup: prepareSetup(config, resources, observedTimes, policy),
           onWorkerLost: (reason) => {
             metrics.workersLost.inc();
             log.warn('prepare worker lost; its records are prepared on the main thread', { reason });
@@ -127,10 +134,13 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
         })
       : undefined;
   const dataKeyObserver = metricsDataKeyObserver(metrics);
+  const opener = preparable
+    ? buildPreparingOpener(config, deps.kms, { resources, observedTimes, observer: dataKeyObserver, ...(pool ? { pool } : {}), ...(policy ? { policy } : {}) })
+    : buildOpener(config, deps.kms, dataKeyObserver, policy);
+  // A reloaded policy reaches the workers before any record that names it; the other opener reads the current one per record.
+  if (policy && opener instanceof PreparingOpener) policy.onChange((loaded) => opener.setPolicy(policyVersion(loaded)));
   const pipeline = new Pipeline({
-    opener: preparable
-      ? buildPreparingOpener(config, deps.kms, { resources, observedTimes, observer: dataKeyObserver, ...(pool ? { pool } : {}) })
-      : buildOpener(config, deps.kms, dataKeyObserver),
+    opener,
     sinks,
     deadLetters,
     observer: metricsPipelineObserver(metrics),
@@ -167,6 +177,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     host: config.metricsHost,
     port: config.metricsPort,
     ...(config.metricsToken ? { bearerToken: config.metricsToken } : {}),
+    ...(policy ? { details: () => ({ policy: policy.status() }) } : {}),
     readiness: () => {
       // A sink that cannot deliver as configured (a refused credential) holds every stream back, though each is read.
       const blocked = sinks.map((sink) => sink.blockedReason?.() ?? null).find((reason) => reason !== null) ?? null;
@@ -181,6 +192,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   } catch (error) {
     await server.close();
     await pool?.close();
+    policy?.close();
     throw error;
   }
   // Series of instances gone quiet are removed within a minute of their expiry; the timer does not keep the process alive.
@@ -198,12 +210,14 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     pipeline,
     metricsUrl: server.url,
     otlp,
+    reloadPolicy: () => policy?.reload() ?? null,
     stop: () =>
       (stopping ??= (async () => {
         // Every step runs even when one fails (a checkpoint directory that refuses the last write): the first failure is thrown after.
         const failures: unknown[] = [];
         const step = (run: () => Promise<unknown> | undefined) => Promise.resolve().then(run).catch((error: unknown) => void failures.push(error));
         clearInterval(forgetting);
+        policy?.close();
         await step(() => consumer.stop());
         await step(() => pool?.close());
         for (const sink of sinks) await step(() => sink.close());

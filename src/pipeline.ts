@@ -23,6 +23,7 @@
  * which is the backpressure that keeps memory bounded.
  */
 import { DasError, describeError, isDasError, type FailureReason } from './errors.ts';
+import { mergeOutcomes } from './policy/apply.ts';
 import type { DecodedRecord } from './events/model.ts';
 import type { DeadLetterSink } from './sinks/dead-letter.ts';
 import { eventCount, type PreparedBatch, type Rejection, type Sink, type SinkBatch, type SinkResult } from './sinks/sink.ts';
@@ -307,7 +308,8 @@ class OpeningWindow {
 function batchOf(records: readonly OpenedRecord[]): SinkBatch {
   const heartbeats = records.flatMap((r) => r.heartbeats);
   if (records.length === 0 || records.some((r) => r.prepared === undefined)) {
-    return { events: records.flatMap((r) => r.events), heartbeats };
+    const policy = mergeOutcomes(records.map((r) => r.policy));
+    return { events: records.flatMap((r) => r.events), heartbeats, ...(policy ? { policy } : {}) };
   }
   const prepared: PreparedBatch = {
     eventIds: records.flatMap((r) => r.prepared!.eventIds),

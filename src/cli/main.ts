@@ -11,6 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { ConfigInput } from '../config/config.ts';
 import { isConfigError } from '../config/errors.ts';
 import { parsePairs, parseResourceIds } from '../config/pairs.ts';
+import { isPolicyError } from '../policy/errors.ts';
 import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
 import { OLD_EVENTS_MODES } from '../sinks/otlp/old-events.ts';
 import { CONSUMER_MODES } from '../source/kinesis/consumer-modes.ts';
@@ -42,7 +43,9 @@ function addPipelineOptions(command: Command): Command {
     .option('--service-name <id=name>', 'friendly service.name for a resource id (repeatable)', collect)
     .option('--max-record-bytes <n>', "cap on one record's decompressed size")
     .option('--concurrency <n>', 'records opened at once per batch')
-    .option('--workers <n>', 'worker threads that decrypt, decode and encode records (default 0; one per core is fastest)');
+    .option('--workers <n>', 'worker threads that decrypt, decode and encode records (default 0; one per core is fastest)')
+    .option('--policy <file>', 'audit policy (YAML) whose rules drop, tag and alert on events; SIGHUP reloads it')
+    .option('--policy-watch', 'also reload the policy when its file changes');
 }
 
 function pipelineFlags(opts: Record<string, any>): ConfigInput {
@@ -58,6 +61,8 @@ function pipelineFlags(opts: Record<string, any>): ConfigInput {
     maxRecordBytes: opts.maxRecordBytes,
     concurrency: opts.concurrency,
     workers: opts.workers,
+    policyFile: opts.policy,
+    policyWatch: opts.policyWatch,
   } as ConfigInput;
 }
 
@@ -130,6 +135,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters').choices(REDACTION_MODES))
     .option('--max-record-bytes <n>', 'cap on one record\'s decompressed size')
     .option('--dead-letters <file>', 'also write records that could not be opened to this JSONL file')
+    .option('--policy <file>', 'apply this audit policy: dropped events are not written, matched ones carry "policy"; a count per rule ends stderr')
     .action(async (files: string[], opts) => {
       const { replayCommand } = await import('./replay.ts');
       exitCode = await replayCommand(
@@ -139,10 +145,29 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
           heartbeats: opts.heartbeats,
           redact: opts.redact,
           maxRecordBytes: opts.maxRecordBytes,
+          policyFile: opts.policy,
         },
         { deadLetterFile: opts.deadLetters },
         io,
       );
+    });
+
+  const policy = program.command('policy').description('audit policies (docs/policies.md): check a file, generate its Loki ruler rules');
+  policy
+    .command('check')
+    .description('validate an audit policy file: its rules, or every problem with its line and column')
+    .argument('<file>', 'the policy (YAML)')
+    .action(async (file: string) => {
+      const { policyCheckCommand } = await import('./policy.ts');
+      exitCode = policyCheckCommand(file, io);
+    });
+  policy
+    .command('loki-rules')
+    .description("print Loki ruler rules (LogQL) alerting on the policy's alert rules, for a ruler's rules directory")
+    .argument('<file>', 'the policy (YAML)')
+    .action(async (file: string) => {
+      const { policyLokiRulesCommand } = await import('./policy.ts');
+      exitCode = policyLokiRulesCommand(file, io);
     });
 
   program
@@ -161,7 +186,7 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (isConfigError(error)) {
+    if (isConfigError(error) || isPolicyError(error)) {
       io.stderr.write(`das-exporter: ${error.message}\n`);
       return 2;
     }

@@ -13,6 +13,8 @@ import { readReplayInput } from '../source/replay-input.ts';
 import type { SourceRecord } from '../source/record.ts';
 import type { CliIo } from './main.ts';
 import { buildOpener, createKmsClient, requireAwsConfig } from './wiring.ts';
+import type { PolicyOutcome } from '../events/model.ts';
+import { PolicyRuntime } from '../policy/runtime.ts';
 
 const BATCH_SIZE = 100;
 const FAILURES_SHOWN = 20;
@@ -48,6 +50,30 @@ class ReplayFailures implements DeadLetterSink {
   }
 }
 
+/** What the policy did over the whole replay, per rule. */
+class RuleCounts {
+  readonly #dropped = new Map<string, number>();
+  readonly #matched = new Map<string, number>();
+  readonly #kept = new Map<string, number>();
+
+  add(outcome: PolicyOutcome | undefined): void {
+    if (!outcome) return;
+    for (const { rule, count } of outcome.dropped) this.#dropped.set(rule, (this.#dropped.get(rule) ?? 0) + count);
+    for (const { rule, count } of outcome.matched) this.#matched.set(rule, (this.#matched.get(rule) ?? 0) + count);
+    for (const { rule, count } of outcome.keptProtected) this.#kept.set(rule, (this.#kept.get(rule) ?? 0) + count);
+  }
+
+  /** One line per rule, in the policy's order, rules that never matched included. */
+  report(rules: readonly { name: string; action: string }[]): string {
+    const lines = rules.map(({ name, action }) => {
+      const n = action === 'drop' ? (this.#dropped.get(name) ?? 0) : (this.#matched.get(name) ?? 0);
+      const kept = this.#kept.get(name);
+      return `das-exporter: policy rule ${name} (${action}): ${n} event(s) ${action === 'drop' ? 'dropped' : 'matched'}${kept ? `, ${kept} failed login(s) or privilege change(s) kept` : ''}\n`;
+    });
+    return lines.join('');
+  }
+}
+
 export async function replayCommand(
   files: readonly string[],
   flags: ConfigInput,
@@ -60,9 +86,13 @@ export async function replayCommand(
     kms.destroy();
     throw error;
   });
+  // An invalid policy file refuses the replay before any record is read.
+  const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames }) : undefined;
+  const ruleCounts = new RuleCounts();
   const failures = new ReplayFailures(io.stderr, options.deadLetterFile ? new FileDeadLetterSink(options.deadLetterFile) : undefined);
   const pipeline = new Pipeline({
-    opener: buildOpener(config, kms),
+    opener: buildOpener(config, kms, undefined, policy),
+    ...(policy ? { observer: { batchDelivered: (_records, batch) => ruleCounts.add(batch.policy) } } : {}),
     sinks: [new JsonlSink(io.stdout as NodeJS.WritableStream & import('node:stream').Writable, { heartbeats: config.heartbeats })],
     deadLetters: failures,
     concurrency: config.concurrency,
@@ -105,5 +135,6 @@ export async function replayCommand(
   io.stderr.write(
     `das-exporter: replay read ${records} record(s), wrote ${events} event(s)` + (failed ? `; ${failed} could not be opened: ${reasons}\n` : '\n'),
   );
+  if (policy) io.stderr.write(ruleCounts.report(policy.current.document.rules.map((r) => ({ name: r.name, action: r.action }))));
   return failed > 0 ? 1 : 0;
 }

@@ -45,7 +45,11 @@ export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOpti
     throw error;
   }
   const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps, ...(subscriber ? { subscriber } : {}) });
+  // SIGHUP reloads the audit policy; the app logs what the reload did.
+  const reload = () => void app.reloadPolicy();
+  if (config.policyFile) process.on('SIGHUP', reload);
   const signal = await stopSignal;
+  process.off('SIGHUP', reload);
   io.stderr.write(`das-exporter: ${typeof signal === 'string' ? signal : 'stop'} received, finishing in-flight batches and writing checkpoints\n`);
   await app.stop();
   destroy();

@@ -11,6 +11,9 @@ import { DasRecordOpener } from '../decrypt/opener.ts';
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
 import { enrichRecord } from '../enrich/stage.ts';
+import { applyPolicy } from '../policy/apply.ts';
+import type { LoadedPolicy } from '../policy/holder.ts';
+import type { PolicyRuntime } from '../policy/runtime.ts';
 import { DasError, describeError } from '../errors.ts';
 import { ConfigError } from '../config/config.ts';
 import type { EncryptionContext, SourceRecord } from '../source/record.ts';
@@ -19,7 +22,7 @@ import type { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { ResourceFacts } from '../sinks/otlp/resource.ts';
 import { PreparingOpener } from '../workers/opener.ts';
 import type { PreparePool } from '../workers/pool.ts';
-import type { PrepareSetup } from '../workers/prepare.ts';
+import type { PolicyVersion, PrepareSetup } from '../workers/prepare.ts';
 import { USER_AGENT } from '../version.ts';
 
 /** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS), `config` over it; its User-Agent names das-exporter. */
@@ -108,31 +111,39 @@ export function buildPreparingOpener(
     pool?: PreparePool;
     observer?: DataKeyObserver;
     onLocalFallback?: (reason: string) => void;
+    policy?: PolicyRuntime;
   },
 ): PreparingOpener {
   return new PreparingOpener({
     dataKeys: buildDataKeys(config, kms, options.observer),
     contextFor: contextResolver(config.resourceIds),
-    setup: prepareSetup(config, options.resources, options.observedTimes),
+    setup: prepareSetup(config, options.resources, options.observedTimes, options.policy),
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.onLocalFallback ? { onLocalFallback: options.onLocalFallback } : {}),
   });
 }
 
 /** `observedTimes`: the log sink mapper's, which the prepared records then draw from too (`--old-events observed-time`). */
-export function prepareSetup(config: Config, resources: ResourceFacts, observedTimes?: ObservedTimes): PrepareSetup {
+export function prepareSetup(config: Config, resources: ResourceFacts, observedTimes?: ObservedTimes, policy?: PolicyRuntime): PrepareSetup {
   const setup: PrepareSetup = { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents };
   if (config.oldEvents === 'observed-time' && observedTimes) setup.observedTimes = observedTimes.shared;
+  if (policy) setup.policy = policyVersion(policy.current);
   return setup;
 }
 
-export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver): DasRecordOpener {
+/** The plain-data form of a loaded policy that workers are sent. */
+export function policyVersion(policy: LoadedPolicy): PolicyVersion {
+  return { generation: policy.generation, document: policy.document };
+}
+
+/** `policy`: applied after enrichment, the policy running when each record is opened. */
+export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver, policy?: PolicyRuntime): DasRecordOpener {
   return new DasRecordOpener({
     dataKeys: buildDataKeys(config, kms, observer),
     // Suites 0x0078/0x0178/0x0378 with one BC/DataKey key are opened on node:crypto; anything else by the Encryption SDK.
     decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
     contextFor: contextResolver(config.resourceIds),
     maxRecordBytes: config.maxRecordBytes,
-    enrich: (record) => enrichRecord(record, config.redact),
+    enrich: policy ? (record) => applyPolicy(enrichRecord(record, config.redact), policy.current.compiled) : (record) => enrichRecord(record, config.redact),
   });
 }

@@ -125,6 +125,13 @@ export const configSchema = z.object({
     .int()
     .min(MIN_SERIES_EXPIRY_SECONDS, `expected at least ${MIN_SERIES_EXPIRY_SECONDS} seconds: DASAuditGap must fire before the heartbeat gauge is removed`)
     .default(86_400),
+  /**
+   * `--policy FILE` / `DAS_POLICY_FILE`: an audit policy (YAML, docs/policies.md) whose rules drop, tag and
+   * alert on events; an invalid file refuses the start, SIGHUP reloads it (default none: every event is emitted).
+   */
+  policyFile: z.string().min(1).optional(),
+  /** `--policy-watch` / `DAS_POLICY_WATCH`: also reload the policy when its file changes (default false: SIGHUP only). */
+  policyWatch: z.boolean().default(false),
   /** `--service-name id=name` / `DAS_SERVICE_NAMES`: friendly `service.name` per resource id (default the id). */
   serviceNames: z
     .record(z.string(), z.string().min(1, 'expected <resource id>=<name>'))
@@ -143,6 +150,9 @@ function crossFieldProblems(config: Config): { field: string; message: string }[
   const problems: { field: string; message: string }[] = [];
   if (config.consumer === 'efo' && config.consumerName === undefined) {
     problems.push({ field: 'consumerName', message: '--consumer efo reads as a registered stream consumer: name it (the same name in every replica of one deployment)' });
+  }
+  if (config.policyWatch && config.policyFile === undefined) {
+    problems.push({ field: 'policyWatch', message: 'there is no policy file to watch: give --policy FILE' });
   }
   if (config.deregisterOnStop && config.leases.startsWith('dynamodb:')) {
     problems.push({
@@ -181,6 +191,8 @@ const FIELD_NAMES: Record<string, string> = {
   labelTopN: '--label-top-n / DAS_LABEL_TOP_N',
   seriesExpirySeconds: '--series-expiry / DAS_SERIES_EXPIRY_SECONDS',
   serviceNames: '--service-name / DAS_SERVICE_NAMES',
+  policyFile: '--policy / DAS_POLICY_FILE',
+  policyWatch: '--policy-watch / DAS_POLICY_WATCH',
 };
 
 /** Fields whose values never appear in an error message. */
@@ -218,6 +230,8 @@ export function fromEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
   set('labelTopN', env.DAS_LABEL_TOP_N);
   set('seriesExpirySeconds', env.DAS_SERIES_EXPIRY_SECONDS);
   if (env.DAS_SERVICE_NAMES) set('serviceNames', parsePairs(env.DAS_SERVICE_NAMES.split(',')));
+  set('policyFile', env.DAS_POLICY_FILE);
+  set('policyWatch', parseBoolean(env.DAS_POLICY_WATCH));
   return input as ConfigInput;
 }
 

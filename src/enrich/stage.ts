@@ -52,6 +52,7 @@ export function enrichEvent(event: ActivityEvent, mode: RedactionMode): void {
     querySummary: summary.summary,
     operationName: summary.operation,
     collectionName: summary.collection,
+    ...(summary.collections.length > 0 ? { objects: summary.collections } : {}),
     trace: trace ? { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags } : null,
     ...(echoes.failedClosed ? { redactionFailedClosed: true } : {}),
   };

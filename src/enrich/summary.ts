@@ -30,11 +30,13 @@ export interface QuerySummary {
   collection: string | null;
   /** `db.query.summary`, e.g. `SELECT orders customers`. */
   summary: string | null;
+  /** Every table the text touches, as written (`payments.cards`, `orders`), each once: what audit policies match `objects` on. */
+  collections: readonly string[];
 }
 
 export const MAX_SUMMARY_LENGTH = 255;
 
-const NOTHING: QuerySummary = { operation: null, collection: null, summary: null };
+const NOTHING: QuerySummary = Object.freeze({ operation: null, collection: null, summary: null, collections: Object.freeze([]) });
 
 /**
  * Recent summaries by dialect and text: a workload repeats the same statement
@@ -98,7 +100,7 @@ function summarizeText(text: string, dialect: SqlDialect): QuerySummary {
   }
   const collections = new Set(results.flatMap((r) => r.collections));
   const collection = collections.size === 1 ? [...collections][0]! : null;
-  return { operation, collection, summary: joinSummary(results.flatMap((r) => r.parts.map((p) => p.text))) };
+  return { operation, collection, summary: joinSummary(results.flatMap((r) => r.parts.map((p) => p.text))), collections: Object.freeze([...collections]) };
 }
 
 interface Tok {

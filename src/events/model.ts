@@ -102,6 +102,31 @@ export interface ActivityEvent {
    * sink, log or dead letter ever holds what `--redact` hides.
    */
   enrichment?: Enrichment;
+  /** Set by the audit policy (src/policy/) when rules of action `tag` or `alert` matched the event. */
+  policy?: PolicyMark;
+}
+
+/** What the audit policy's `tag` and `alert` rules said about one event. */
+export interface PolicyMark {
+  /** The rules that matched, in the policy's order. */
+  matched: string[];
+  /** The highest severity those rules give, null when none gives one. */
+  severity: 'info' | 'warning' | 'error' | 'critical' | null;
+  /** Labels the rules add (`das.policy.label.<name>` on the log record); a later rule's value wins. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * What the audit policy did with one record's events, counted where it ran
+ * (plain data, so a worker thread can send it): the metrics sink applies it.
+ */
+export interface PolicyOutcome {
+  /** Events dropped, by the rule that dropped them. */
+  dropped: { rule: string; count: number }[];
+  /** Events a `tag` or `alert` rule matched, by rule, with the last matching trace id (the exemplar). */
+  matched: { rule: string; action: 'tag' | 'alert'; severity: string; count: number; traceId: string | null }[];
+  /** Failed logins and privilege changes a drop rule without `force` matched and kept. */
+  keptProtected: { rule: string; count: number }[];
 }
 
 export interface Enrichment {
@@ -113,6 +138,8 @@ export interface Enrichment {
   operationName: string | null;
   /** `db.collection.name` when the statement touches exactly one table. */
   collectionName: string | null;
+  /** Every table the statement touches, as written (`payments.cards`), when it touches any: what policies match `objects` on. */
+  objects?: readonly string[];
   /** W3C trace context from a sqlcommenter comment or the client application, read before redaction. */
   trace: { traceId: string; spanId: string; traceFlags: number } | null;
   /**
@@ -142,4 +169,6 @@ export interface DecodedRecord {
   instanceId: string | null;
   events: ActivityEvent[];
   heartbeats: Heartbeat[];
+  /** Set when an audit policy ran on the events (dropped ones are no longer in `events`). */
+  policy?: PolicyOutcome;
 }

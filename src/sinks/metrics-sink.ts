@@ -30,6 +30,7 @@ import { DEFAULT_MAX_LABEL_LENGTH, DEFAULT_TOP_N, TopValues, capLength } from '.
 import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
 import { DEFAULT_SERIES_EXPIRY_MS, SeriesExpiry } from '../telemetry/series-expiry.ts';
 import { epochSeconds, tallyEvents, type EventTally } from './metrics-tally.ts';
+import type { PolicyOutcome } from '../events/model.ts';
 import { DELIVERED, eventCount, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
 import { SUBSCRIPTION_END_REASONS } from '../source/kinesis/consumer-modes.ts';
 
@@ -81,7 +82,7 @@ export class MetricsSink implements Sink {
 
   async write(batch: SinkBatch): Promise<SinkResult> {
     const nowSeconds = this.#clock() / 1000;
-    for (const tally of batch.prepared?.tallies ?? [tallyEvents(batch.events)]) this.#apply(tally, nowSeconds);
+    for (const tally of batch.prepared?.tallies ?? [tallyEvents(batch.events, batch.policy)]) this.#apply(tally, nowSeconds);
     for (const heartbeat of batch.heartbeats) this.#countHeartbeat(heartbeat);
     return DELIVERED;
   }
@@ -97,6 +98,22 @@ export class MetricsSink implements Sink {
       return { cluster, instance };
     });
     return { instances, clusters: this.#clusters.forgetUnseen() };
+  }
+
+  /** Rule names come from the policy file, which bounds them (at most 200 rules). */
+  #applyPolicy(policy: PolicyOutcome, nowSeconds: number): void {
+    const m = this.#metrics;
+    for (const { rule, count } of policy.dropped) {
+      m.policyEventsDropped.inc({ rule }, count);
+      m.policyRuleLastMatch.set({ rule }, nowSeconds);
+    }
+    for (const { rule, severity, count, traceId } of policy.matched) {
+      const labels = { rule, severity };
+      if (traceId !== null) m.policyMatches.inc({ labels, value: count, exemplarLabels: traceExemplar<'rule' | 'severity'>(traceId) });
+      else m.policyMatches.inc({ labels, value: count });
+      m.policyRuleLastMatch.set({ rule }, nowSeconds);
+    }
+    for (const { rule, count } of policy.keptProtected) m.policyDropsRefused.inc({ rule }, count);
   }
 
   #apply(tally: EventTally, nowSeconds: number): void {
@@ -127,6 +144,7 @@ export class MetricsSink implements Sink {
       if (group.rows > 0) this.#count(m.statementRows, { cluster, class: eventClass }, group.rows);
     }
     for (const { engine, count } of tally.redactionsFailedClosed) m.redactionFailClosed.inc({ engine }, count);
+    if (tally.policy) this.#applyPolicy(tally.policy, nowSeconds);
     for (const times of tally.logTimes) {
       const cluster = capLength(times.cluster, this.#maxLength);
       const instance = capLength(times.instance, this.#maxLength);
@@ -183,8 +201,8 @@ export class MetricsSink implements Sink {
 }
 
 // prom-client's typings give exemplars the metric's own label names; an exemplar has its own (`trace_id`).
-function traceExemplar(traceId: string): LabelValues<StatementLabel> {
-  return { trace_id: traceId } as LabelValues<StatementLabel>;
+function traceExemplar<L extends string = StatementLabel>(traceId: string): LabelValues<L> {
+  return { trace_id: traceId } as LabelValues<L>;
 }
 
 /** Counts KMS requests and cache lookups of the data-key cache (decrypt/data-keys.ts). */

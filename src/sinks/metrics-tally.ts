@@ -7,7 +7,7 @@
  * groups (metrics-sink.ts), folding open values into bounded labels there,
  * where the first-seen state of the process lives.
  */
-import type { ActivityEvent, Engine } from '../events/model.ts';
+import type { ActivityEvent, Engine, PolicyOutcome } from '../events/model.ts';
 import { OUTCOME_RULES } from '../events/outcome.ts';
 import { classLabel, commandLabel } from '../telemetry/cardinality.ts';
 
@@ -46,9 +46,11 @@ export interface EventTally {
   logTimes: LogTimes[];
   /** Events whose redaction failed closed (enrich/redact.ts), per engine; only engines with some. */
   redactionsFailedClosed: { engine: Engine; count: number }[];
+  /** What the audit policy dropped and matched, when one ran (counted where it ran). */
+  policy?: PolicyOutcome;
 }
 
-export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
+export function tallyEvents(events: readonly ActivityEvent[], policy?: PolicyOutcome): EventTally {
   const groups = new Map<string, StatementGroup>();
   const times = new Map<string, LogTimes>();
   /** The groups used last, newest first: most events fall in one of them, found without building their key. */
@@ -125,7 +127,9 @@ export function tallyEvents(events: readonly ActivityEvent[]): EventTally {
     }
     list.seconds.push(seconds);
   }
-  return { statements: [...groups.values()], logTimes: [...times.values()], redactionsFailedClosed: failedClosed };
+  const tally: EventTally = { statements: [...groups.values()], logTimes: [...times.values()], redactionsFailedClosed: failedClosed };
+  if (policy !== undefined) tally.policy = policy;
+  return tally;
 }
 
 /** How many of the last groups an event is compared with before its key is built. */

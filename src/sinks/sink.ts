@@ -10,6 +10,7 @@
 import type { PermanentReason } from '../errors.ts';
 import type { ActivityEvent, Heartbeat } from '../events/model.ts';
 import type { EventTally } from './metrics-tally.ts';
+import type { PolicyOutcome } from '../events/model.ts';
 import type { EncodedLogRecords } from './otlp/protobuf.ts';
 
 export interface SinkBatch {
@@ -18,6 +19,8 @@ export interface SinkBatch {
   readonly heartbeats: readonly Heartbeat[];
   /** Per-event work already done where the records were opened (worker threads), for the sinks that can use it. */
   readonly prepared?: PreparedBatch;
+  /** Without `prepared`: what the audit policy dropped and matched in these records (with it, each tally says). */
+  readonly policy?: PolicyOutcome;
 }
 
 /** What a worker made of a batch's records, in the order of `SinkBatch.events`. */

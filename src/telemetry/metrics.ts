@@ -61,6 +61,14 @@ export interface DasMetrics {
   readonly exportRetries: Counter<'sink'>;
   readonly exportAuthFailures: Counter<'sink' | 'status'>;
   readonly workersLost: Counter;
+
+  readonly policyEventsDropped: Counter<'rule'>;
+  readonly policyMatches: Counter<'rule' | 'severity'>;
+  readonly policyDropsRefused: Counter<'rule'>;
+  readonly policyRuleLastMatch: Gauge<'rule'>;
+  readonly policyRules: Gauge<'mode'>;
+  readonly policyLoadedTimestamp: Gauge;
+  readonly policyReloads: Counter<'result'>;
 }
 
 export interface MetricsOptions {
@@ -245,6 +253,50 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     workersLost: new Counter({
       name: 'das_workers_lost_total',
       help: 'Worker threads (--workers) that died; their records were prepared on the main thread.',
+      registers,
+    }),
+
+    // The audit policy (--policy). `rule` is a rule name of the policy file: at most 200 of them.
+    policyEventsDropped: new Counter({
+      name: 'das_events_dropped_total',
+      help: 'Activity events an audit policy drop rule kept from the logs, by rule: an audit gap that stays visible.',
+      labelNames: ['rule'] as const,
+      registers,
+    }),
+    policyMatches: new Counter({
+      name: 'das_policy_matches_total',
+      help: 'Activity events a tag or alert rule of the audit policy matched, by rule and the rule\'s severity ("none" for a tag without one); the exemplar carries the trace id.',
+      labelNames: ['rule', 'severity'] as const,
+      enableExemplars: true,
+      registers,
+    }),
+    policyDropsRefused: new Counter({
+      name: 'das_policy_drops_refused_total',
+      help: 'Failed logins and privilege changes a drop rule without force: true matched and kept.',
+      labelNames: ['rule'] as const,
+      registers,
+    }),
+    policyRuleLastMatch: new Gauge({
+      name: 'das_policy_rule_last_match_timestamp_seconds',
+      help: 'When a rule of the audit policy last matched an event (drop, tag or alert), Unix seconds; 0 until it has.',
+      labelNames: ['rule'] as const,
+      registers,
+    }),
+    policyRules: new Gauge({
+      name: 'das_policy_rules',
+      help: 'Rules of the audit policy running now, with its mode.',
+      labelNames: ['mode'] as const,
+      registers,
+    }),
+    policyLoadedTimestamp: new Gauge({
+      name: 'das_policy_loaded_timestamp_seconds',
+      help: 'When the audit policy running now was loaded, Unix seconds.',
+      registers,
+    }),
+    policyReloads: new Counter({
+      name: 'das_policy_reloads_total',
+      help: 'Reloads of the audit policy (SIGHUP or file watch), by result; after a failure the previous policy keeps running.',
+      labelNames: ['result'] as const,
       registers,
     }),
   };

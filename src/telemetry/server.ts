@@ -39,6 +39,8 @@ export interface MetricsServerOptions {
   bearerToken?: string;
   /** Every stream's state; ready when all are. Without it the exporter is ready once serving. */
   readiness?: () => readonly StreamReadiness[] | Promise<readonly StreamReadiness[]>;
+  /** More for `/readyz` to say that does not decide readiness (the audit policy running and its last reload). */
+  details?: () => Record<string, unknown>;
 }
 
 export interface MetricsServer {
@@ -81,7 +83,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     if (path === '/readyz') {
       const streams = (await options.readiness?.()) ?? [];
       const notReady = streams.filter((s) => !s.ready);
-      const body = JSON.stringify({ ready: notReady.length === 0, streams }) + '\n';
+      const body = JSON.stringify({ ready: notReady.length === 0, streams, ...options.details?.() }) + '\n';
       return send(res, notReady.length === 0 ? 200 : 503, 'application/json', body, head);
     }
 

@@ -5,11 +5,16 @@
  * inside a larger response).
  */
 import type { FailureReason } from '../errors.ts';
-import type { PrepareJob, PreparedRecord } from './prepare.ts';
+import type { PolicyVersion, PrepareJob, PreparedRecord } from './prepare.ts';
 
 export interface JobMessage {
   id: number;
   job: PrepareJob;
+}
+
+/** A new version of the audit policy, sent to every worker before the first job that names it. */
+export interface PolicyMessage {
+  policy: PolicyVersion;
 }
 
 export type ResultMessage =

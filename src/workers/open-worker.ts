@@ -6,14 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError, isDasError } from '../errors.ts';
 import { IN_WORKER, RecordPreparer, type PrepareSetup } from './prepare.ts';
-import { transferListOf, type JobMessage, type ResultMessage } from './messages.ts';
+import { transferListOf, type JobMessage, type PolicyMessage, type ResultMessage } from './messages.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('open-worker.ts runs as a worker thread of the prepare pool');
 const preparer = new RecordPreparer(workerData as PrepareSetup);
 
-port.on('message', (message: JobMessage) => {
-  void answer(message);
+port.on('message', (message: JobMessage | PolicyMessage) => {
+  if ('policy' in message) preparer.addPolicy(message.policy);
+  else void answer(message);
 });
 
 async function answer({ id, job }: JobMessage): Promise<void> {

@@ -20,7 +20,7 @@ import type { DecodedRecord } from '../events/model.ts';
 import type { OpenedRecord, RecordOpener } from '../pipeline.ts';
 import type { SourceRecord } from '../source/record.ts';
 import { WorkerLostError, type PreparePool } from './pool.ts';
-import { ALONE, ALONGSIDE_OTHERS, RecordPreparer, type PrepareJob, type PrepareSetup, type PreparedRecord } from './prepare.ts';
+import { ALONE, ALONGSIDE_OTHERS, RecordPreparer, type PolicyVersion, type PrepareJob, type PrepareSetup, type PreparedRecord } from './prepare.ts';
 
 export interface PreparingOpenerOptions extends Pick<OpenerOptions, 'dataKeys' | 'contextFor'> {
   setup: PrepareSetup;
@@ -38,11 +38,21 @@ export class PreparingOpener implements RecordOpener {
   readonly #clock: () => number;
   /** Records this opener is opening right now (waiting for a data key or being prepared). */
   #opening = 0;
+  /** The audit policy version records are prepared with (PolicyVersion.generation), when there is a policy. */
+  #policy: number | undefined;
 
   constructor(options: PreparingOpenerOptions) {
     this.#opts = options;
     this.#local = new RecordPreparer(options.setup);
     this.#clock = options.clock ?? Date.now;
+    this.#policy = options.setup.policy?.generation;
+  }
+
+  /** Records opened from now on are prepared with `policy` (a reload); those already opening keep theirs. */
+  setPolicy(policy: PolicyVersion): void {
+    this.#local.addPolicy(policy);
+    this.#opts.pool?.setPolicy(policy);
+    this.#policy = policy.generation;
   }
 
   async open(record: SourceRecord): Promise<OpenedRecord> {
@@ -51,7 +61,7 @@ export class PreparingOpener implements RecordOpener {
     let job: PrepareJob;
     try {
       const unlocked = await unlock(record, this.#opts);
-      job = { ...unlocked, observedMs: this.#clock() };
+      job = { ...unlocked, observedMs: this.#clock(), ...(this.#policy !== undefined ? { policy: this.#policy } : {}) };
       prepared = await this.#prepare(job);
     } finally {
       this.#opening--;
@@ -65,7 +75,7 @@ export class PreparingOpener implements RecordOpener {
       heartbeats: prepared.heartbeats,
       prepared,
       get events() {
-        return (events ??= local.decode(prepared.json, job.decode).events);
+        return (events ??= local.decode(prepared.json, job.decode, prepared.policy).events);
       },
     };
   }

@@ -14,8 +14,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { DasError } from '../errors.ts';
-import { ownJob, type JobMessage, type ResultMessage } from './messages.ts';
-import type { PrepareJob, PrepareSetup, PreparedRecord } from './prepare.ts';
+import { ownJob, type JobMessage, type PolicyMessage, type ResultMessage } from './messages.ts';
+import type { PolicyVersion, PrepareJob, PrepareSetup, PreparedRecord } from './prepare.ts';
 
 /**
  * The compiled worker (dist/workers/open-worker.js) runs as it is; run from
@@ -55,6 +55,8 @@ const GIVE_UP_AFTER = 3;
 
 export class PreparePool {
   readonly #options: PreparePoolOptions;
+  /** The setup a worker starts with: the options' own, with the latest policy version. */
+  #setup: PrepareSetup;
   readonly #slots: (Slot | undefined)[];
   #nextId = 0;
   #deathsInARow = 0;
@@ -63,6 +65,7 @@ export class PreparePool {
   constructor(options: PreparePoolOptions) {
     if (!Number.isInteger(options.size) || options.size < 1) throw new RangeError(`a prepare pool needs at least one worker (actual: ${options.size})`);
     this.#options = options;
+    this.#setup = options.setup;
     this.#slots = new Array(options.size).fill(undefined);
   }
 
@@ -85,6 +88,16 @@ export class PreparePool {
     });
   }
 
+  /**
+   * A new audit policy version for every worker, ahead of the jobs that name
+   * it (a worker reads its messages in order); a worker started later begins
+   * with it.
+   */
+  setPolicy(policy: PolicyVersion): void {
+    this.#setup = { ...this.#setup, policy };
+    for (const slot of this.#slots) slot?.worker.postMessage({ policy } satisfies PolicyMessage);
+  }
+
   /** Ends every worker; jobs still in flight fail with WorkerLostError. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -103,7 +116,7 @@ export class PreparePool {
 
   #start(index: number): Slot {
     const worker = new Worker(WORKER_ENTRY, {
-      workerData: this.#options.setup,
+      workerData: this.#setup,
       // The parent's flags (a loader, a profiler) are not for workers; from sources, boot.mjs registers tsx itself.
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMiB ?? 256 },

@@ -17,6 +17,9 @@ import { gunzipCapped, gunzipCappedSync } from '../decrypt/gunzip.ts';
 import type { PayloadDecryptor } from '../decrypt/opener.ts';
 import { EsdkPayloadDecryptor, type DecryptOptions, type RunsOn } from '../decrypt/payload.ts';
 import { enrichRecord } from '../enrich/stage.ts';
+import { applyPolicy } from '../policy/apply.ts';
+import { CompiledPolicy } from '../policy/compile.ts';
+import type { PolicyDocument } from '../policy/document.ts';
 import type { RedactionMode } from '../enrich/redact.ts';
 import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
 import type { DecodedRecord, Heartbeat } from '../events/model.ts';
@@ -40,6 +43,14 @@ export interface PrepareSetup {
    * worker's records never share a time with another thread's. Shared, not copied, with each worker.
    */
   observedTimes?: SharedArrayBuffer;
+  /** The audit policy (`--policy`), when there is one: the latest version, which a worker started later begins with. */
+  policy?: PolicyVersion;
+}
+
+/** One version of the audit policy: plain data, compiled where records are prepared. Reloads number them. */
+export interface PolicyVersion {
+  generation: number;
+  document: PolicyDocument;
 }
 
 /** One record to prepare: its Encryption SDK message and the plaintext data key (KMS already answered). */
@@ -49,6 +60,8 @@ export interface PrepareJob {
   decode: Required<DecodeOptions>;
   /** The log records' ObservedTimestamp, in epoch milliseconds: when the record was read. */
   observedMs: number;
+  /** The policy version to apply (PolicyVersion.generation); none without --policy. */
+  policy?: number;
 }
 
 /** A record prepared for the sinks (structured-cloneable). */
@@ -62,6 +75,8 @@ export interface PreparedRecord {
   tally: EventTally;
   /** The decompressed record, to decode the events again (`decodePrepared`). */
   json: Uint8Array;
+  /** The policy version that was applied, to apply it again when the events are decoded again. */
+  policy?: number;
 }
 
 /**
@@ -80,14 +95,19 @@ export const ALONGSIDE_OTHERS: BlockingWork = { gunzip: 'threadpool', verify: 't
 /** One record at a time: a hand-off to the thread pool would only be idle time. */
 export const ALONE: BlockingWork = { gunzip: 'sync', verify: 'sync' };
 
+const KEPT_POLICY_VERSIONS = 16;
+
 export class RecordPreparer {
   readonly #setup: PrepareSetup;
   readonly #decryptor: PayloadDecryptor;
   readonly #mapper: LogRecordMapper;
+  /** Compiled policy versions, the newest last: a record being prepared keeps the version it started with. */
+  readonly #policies = new Map<number, CompiledPolicy>();
 
   constructor(setup: PrepareSetup, decryptor: PayloadDecryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() })) {
     this.#setup = setup;
     this.#decryptor = decryptor;
+    if (setup.policy) this.addPolicy(setup.policy);
     this.#mapper = new LogRecordMapper({
       resources: new ResourceCatalog(setup.resources),
       ...(setup.limits ? { limits: setup.limits } : {}),
@@ -101,7 +121,8 @@ export class RecordPreparer {
     const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey, where);
     const max = this.#setup.maxRecordBytes;
     const json = where.gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
-    const decoded = this.decode(json, job.decode);
+    const policy = this.#policy(job.policy);
+    const decoded = this.decode(json, job.decode, policy?.generation);
     return {
       version: decoded.version,
       clusterId: decoded.clusterId,
@@ -109,13 +130,29 @@ export class RecordPreparer {
       heartbeats: decoded.heartbeats,
       eventIds: decoded.events.map((event) => event.eventId),
       logRecords: this.#mapper.encodeEach(decoded.events, job.observedMs),
-      tally: tallyEvents(decoded.events),
+      tally: tallyEvents(decoded.events, decoded.policy),
       json,
+      ...(policy ? { policy: policy.generation } : {}),
     };
   }
 
-  /** Decodes and enriches a decompressed record: what `prepare` did, and what `decodePrepared` does again. */
-  decode(json: Uint8Array, options: Required<DecodeOptions>): DecodedRecord {
-    return enrichRecord(decodeRecord(json, options), this.#setup.redact);
+  /** Decodes, enriches and applies the policy version `policy` to a decompressed record: what `prepare` did, and what `decodePrepared` does again. */
+  decode(json: Uint8Array, options: Required<DecodeOptions>, policy?: number): DecodedRecord {
+    return applyPolicy(enrichRecord(decodeRecord(json, options), this.#setup.redact), this.#policy(policy)?.compiled);
+  }
+
+  /** Compiles a policy version and keeps it, with the 15 before it (a record in flight across more reloads gets the newest). */
+  addPolicy(version: PolicyVersion): void {
+    const names = this.#setup.resources.serviceNames;
+    this.#policies.set(version.generation, new CompiledPolicy(version.document, names ? { names } : {}));
+    if (this.#policies.size > KEPT_POLICY_VERSIONS) this.#policies.delete(this.#policies.keys().next().value!);
+  }
+
+  #policy(generation: number | undefined): { generation: number; compiled: CompiledPolicy } | undefined {
+    if (generation === undefined) return undefined;
+    const compiled = this.#policies.get(generation);
+    if (compiled !== undefined) return { generation, compiled };
+    const newest = [...this.#policies].at(-1);
+    return newest ? { generation: newest[0], compiled: newest[1] } : undefined;
   }
 }

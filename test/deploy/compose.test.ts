@@ -3,7 +3,10 @@
  * builds from exists, and the mounted configurations pass their checks.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { parser as logqlParser } from '@grafana/lezer-logql';
+import { readPolicyFile } from '../../src/policy/document.ts';
+import { lokiRules, ruleListRegex } from '../../src/policy/loki-rules.ts';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { REPO, mustPass, readYaml } from './tools.ts';
 
@@ -122,5 +125,45 @@ describe('Grafana provisioning', () => {
     assert.ok(mount, `nothing is mounted at ${path}`);
     assert.equal(mount.host, join(REPO, 'dashboards'));
     assert.ok(statSync(mount.host).isDirectory());
+  });
+});
+
+describe('Loki ruler rules of the shipped policies (deploy/loki/rules)', () => {
+  const RULES = join(DEPLOY, 'loki/rules/fake');
+  const POLICIES = join(DEPLOY, '..', 'policies', 'examples');
+
+  it('are what `das-exporter policy loki-rules` makes of each example policy, one alert per alert rule', () => {
+    const examples = readdirSync(POLICIES).filter((f) => f.endsWith('.yaml')).sort();
+    assert.deepEqual(readdirSync(RULES).sort(), examples);
+    for (const file of examples) {
+      const policy = readPolicyFile(join(POLICIES, file));
+      const expected = lokiRules(policy, file.replace(/\.yaml$/, ''));
+      assert.equal(readFileSync(join(RULES, file), 'utf8'), expected, `${file}: regenerate with das-exporter policy loki-rules`);
+      const { groups } = readYaml(join(RULES, file)) as { groups: { rules: { alert: string; labels: Record<string, string> }[] }[] };
+      assert.deepEqual(groups[0]!.rules.map((r) => r.labels.rule), policy.rules.filter((r) => r.action === 'alert').map((r) => r.name));
+    }
+  });
+
+  it("parse with Loki's LogQL grammar (@grafana/lezer-logql), filter on das_policy_rule, and match a rule only as a whole list item", () => {
+    for (const file of readdirSync(RULES)) {
+      const { groups } = readYaml(join(RULES, file)) as { groups: { rules: { expr: string; labels: Record<string, string> }[] }[] };
+      for (const rule of groups.flatMap((g) => g.rules)) {
+        const errors: string[] = [];
+        logqlParser.parse(rule.expr).iterate({ enter: (node) => void (node.type.isError && errors.push(`at ${node.from}`)) });
+        assert.deepEqual(errors, [], `${file}: ${rule.expr}`);
+        assert.match(rule.expr, /\| das_policy_rule=~"/);
+      }
+    }
+    // RE2 in a LogQL string: the rule is an item of the comma-separated list, not a prefix of another name.
+    const regex = new RegExp(`^${ruleListRegex('card-data').replace(/\\\\/g, '\\')}$`);
+    assert.ok(regex.test('card-data') && regex.test('tag-a,card-data') && regex.test('card-data,other'));
+    assert.ok(!regex.test('card-data-2') && !regex.test('old-card-data'));
+  });
+
+  it('are mounted where the Loki config puts the ruler, which sends to the Alertmanager of the stack', () => {
+    const loki = readYaml(join(DEPLOY, 'loki/config.yaml')) as { common: { storage: { filesystem: { rules_directory: string } } }; ruler: { alertmanager_url: string } };
+    assert.equal(loki.common.storage.filesystem.rules_directory, '/etc/loki/rules');
+    assert.ok(bindMounts().some(({ host, container }) => host.endsWith('loki/rules') && container === '/etc/loki/rules'));
+    assert.equal(loki.ruler.alertmanager_url, 'http://alertmanager:9093');
   });
 });

@@ -25,6 +25,7 @@ function durationSeconds(text: string): number {
 const ALERTS = [
   'DASFailedLoginBurst', 'DASPrivilegeChange', 'DASUnexpectedDDL', 'DASStatementErrorRate', 'DASUnexpectedUser',
   'DASAuditGap', 'DASConsumerLagHigh', 'DASDeadLetters', 'DASExportUnauthorized', 'DASExporterDown', 'DASKmsErrors', 'DASStreamDown',
+  'DASPolicyCritical', 'DASPolicyError', 'DASPolicyWarning', 'DASPolicyInfo', 'DASPolicyReloadFailed',
 ];
 
 const rules = loadRules();

@@ -30,6 +30,13 @@ const EXPECTED: [name: string, type: string, labels: string[]][] = [
   ['das_stream_up', 'gauge', ['stream']],
   ['das_leases_held', 'gauge', ['stream']],
   ['das_checkpoint_regressions_total', 'counter', ['stream']],
+  ['das_events_dropped_total', 'counter', ['rule']],
+  ['das_policy_matches_total', 'counter', ['rule', 'severity']],
+  ['das_policy_drops_refused_total', 'counter', ['rule']],
+  ['das_policy_rule_last_match_timestamp_seconds', 'gauge', ['rule']],
+  ['das_policy_rules', 'gauge', ['mode']],
+  ['das_policy_loaded_timestamp_seconds', 'gauge', []],
+  ['das_policy_reloads_total', 'counter', ['result']],
 ];
 
 describe('metric declarations', () => {

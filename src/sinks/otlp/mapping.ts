@@ -299,8 +299,7 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
     ...(trace
       ? { spanContext: { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } }
       : {}),
-    severityNumber: failed ? SeverityNumber.WARN : SeverityNumber.INFO,
-    severityText: failed ? 'WARN' : 'INFO',
+    ...severityOf(failed, event.policy?.severity ?? null),
     body: body.text,
     eventName: EVENT_NAME,
     resource,
@@ -310,6 +309,21 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
     maxEntries: limits.maxEntries - fixedEntries,
     maxBytes: limits.maxEntryBytes - fixedBytes,
   };
+}
+
+/** OTLP severities of a policy's `severity` (`critical` is FATAL: the highest the data model has). */
+const POLICY_SEVERITY: Readonly<Record<string, { severityNumber: SeverityNumber; severityText: string }>> = {
+  info: { severityNumber: SeverityNumber.INFO, severityText: 'INFO' },
+  warning: { severityNumber: SeverityNumber.WARN, severityText: 'WARN' },
+  error: { severityNumber: SeverityNumber.ERROR, severityText: 'ERROR' },
+  critical: { severityNumber: SeverityNumber.FATAL, severityText: 'FATAL' },
+};
+
+/** WARN for a failure, else INFO, raised (never lowered) to what a policy `tag` or `alert` rule says. */
+function severityOf(failed: boolean, policy: string | null): { severityNumber: SeverityNumber; severityText: string } {
+  const own = failed ? POLICY_SEVERITY['warning']! : POLICY_SEVERITY['info']!;
+  const raised = policy === null ? undefined : POLICY_SEVERITY[policy];
+  return raised !== undefined && raised.severityNumber > own.severityNumber ? raised : own;
 }
 
 /** The whole record: its head and the attributes its budget keeps, drops counted. */
@@ -394,6 +408,13 @@ function forEachRankedAttribute(
 
   r.add('log.record.uid', event.eventId);
   if (eventTime !== null) r.add(EVENT_TIME_ATTRIBUTE, eventTime);
+  const policy = event.policy;
+  if (policy !== undefined) {
+    // What the user's audit policy said ranks with the record's identity: no budget drops it.
+    r.add('das.policy.rule', policy.matched.join(','));
+    r.add('das.policy.severity', policy.severity);
+    if (policy.labels) for (const name of Object.keys(policy.labels)) r.add(`das.policy.label.${name}`, policy.labels[name]);
+  }
   if (truncatedFrom !== null) r.add('aws.rds.das.query_text_length', truncatedFrom);
   r.add('db.system.name', DB_SYSTEM[event.engine]);
   r.add('db.namespace', event.databaseName);
