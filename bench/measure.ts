@@ -65,8 +65,9 @@ import { PreparePool } from '../src/workers/pool.ts';
 import type { PrepareSetup } from '../src/workers/prepare.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
+import { defaultPolicy, fiftyRulePolicy } from './policies.ts';
 
-export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1', 'backlog'] as const;
+export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-policy-n', 'das-policy50-n', 'das-n', 'published-1', 'backlog'] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface MeasureInput {
@@ -233,13 +234,15 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     };
   }
 
-  if (input.mode === 'das-1' || input.mode === 'das-main-n' || input.mode === 'das-n' || input.mode === 'backlog') {
+  if (input.mode === 'das-1' || input.mode === 'das-main-n' || input.mode === 'das-policy-n' || input.mode === 'das-policy50-n' || input.mode === 'das-n' || input.mode === 'backlog') {
     // As src/app.ts builds it, with the default --redact mode: `das-1` on one core (no
     // worker threads, one record at a time); `das-n` on every core (--workers <cores>,
     // 8 records in flight); `das-main-n` and `backlog` as configured by default (no worker
-    // threads, crypto and zlib on the thread pool, 8 records in flight).
+    // threads, crypto and zlib on the thread pool, 8 records in flight); `das-policy-n` and
+    // `das-policy50-n` as `das-main-n` with --policy: the shipped default policy, 50 rules (bench/policies.ts).
     const one = input.mode === 'das-1';
-    const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {} };
+    const policy = input.mode === 'das-policy-n' ? defaultPolicy() : input.mode === 'das-policy50-n' ? fiftyRulePolicy() : undefined;
+    const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {}, ...(policy ? { policy: { generation: 1, document: policy } } : {}) };
     const workers = input.mode === 'das-n' ? new PreparePool({ size: availableParallelism(), setup }) : undefined;
     return async (records) => {
       const opener = new PreparingOpener({ dataKeys: cacheFor(), contextFor, setup, ...(workers ? { pool: workers } : {}) });

@@ -23,7 +23,7 @@ import type { MeasureInput, MeasureResult, Mode } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
 const RECORDS_PER_CELL = quick ? 4 : 34; // × 3 engines × 3 sizes: 36 or 306 records per suite
-const ALL_MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-n', 'published-1'];
+const ALL_MODES: Mode[] = ['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-policy-n', 'das-policy50-n', 'das-n', 'published-1'];
 /** Modes that decrypt, gunzip and parse only: their "÷ published" is against the sample's decrypt stage (published-decrypt-1). */
 const DECRYPT_STAGES: ReadonlySet<Mode> = new Set(['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1']);
 /** `--backlog`: also drain 1 million events (the corpus replayed) through das-n and report peak RSS. */
@@ -181,13 +181,13 @@ async function main(): Promise<void> {
     const distinctKeys = Object.fromEntries([...corpus].map(([suite, records]) => [suite, new Set(records.map((r) => JSON.parse(Buffer.from(r.data, 'base64').toString()).key)).size]));
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    type Measured = MeasureResult & { kmsCalls: number; otlpBytes: number };
+    type Measured = MeasureResult & { kmsCalls: number; otlpBytes: number; round?: number };
     const rounds: Measured[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       for (const suiteId of SUITES) {
         for (const mode of MODES) {
           const result = await measure(world, { corpusFile, suiteId, mode, kmsEndpoint: ready.kmsEndpoint, otlpEndpoint: ready.otlpEndpoint, warmupRecords: quick ? 9 : WARMUP_RECORDS });
-          rounds.push(result);
+          rounds.push({ ...result, round });
           console.log(`  ${ROUNDS > 1 ? `round ${round} ` : ''}0x0${suiteId.toString(16)} ${mode.padEnd(14)} ${fmt(result.recordsPerSecond).padStart(7)} records/s ${fmt(result.eventsPerSecond).padStart(9)} events/s  KMS ${String(result.kmsCalls).padStart(4)}  RSS ${fmt(result.peakRssMiB)} MiB  CPU ${fmt(result.cpuCores, 2)} cores${result.threadCpu ? `  (µs/event: main ${fmt(result.threadCpu.main, 1)}, other threads ${result.threadCpu.others.map((n) => fmt(n, 1)).join(' ')})` : ''}`);
         }
       }
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     console.log(`\n${records} records per suite (1/20/200 events; PostgreSQL, MySQL MAIN+AUX, SQL Server), ${machine.cpus} cpus, Node ${machine.node}`);
     console.log('"-1" one record at a time; "-n" 8 in flight. vs limit compares -1 with limit-1 and -n with limit-n.');
     console.log('das-1/das-main-n/das-n run the whole pipeline: decrypt, gunzip, decode, enrich (--redact passwords), metrics and OTLP/protobuf;');
-    console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>.');
+    console.log('das-main-n as configured by default (no worker threads), das-n with --workers <cores>; das-policy-n and das-policy50-n as das-main-n with --policy: the shipped default policy, 50 rules (bench/policies.ts).');
     console.log('limit-*, das-decrypt-1, sdk-decrypt-1 and published-decrypt-1 decrypt, gunzip and JSON.parse only: their "÷ published" is against published-decrypt-1 (one record at a time, also for limit-n), the others\' against published-1.');
     console.log('RSS: peak MiB; CPU: cores busy on average (all threads of the process) while measured; the lines above split it by thread (µs of CPU per event, main thread first).');
     console.log(`Each mode ran ${ROUNDS} time(s), rounds interleaved: rec/s, events/s, CPU and the ratios are its median round, range its slowest and fastest, RSS its highest.\n`);
@@ -273,13 +273,33 @@ async function main(): Promise<void> {
     if (handWritten.some((h) => !Number.isNaN(h.ratio))) {
       console.log(`\nhand-written decrypt ÷ @aws-crypto/client-node with cached data keys (das-decrypt-1 ÷ sdk-decrypt-1): ${handWritten.map((h) => `${h.suite} ${fmt(h.ratio, 2)}×`).join(', ')}`);
     }
+    // The audit policy's cost: the same default pipeline with --policy against it without, in the same round
+    // (one right after the other), so the machine's drift from round to round cancels out: median and range of rounds.
+    const policyOverhead = SUITES.map((suiteId) => {
+      const ratios = (mode: Mode) => {
+        const per: number[] = [];
+        for (let round = 1; round <= ROUNDS; round++) {
+          const at = (m: Mode) => rounds.find((r) => r.suiteId === suiteId && r.mode === m && r.round === round);
+          const none = at('das-main-n');
+          const withPolicy = at(mode);
+          if (none && withPolicy) per.push(withPolicy.eventsPerSecond / none.eventsPerSecond);
+        }
+        per.sort((a, b) => a - b);
+        return per.length === 0 ? null : { median: per[Math.floor((per.length - 1) / 2)]!, min: per[0]!, max: per.at(-1)! };
+      };
+      return { suite: `0x0${suiteId.toString(16)}`, defaultPolicy: ratios('das-policy-n'), fiftyRules: ratios('das-policy50-n') };
+    });
+    const shown = (r: { median: number; min: number; max: number } | null) => (r ? `${fmt(r.median, 2)}× (${fmt(r.min, 2)}–${fmt(r.max, 2)})` : 'not measured');
+    if (policyOverhead.some((p) => p.defaultPolicy || p.fiftyRules)) {
+      console.log(`audit policy, events/s ÷ das-main-n (no policy) in the same round, median (range of ${ROUNDS} rounds): ${policyOverhead.map((p) => `${p.suite} default policy ${shown(p.defaultPolicy)}, 50 rules ${shown(p.fiftyRules)}`).join('; ')}`);
+    }
     const startup = measureStartup(quick ? 7 : 21);
     console.log(`\n${startupLine(startup)}`);
     console.log(`distinct data keys: ${JSON.stringify(distinctKeys)}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
     writeFileSync(
       path.join(resultsDir, 'latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResults.length > 0 ? latencyResults : null, startup, handWrittenDecryptVsSdk: handWritten, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), quick, machine, recordsPerSuite: records, distinctDataKeys: distinctKeys, backlog: backlogResults, latency: latencyResults.length > 0 ? latencyResults : null, startup, handWrittenDecryptVsSdk: handWritten, policyOverhead, enrich: 'das-1/das-n include the enrich stage (redact: passwords)', results: table }, null, 2)}\n`,
     );
   } finally {
     world.disconnect();

@@ -12,7 +12,7 @@ import { DEMO_STREAMS, startDemo, type DemoOptions } from '../demo/demo.ts';
 import { summaryText } from '../demo/status.ts';
 import { DEFAULT_RATE, DEMO_CLUSTERS } from '../demo/traffic.ts';
 import type { CliIo } from './main.ts';
-import { firstSignal } from './run.ts';
+import { firstSignal, reloadPolicyOnHangup } from './run.ts';
 
 export interface DemoFlags {
   rate?: string | number;
@@ -76,10 +76,12 @@ export async function demoCommand(flags: ConfigInput, demoFlags: DemoFlags, io: 
         `${logs}; metrics at ${demo.app.metricsUrl}/metrics; ${durationSeconds === null ? 'Ctrl-C to stop' : `stopping after ${durationSeconds} s`}\n`,
     );
 
+    const stopReloading = reloadPolicyOnHangup(demo.app, config.policyFile);
     let timer: NodeJS.Timeout | undefined;
     const elapsed = durationSeconds === null ? new Promise<never>(() => {}) : new Promise<string>((resolve) => (timer = setTimeout(() => resolve('duration'), durationSeconds * 1000)));
     const reason = await Promise.race([stopSignal.then((signal) => (typeof signal === 'string' ? signal : 'stop')), elapsed]);
     clearTimeout(timer);
+    stopReloading();
     demo.say(`das-exporter demo: ${reason === 'duration' ? `${durationSeconds} s elapsed` : `${reason} received`}, stopping the traffic and delivering what was written`);
     io.stderr.write(summaryText(await demo.stop()));
     return 0;

@@ -81,13 +81,13 @@ export async function replayCommand(
   io: CliIo,
 ): Promise<number> {
   const config = loadConfig(flags, io.env);
+  // An invalid policy file refuses the replay before anything else is asked of the machine.
+  const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames }) : undefined;
   const kms = createKmsClient();
   await requireAwsConfig({ KMS: kms }).catch((error) => {
     kms.destroy();
     throw error;
   });
-  // An invalid policy file refuses the replay before any record is read.
-  const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames }) : undefined;
   const ruleCounts = new RuleCounts();
   const failures = new ReplayFailures(io.stderr, options.deadLetterFile ? new FileDeadLetterSink(options.deadLetterFile) : undefined);
   const pipeline = new Pipeline({

@@ -4,7 +4,7 @@
  * without checkpointing past them, flushes the sinks, writes checkpoints and
  * exits 0.
  */
-import { startApp, type AppDependencies } from '../app.ts';
+import { startApp, type AppDependencies, type RunningApp } from '../app.ts';
 import { loadConfig, type ConfigInput } from '../config/config.ts';
 import { createKinesisClient, createSubscriptionClient } from '../source/kinesis/client.ts';
 import type { CliIo } from './main.ts';
@@ -30,6 +30,14 @@ export function firstSignal(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SI
   });
 }
 
+/** With --policy: SIGHUP reloads it (the app logs what the reload did) until the returned function is called. */
+export function reloadPolicyOnHangup(app: Pick<RunningApp, 'reloadPolicy'>, policyFile: string | undefined): () => void {
+  if (!policyFile) return () => {};
+  const reload = () => void app.reloadPolicy();
+  process.on('SIGHUP', reload);
+  return () => process.off('SIGHUP', reload);
+}
+
 export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOptions = {}): Promise<number> {
   const config = loadConfig(flags, io.env);
   const kinesis = options.deps?.kinesis ?? createKinesisClient();
@@ -45,11 +53,9 @@ export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOpti
     throw error;
   }
   const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps, ...(subscriber ? { subscriber } : {}) });
-  // SIGHUP reloads the audit policy; the app logs what the reload did.
-  const reload = () => void app.reloadPolicy();
-  if (config.policyFile) process.on('SIGHUP', reload);
+  const stopReloading = reloadPolicyOnHangup(app, config.policyFile);
   const signal = await stopSignal;
-  process.off('SIGHUP', reload);
+  stopReloading();
   io.stderr.write(`das-exporter: ${typeof signal === 'string' ? signal : 'stop'} received, finishing in-flight batches and writing checkpoints\n`);
   await app.stop();
   destroy();

@@ -23,11 +23,13 @@
  */
 import { BlockList, isIP } from 'node:net';
 import type { ActivityEvent, PolicyMark } from '../events/model.ts';
-import { errorCode } from '../sinks/metrics-tally.ts';
+import { EventFacts, isPrivilegeChange, parseIPv4 } from './facts.ts';
 import { textMatcher } from './patterns.ts';
+
+export { isPrivilegeChange, statementClass } from './facts.ts';
 import { POLICY_SEVERITIES, WEEKDAYS, type PolicyAction, type PolicyDocument, type PolicyMatch, type PolicyRule, type PolicySeverity, type TimeWindow } from './document.ts';
 
-type Test = (event: ActivityEvent) => boolean;
+type Test = (facts: EventFacts) => boolean;
 
 export interface CompileOptions {
   /** Friendly names per cluster or instance resource id (`--resource-names`), which `cluster`/`instance` match too. */
@@ -56,22 +58,24 @@ export interface Verdict {
 export class CompiledPolicy {
   readonly mode: PolicyDocument['mode'];
   readonly rules: readonly CompiledRule[];
+  /** What the rules read of the event being evaluated, derived once for all of them. */
+  readonly #facts = new EventFacts();
 
   constructor(document: PolicyDocument, options: CompileOptions = {}) {
     this.mode = document.mode;
-    const objects = new ObjectNames();
-    this.rules = document.rules.map((rule) => compileRule(rule, { ...options, objects }));
+    this.rules = document.rules.map((rule) => compileRule(rule, options));
   }
 
   /** The verdict on `event`, or null when no rule matched it. */
   evaluate(event: ActivityEvent): Verdict | null {
     let verdict: Verdict | null = null;
     const firstMatch = this.mode === 'first-match';
+    const facts = this.#facts.reset(event);
     for (const rule of this.rules) {
-      if (!rule.test(event)) continue;
+      if (!rule.test(facts)) continue;
       verdict ??= { drop: null, marks: [], keptProtected: [] };
       if (rule.action === 'drop') {
-        if (!rule.force && isProtected(event)) {
+        if (!rule.force && isProtected(event, facts)) {
           // Never a silent audit gap: the rule does not apply, and says so on /metrics.
           verdict.keptProtected.push(rule.name);
           continue;
@@ -100,27 +104,12 @@ export function markOf(marks: readonly CompiledRule[]): PolicyMark {
 export const SEVERITY_RANK: Readonly<Record<PolicySeverity, number>> = Object.fromEntries(POLICY_SEVERITIES.map((s, i) => [s, i])) as Record<PolicySeverity, number>;
 
 /** Failed logins and privilege changes: a drop rule leaves them alone unless it says `force: true`. */
-export function isProtected(event: ActivityEvent): boolean {
-  return (event.isLogin && event.outcome === 'failure') || isPrivilegeChange(event);
+export function isProtected(event: ActivityEvent, facts?: EventFacts): boolean {
+  if (event.isLogin && event.outcome === 'failure') return true;
+  return facts ? facts.statementClass === 'ROLE' : isPrivilegeChange(event);
 }
 
-const PRIVILEGE_OPERATIONS = new Set([
-  'GRANT', 'REVOKE', 'DENY',
-  'CREATE USER', 'ALTER USER', 'DROP USER', 'RENAME USER',
-  'CREATE ROLE', 'ALTER ROLE', 'DROP ROLE',
-  'CREATE LOGIN', 'ALTER LOGIN', 'DROP LOGIN',
-  'SET PASSWORD', 'ALTER DEFAULT PRIVILEGES', 'REASSIGN OWNED',
-]);
-
-export function isPrivilegeChange(event: ActivityEvent): boolean {
-  if (event.class !== null && event.class.toUpperCase() === 'ROLE') return true;
-  const operation = event.enrichment?.operationName;
-  if (operation && PRIVILEGE_OPERATIONS.has(operation)) return true;
-  const command = event.command?.toUpperCase();
-  return command !== undefined && PRIVILEGE_OPERATIONS.has(command);
-}
-
-function compileRule(rule: PolicyRule, options: CompileOptions & { objects: ObjectNames }): CompiledRule {
+function compileRule(rule: PolicyRule, options: CompileOptions): CompiledRule {
   const holds = compileMatch(rule.match, options);
   const unless = rule.unless ? compileMatch(rule.unless, options) : null;
   return {
@@ -129,152 +118,108 @@ function compileRule(rule: PolicyRule, options: CompileOptions & { objects: Obje
     severity: rule.severity ?? (rule.action === 'alert' ? 'warning' : null),
     labels: rule.labels ?? null,
     force: rule.force ?? false,
-    test: unless ? (e) => holds(e) && !unless(e) : holds,
+    test: unless ? (f) => holds(f) && !unless(f) : holds,
   };
 }
 
 /** All keys of a match must hold; an empty match holds for every event. */
-function compileMatch(match: PolicyMatch, options: CompileOptions & { objects: ObjectNames }): Test {
+function compileMatch(match: PolicyMatch, options: CompileOptions): Test {
   const tests: Test[] = [];
   const names = options.names ?? {};
-  const text = (values: readonly string[] | undefined, read: (e: ActivityEvent) => string | null, caseless = false) => {
+  const text = (values: readonly string[] | undefined, read: (f: EventFacts) => string | null, caseless = false) => {
     if (values === undefined) return;
     const matches = textMatcher(values, caseless);
-    tests.push((e) => {
-      const value = read(e);
+    tests.push((f) => {
+      const value = read(f);
       return value !== null && matches(value);
     });
   };
   // Cheapest and most selective first.
-  if (match.engine) text(match.engine, (e) => e.engine, true);
+  text(match.engine, (f) => f.engine, true);
   if (match.outcome) {
     const wanted = match.outcome;
-    tests.push(wanted.length === 2 ? () => true : (e) => e.outcome === wanted[0]);
+    tests.push(wanted.length === 2 ? () => true : (f) => f.event.outcome === wanted[0]);
   }
   if (match.traced !== undefined) {
     const traced = match.traced;
-    tests.push((e) => (e.enrichment?.trace != null) === traced);
+    tests.push((f) => (f.event.enrichment?.trace != null) === traced);
   }
-  text(match.user, (e) => e.dbUserName);
-  text(match.database, (e) => e.databaseName);
-  text(match.client_application, (e) => e.clientApplication);
+  text(match.user, (f) => f.event.dbUserName);
+  text(match.database, (f) => f.event.databaseName);
+  text(match.client_application, (f) => f.event.clientApplication);
   if (match.cluster) idMatch(tests, textMatcher(match.cluster, false), (e) => e.clusterId, names);
   if (match.instance) idMatch(tests, textMatcher(match.instance, false), (e) => e.instanceId, names);
   if (match.class) {
     const matches = textMatcher(match.class, true);
-    tests.push((e) => (e.class !== null && matches(e.class)) || matches(statementClass(e)));
+    tests.push((f) => (f.class !== null && matches(f.class)) || matches(f.statementClass));
   }
   if (match.command) {
     const matches = textMatcher(match.command, true);
-    tests.push((e) => (e.command !== null && matches(e.command)) || (e.enrichment?.operationName != null && matches(e.enrichment.operationName)));
+    tests.push((f) => (f.command !== null && matches(f.command)) || (f.operation !== null && matches(f.operation)));
   }
   if (match.error_code) {
     const matches = textMatcher(match.error_code, true);
-    tests.push((e) => e.outcome === 'failure' && (matches(errorCode(e)) || (e.exitCode !== null && matches(String(e.exitCode)))));
+    tests.push((f) => f.errorCode !== null && (matches(f.errorCode) || (f.event.exitCode !== null && matches(String(f.event.exitCode)))));
   }
   if (match.remote_host) tests.push(hostMatcher(match.remote_host));
   if (match.objects) {
     const matches = textMatcher(match.objects, true);
-    const objects = options.objects;
-    tests.push((e) => objects.of(e).some(matches));
+    tests.push((f) => f.objects.some(matches));
   }
   if (match.time) tests.push(timeMatcher(match.time));
 
   if (tests.length === 0) return () => true;
   if (tests.length === 1) return tests[0]!;
-  return (e) => {
-    for (let i = 0; i < tests.length; i++) if (!tests[i]!(e)) return false;
+  return (f) => {
+    for (let i = 0; i < tests.length; i++) if (!tests[i]!(f)) return false;
     return true;
   };
 }
 
 function idMatch(tests: Test[], matches: (value: string) => boolean, read: (e: ActivityEvent) => string | null, names: Readonly<Record<string, string>>): void {
-  tests.push((e) => {
-    const id = read(e);
+  tests.push((f) => {
+    const id = read(f.event);
     if (id === null) return false;
     const name = names[id];
     return matches(id) || (name !== undefined && matches(name));
   });
 }
 
-/** CIDRs (IPv4 and IPv6) in a BlockList, the other values as text. */
+/** IPv4 CIDRs as number ranges, IPv6 ones in a BlockList, the other values as text. */
 function hostMatcher(values: readonly string[]): Test {
-  const blocks = new BlockList();
-  let anyCidr = false;
+  const v4: { from: number; to: number }[] = [];
+  const v6 = new BlockList();
+  let anyV6 = false;
   const others: string[] = [];
   for (const value of values) {
     const cidr = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(value);
     const family = cidr ? isIP(cidr[1]!) : 0;
-    if (cidr && family !== 0) {
-      blocks.addSubnet(cidr[1]!, Number(cidr[2]), family === 6 ? 'ipv6' : 'ipv4');
-      anyCidr = true;
+    const bits = Number(cidr?.[2]);
+    if (family === 4 && bits <= 32) {
+      const size = 2 ** (32 - bits);
+      const from = Math.floor(parseIPv4(cidr![1]!)! / size) * size;
+      v4.push({ from, to: from + size - 1 });
+    } else if (family === 6 && bits <= 128) {
+      v6.addSubnet(cidr![1]!, bits, 'ipv6');
+      anyV6 = true;
     } else {
       others.push(value);
     }
   }
   const text = others.length > 0 ? textMatcher(others, false) : () => false;
-  return (e) => {
-    const host = e.remoteHost;
+  return (f) => {
+    const host = f.event.remoteHost;
     if (host === null) return false;
     if (text(host)) return true;
-    if (!anyCidr) return false;
-    const family = isIP(host);
-    return family !== 0 && blocks.check(host, family === 6 ? 'ipv6' : 'ipv4');
+    if (v4.length > 0) {
+      const address = f.ipv4;
+      if (address !== null) {
+        for (let i = 0; i < v4.length; i++) if (address >= v4[i]!.from && address <= v4[i]!.to) return true;
+        return false;
+      }
+    }
+    return anyV6 && f.isIPv6 && v6.check(host, 'ipv6');
   };
-}
-
-/**
- * The names an event's objects answer to: every table the statement touches
- * and the object DAS names, each with its shorter forms (`testDB.dbo.T` is
- * also `dbo.T` and `T`) and qualified with the event's database (`orders` in
- * `shop` is also `shop.orders`). Kept for the last event: the rules of one
- * policy ask for the same event's objects one after another.
- */
-class ObjectNames {
-  #event: ActivityEvent | undefined;
-  #names: string[] = [];
-
-  of(event: ActivityEvent): string[] {
-    if (event === this.#event) return this.#names;
-    const names: string[] = [];
-    const database = event.databaseName;
-    const push = (name: string) => {
-      if (!names.includes(name)) names.push(name);
-    };
-    const add = (name: string | null | undefined) => {
-      if (!name) return;
-      const parts = name.split('.');
-      for (let i = 0; i < parts.length; i++) push(parts.slice(i).join('.'));
-      if (database && parts[0]!.toLowerCase() !== database.toLowerCase()) push(`${database}.${name}`);
-    };
-    for (const name of event.enrichment?.objects ?? []) add(name);
-    add(event.objectName);
-    for (const aux of event.auxObjects ?? []) add(aux.objectName);
-    this.#event = event;
-    this.#names = names;
-    return names;
-  }
-}
-
-const READ_OPERATIONS = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'READ', 'FETCH']);
-const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'COPY', 'TRUNCATE', 'LOAD', 'WRITE']);
-const DDL_VERBS = new Set(['CREATE', 'ALTER', 'DROP', 'RENAME', 'COMMENT']);
-const FUNCTION_OPERATIONS = new Set(['CALL', 'EXEC', 'EXECUTE', 'DO']);
-
-/**
- * The statement's class whatever the engine calls it, from its operation
- * (db.operation.name) or, for MySQL's AUX events and logins, its command.
- */
-export function statementClass(event: ActivityEvent): string {
-  if (event.isLogin) return 'LOGIN';
-  if (isPrivilegeChange(event)) return 'ROLE';
-  const operation = (event.enrichment?.operationName ?? event.command ?? '').toUpperCase().replace(/^BATCH /, '');
-  const verb = operation.split(' ', 1)[0]!;
-  if (READ_OPERATIONS.has(verb)) return 'READ';
-  if (WRITE_OPERATIONS.has(verb)) return 'WRITE';
-  if (DDL_VERBS.has(verb)) return 'DDL';
-  if (FUNCTION_OPERATIONS.has(verb)) return 'FUNCTION';
-  return 'MISC';
 }
 
 /**
@@ -290,9 +235,10 @@ function timeMatcher(window: TimeWindow): Test {
     return { from, to };
   });
   const local = localClock(window.tz);
-  return (e) => {
-    if (e.logTimeUnixNano === null) return false;
-    const ms = Number(e.logTimeUnixNano / 1_000_000n);
+  return (f) => {
+    const at = f.event.logTimeUnixNano;
+    if (at === null) return false;
+    const ms = Number(at / 1_000_000n);
     const { weekday, minute } = local(ms);
     if (days !== null && !days.has(weekday)) return false;
     if (ranges.length === 0) return true;

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rename as renameFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -263,6 +263,40 @@ describe('das-exporter run', function () {
     assert.equal(code, 2, stderr);
     assert.match(stderr, /Kinesis: no AWS credentials from the standard chain/);
     assert.match(stderr, /KMS: no AWS credentials from the standard chain/);
+  });
+
+  it('with --policy: SIGHUP reloads the file, a bad one is refused with its line and the running policy kept; a bad file at start is exit 2', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-run-hup-'));
+    const policy = path.join(dir, 'policy.yaml');
+    writeFileSync(policy, 'version: 1\nmode: all-match\nrules:\n  - name: first\n    match: {}\n    action: tag\n');
+    const env = { ...process.env, AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint, AWS_ENDPOINT_URL_KMS: kmsEndpoint, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: receiver.logsEndpoint };
+    const args = ['bin/das-exporter.js', 'run', '--stream', STREAM, '--state-dir', dir, '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--policy', policy];
+    const child = spawn(process.execPath, args, { env });
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.stdout.resume();
+    const logged = (message: string) => until(message, () => (stderr.includes(message) ? true : undefined), 30_000).catch((error: Error) => Promise.reject(new Error(`${error.message}; stderr: ${stderr}`)));
+    try {
+      await logged('das-exporter started');
+      writeFileSync(policy, 'version: 1\nmode: first-match\nrules:\n  - name: second\n    match: {}\n    action: tag\n');
+      child.kill('SIGHUP');
+      await logged('audit policy reloaded');
+      assert.match(stderr, /"message":"audit policy reloaded".*"mode":"first-match","generation":2/);
+      writeFileSync(policy, 'version: 1\nmode: first-match\nrules:\n  - name: third\n    match: { user: [] }\n    action: tag\n');
+      child.kill('SIGHUP');
+      await logged('audit policy reload refused');
+      assert.match(stderr, /policy\.yaml:5:20: rules\.0\.match\.user: Too small/);
+      child.kill('SIGTERM');
+      assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const refused = spawn(process.execPath, args, { env });
+    let said = '';
+    refused.stderr.on('data', (c) => (said += c));
+    assert.equal(await new Promise((resolve) => refused.on('exit', resolve)), 2, said);
+    assert.match(said, /invalid policy .*policy\.yaml:\n {2}- .*policy\.yaml:5:20: rules\.0\.match\.user: Too small/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('stops cleanly on SIGTERM with worker threads running: exit 0, checkpoints written', async () => {

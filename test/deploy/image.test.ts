@@ -230,6 +230,14 @@ describe('container image (deploy/Dockerfile)', function () {
       return spawnSync(command, args, { cwd: stateDir, env, encoding: 'utf8', timeout: 30_000 }).status;
     }
 
+    it('ships the audit policies, which the runtime image validates where they are installed', async () => {
+      const { child, exited, output } = start('runtime', ['policy', 'check', '/opt/das-exporter/policies/default.yaml'], imageEnv('runtime'));
+      assert.equal(await exited, 0, output().stderr);
+      assert.match(output().stdout, /default\.yaml: valid, all-match, 4 rule\(s\)/);
+      child.kill();
+      assert.ok(readdirSync(path.join(root, 'opt/das-exporter/policies/examples')).includes('pci-dss-10.2.yaml'));
+    });
+
     it('the runtime holds no demo dependency, no build or test tool', () => {
       const modules = readdirSync(path.join(root, 'opt/das-exporter/node_modules'));
       for (const name of ['kinesalite', 'tsx', 'typescript', 'mocha', 'esbuild']) assert.ok(!modules.includes(name), name);

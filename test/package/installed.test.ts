@@ -20,7 +20,7 @@ import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
 import { PACKAGE, REPO, mustRun, packTarball } from '../support/package.ts';
 
 /** What the package may hold: the command, the compiled build, and the documents. */
-const ALLOWED = [/^bin\/das-exporter\.js$/, /^dist\/.+\.(js|d\.ts|js\.map)$/, /^(package\.json|README\.md|LICENSE|CHANGELOG\.md)$/];
+const ALLOWED = [/^bin\/das-exporter\.js$/, /^dist\/.+\.(js|d\.ts|js\.map)$/, /^(package\.json|README\.md|LICENSE|CHANGELOG\.md)$/, /^policies\/(examples\/)?[a-z0-9.-]+\.yaml$/];
 /** Packages that only build or test das-exporter: none may be installed for a user. */
 const DEV_ONLY = ['tsx', 'typescript', 'mocha', 'esbuild', 'fast-check', 'dynalite', 'js-yaml', 'kubernetes-models'];
 
@@ -101,7 +101,7 @@ describe('the published package, installed from its tarball', function () {
   it('holds the command, the compiled build and its documents, and no tests, benches, fixtures or sources', () => {
     const unexpected = files.filter((f) => !ALLOWED.some((pattern) => pattern.test(f)));
     assert.deepEqual(unexpected, []);
-    for (const needed of ['bin/das-exporter.js', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/workers/open-worker.js', 'dist/source/lambda.js', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
+    for (const needed of ['bin/das-exporter.js', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/workers/open-worker.js', 'dist/source/lambda.js', 'LICENSE', 'README.md', 'CHANGELOG.md', 'policies/default.yaml', 'policies/examples/pci-dss-10.2.yaml']) {
       assert.ok(files.includes(needed), `the package lacks ${needed}`);
     }
     assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'TypeScript sources are not shipped');
@@ -193,6 +193,24 @@ describe('the published package, installed from its tarball', function () {
         lines.map((l) => JSON.stringify(l)).map((l) => /SELECT \* FROM orders WHERE id = (\d)/.exec(l)?.[1]),
         ['0', '1', '2'],
       );
+    });
+
+    it('with --policy, writes the events the policy keeps, marked, and a count per rule; the shipped policies pass `policy check`', async () => {
+      const env = { ...withoutAwsConfig(cleanEnv()), AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret-example', AWS_ENDPOINT_URL_KMS: endpoint };
+      const policy = path.join(work, 'policy.yaml');
+      writeFileSync(policy, 'version: 1\nmode: all-match\nrules:\n  - name: orders\n    match: { objects: [orders] }\n    action: alert\n    severity: error\n  - name: never\n    match: { user: nobody }\n    action: drop\n');
+      const ran = await runInstalled(bin, ['replay', '--policy', policy, '--resource-id', cluster, input], { cwd: work, env });
+      assert.equal(ran.code, 0, ran.stderr);
+      const lines = ran.stdout.trim().split('\n').map((l) => JSON.parse(l) as { policy?: unknown });
+      assert.deepEqual(lines.map((l) => l.policy), Array(3).fill({ matched: ['orders'], severity: 'error' }));
+      assert.match(ran.stderr, /policy rule orders \(alert\): 3 event\(s\) matched\n.*policy rule never \(drop\): 0 event\(s\) dropped/s);
+      for (const shipped of ['default.yaml', 'examples/pci-dss-10.2.yaml', 'examples/off-hours-ddl.yaml', 'examples/new-user-or-host.yaml']) {
+        const checked = await runInstalled(bin, ['policy', 'check', path.join(installed, 'policies', shipped)], { cwd: work, env: cleanEnv() });
+        assert.equal(checked.code, 0, checked.stderr);
+      }
+      const bad = await runInstalled(bin, ['replay', '--policy', path.join(work, 'missing.yaml'), input], { cwd: work, env });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /invalid policy .*missing\.yaml.*cannot be read \(ENOENT\)/s);
     });
   });
 
