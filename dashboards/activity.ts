@@ -133,6 +133,18 @@ export function activityDashboard(): dashboard.Dashboard {
         .withTarget(prometheusQuery(`sum by (cluster, command, outcome) (increase(das_statements_total{${C}, command=~"GRANT|REVOKE|GRANT ROLE|REVOKE ROLE|(CREATE|ALTER|DROP|RENAME) (ROLE|USER|GROUP|LOGIN)|ALTER DEFAULT PRIVILEGES"}[$__rate_interval]))`, '{{cluster}} {{command}} {{outcome}}')),
     )
 
+    .withRow(new RowBuilder('Audit policy'))
+    .withPanel(
+      timeSeries('Policy matches', 'short', 'Events the tag and alert rules of the audit policy (--policy) matched per interval, by rule and severity; exemplars carry the trace id.')
+        .drawStyle(GraphDrawStyle.Bars)
+        .withTarget(prometheusQuery('sum by (rule, severity) (increase(das_policy_matches_total[$__rate_interval]))', '{{rule}} ({{severity}})').exemplar(true)),
+    )
+    .withPanel(
+      timeSeries('Events dropped by policy', 'short', 'Events drop rules kept from the logs per interval, by rule: the audit gap the policy makes, on purpose and visible.')
+        .drawStyle(GraphDrawStyle.Bars)
+        .withTarget(prometheusQuery('sum by (rule) (increase(das_events_dropped_total[$__rate_interval]))', '{{rule}}')),
+    )
+
     .withRow(new RowBuilder('Event lag'))
     .withPanel(
       timeSeries('Event lag quantiles', 's', 'Time from an event happening in the database (logTime) to its delivery (histogram quantiles, 5-minute window).')
