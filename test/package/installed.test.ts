@@ -208,6 +208,12 @@ describe('the published package, installed from its tarball', function () {
         const checked = await runInstalled(bin, ['policy', 'check', path.join(installed, 'policies', shipped)], { cwd: work, env: cleanEnv() });
         assert.equal(checked.code, 0, checked.stderr);
       }
+      // A drop rule: nothing is written, and stderr says how many it dropped.
+      writeFileSync(policy, 'version: 1\nmode: first-match\nrules:\n  - name: admin-reads\n    match: { user: rdsadmin, class: READ }\n    action: drop\n');
+      const dropped = await runInstalled(bin, ['replay', '--policy', policy, '--resource-id', cluster, input], { cwd: work, env });
+      assert.equal(dropped.code, 0, dropped.stderr);
+      assert.equal(dropped.stdout, '');
+      assert.match(dropped.stderr, /wrote 0 event\(s\)\n.*policy rule admin-reads \(drop\): 3 event\(s\) dropped/s);
       const bad = await runInstalled(bin, ['replay', '--policy', path.join(work, 'missing.yaml'), input], { cwd: work, env });
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /invalid policy .*missing\.yaml.*cannot be read \(ENOENT\)/s);
