@@ -53,6 +53,7 @@ export function enrichEvent(event: ActivityEvent, mode: RedactionMode): void {
     operationName: summary.operation,
     collectionName: summary.collection,
     ...(summary.collections.length > 0 ? { objects: summary.collections } : {}),
+    ...(summary.operations.length > 1 ? { operations: summary.operations } : {}),
     trace: trace ? { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags } : null,
     ...(echoes.failedClosed ? { redactionFailedClosed: true } : {}),
   };

@@ -32,11 +32,13 @@ export interface QuerySummary {
   summary: string | null;
   /** Every table the text touches, as written (`payments.cards`, `orders`), each once: what audit policies match `objects` on. */
   collections: readonly string[];
+  /** Each statement's operation, each once, in order: a batch's (`operation` BATCH …) all of them. */
+  operations: readonly string[];
 }
 
 export const MAX_SUMMARY_LENGTH = 255;
 
-const NOTHING: QuerySummary = Object.freeze({ operation: null, collection: null, summary: null, collections: Object.freeze([]) });
+const NOTHING: QuerySummary = Object.freeze({ operation: null, collection: null, summary: null, collections: Object.freeze([]), operations: Object.freeze([]) });
 
 /**
  * Recent summaries by dialect and text: a workload repeats the same statement
@@ -100,7 +102,8 @@ function summarizeText(text: string, dialect: SqlDialect): QuerySummary {
   }
   const collections = new Set(results.flatMap((r) => r.collections));
   const collection = collections.size === 1 ? [...collections][0]! : null;
-  return { operation, collection, summary: joinSummary(results.flatMap((r) => r.parts.map((p) => p.text))), collections: Object.freeze([...collections]) };
+  const operations = Object.freeze([...new Set(results.map((r) => r.operation!))]);
+  return { operation, collection, summary: joinSummary(results.flatMap((r) => r.parts.map((p) => p.text))), collections: Object.freeze([...collections]), operations };
 }
 
 interface Tok {

@@ -140,6 +140,8 @@ export interface Enrichment {
   collectionName: string | null;
   /** Every table the statement touches, as written (`payments.cards`), when it touches any: what policies match `objects` on. */
   objects?: readonly string[];
+  /** A batch's operations, each once, when it has more than one statement: what policies classify a batch by. */
+  operations?: readonly string[];
   /** W3C trace context from a sqlcommenter comment or the client application, read before redaction. */
   trace: { traceId: string; spanId: string; traceFlags: number } | null;
   /**

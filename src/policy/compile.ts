@@ -137,8 +137,8 @@ function compileMatch(match: PolicyMatch, options: CompileOptions): Test {
   // Cheapest and most selective first.
   text(match.engine, (f) => f.engine, true);
   if (match.outcome) {
-    const wanted = match.outcome;
-    tests.push(wanted.length === 2 ? () => true : (f) => f.event.outcome === wanted[0]);
+    const wanted = new Set(match.outcome);
+    tests.push(wanted.size === 2 ? () => true : (f) => wanted.has(f.event.outcome));
   }
   if (match.traced !== undefined) {
     const traced = match.traced;

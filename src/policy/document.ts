@@ -9,6 +9,7 @@
  * node ranges.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { PolicyError } from './errors.ts';
@@ -33,17 +34,21 @@ const pattern = z.union([z.string().min(1), z.number().transform(String)]).super
   try {
     parseRegex(value);
   } catch (error) {
-    ctx.addIssue({ code: 'custom', message: `not a valid regex: ${(error as Error).message}` });
+    ctx.addIssue({ code: 'custom', message: `not a valid regex: ${(error as Error).message} (a value between slashes is a /regex/flags; write a path as a glob, e.g. "*/bin/psql")` });
   }
 });
 const patterns = z.union([pattern, z.array(pattern).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 
-const HOURS = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$/;
-const hourRange = z.string().refine((v) => HOURS.test(v) && !v.endsWith('24:01'), { message: 'expected a range "HH:MM-HH:MM", e.g. "08:00-18:00" (24:00 ends a day)' });
-const weekday = z
-  .string()
-  .transform((v) => v.toLowerCase().slice(0, 3))
-  .pipe(z.enum(WEEKDAYS, { message: `expected a weekday (${WEEKDAYS.join(', ')})` }));
+const HOURS = /^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$/;
+const hourRange = z.string().refine((v) => HOURS.test(v) && v.slice(0, 5) !== v.slice(6), { message: 'expected a range "HH:MM-HH:MM" of some length, e.g. "08:00-18:00" (24:00 ends a day; "22:00-06:00" wraps midnight)' });
+const DAY_NAMES = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const weekday = z.string().transform((v, ctx) => {
+  const day = v.trim().toLowerCase();
+  const i = DAY_NAMES.findIndex((name) => name === day || name.slice(0, 3) === day);
+  if (i >= 0) return WEEKDAYS[i]!;
+  ctx.addIssue({ code: 'custom', message: `expected a weekday (${WEEKDAYS.join(', ')} or the full names) (actual: ${JSON.stringify(v)})` });
+  return z.NEVER;
+});
 
 const timeZone = z.string().refine(isTimeZone, { message: 'expected an IANA time zone such as "UTC" or "Europe/Paris"' });
 
@@ -63,7 +68,16 @@ const match = z.strictObject({
   database: patterns.optional(),
   user: patterns.optional(),
   client_application: patterns.optional(),
-  remote_host: patterns.optional(),
+  remote_host: patterns
+    .superRefine((values, ctx) => {
+      for (const value of values) {
+        const cidr = /^([0-9a-fA-F:.]+)\/(\d+)$/.exec(value);
+        if (!cidr) continue;
+        const family = isIP(cidr[1]!);
+        if (family === 0 || Number(cidr[2]) > (family === 4 ? 32 : 128)) ctx.addIssue({ code: 'custom', message: `not a CIDR: ${value} (an IPv4 address with /0 to /32, or an IPv6 one with /0 to /128)` });
+      }
+    })
+    .optional(),
   class: patterns.optional(),
   command: patterns.optional(),
   objects: patterns.optional(),

@@ -86,7 +86,7 @@ export class EventFacts {
   }
 }
 
-/** `raw` upper-cased, its shorter forms after each dot, and qualified with `database` unless it starts with it; each name once. */
+/** `raw` upper-cased, its shorter forms after each dot, and, unqualified, qualified with `database`; each name once. */
 function addNames(names: string[], raw: string, database: string | null): void {
   const name = raw.toUpperCase();
   if (!names.includes(name)) names.push(name);
@@ -94,7 +94,8 @@ function addNames(names: string[], raw: string, database: string | null): void {
     const shorter = name.slice(dot + 1);
     if (!names.includes(shorter)) names.push(shorter);
   }
-  if (database !== null && !(name.startsWith(database) && name.charCodeAt(database.length) === 46)) {
+  // Only an unqualified name is in the event's database: `payments.cards` read from `scratch` is not scratch's.
+  if (database !== null && !name.includes('.')) {
     const qualified = `${database}.${name}`;
     if (!names.includes(qualified)) names.push(qualified);
   }
@@ -126,29 +127,42 @@ const PRIVILEGE_OPERATIONS = new Set([
   'CREATE USER', 'ALTER USER', 'DROP USER', 'RENAME USER',
   'CREATE ROLE', 'ALTER ROLE', 'DROP ROLE',
   'CREATE LOGIN', 'ALTER LOGIN', 'DROP LOGIN',
-  'SET PASSWORD', 'ALTER DEFAULT PRIVILEGES', 'REASSIGN OWNED',
+  'SET PASSWORD', 'ALTER DEFAULT PRIVILEGES', 'REASSIGN',
+  // SQL Server: ALTER SERVER ROLE … ADD MEMBER (read as ALTER SERVER).
+  'ALTER SERVER',
 ]);
 
-/** A privilege change: PostgreSQL class ROLE, or an operation or command that grants, revokes or changes a user, role or login. */
+/** SQL Server's system procedures that grant, revoke or change logins and role members. */
+const PRIVILEGE_PROCEDURES = /\bsp_(add|drop)(src)?rolemember\b|\bsp_(add|drop|grant|deny|revoke)login\b|\bsp_password\b|\bsp_change_users_login\b/i;
+
+/** The operations of the statement: a batch's each, else its one (db.operation.name). */
+function operationsOf(event: ActivityEvent, operation: string | null): readonly string[] {
+  const batch = event.enrichment?.operations;
+  if (batch && batch.length > 0) return batch;
+  return operation === null ? [] : [operation.startsWith('BATCH ') ? operation.slice(6) : operation];
+}
+
+/**
+ * A privilege change: PostgreSQL class ROLE, a statement (of a batch too)
+ * that grants, revokes or changes a user, role or login, or a SQL Server
+ * procedure that does.
+ */
 export function isPrivilegeChange(event: ActivityEvent, operation = event.enrichment?.operationName?.toUpperCase() ?? null, command = event.command?.trim().toUpperCase() ?? null): boolean {
   if (event.class !== null && event.class.toUpperCase() === 'ROLE') return true;
-  return (operation !== null && PRIVILEGE_OPERATIONS.has(operation)) || (command !== null && PRIVILEGE_OPERATIONS.has(command));
+  if (command !== null && PRIVILEGE_OPERATIONS.has(command)) return true;
+  for (const op of operationsOf(event, operation)) if (PRIVILEGE_OPERATIONS.has(op)) return true;
+  const summary = event.enrichment?.querySummary;
+  return summary != null && summary.startsWith('EXEC') && PRIVILEGE_PROCEDURES.test(summary);
 }
 
 const READ_OPERATIONS = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'READ', 'FETCH']);
 const WRITE_OPERATIONS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'REPLACE', 'UPSERT', 'COPY', 'TRUNCATE', 'LOAD', 'WRITE']);
 const DDL_VERBS = new Set(['CREATE', 'ALTER', 'DROP', 'RENAME', 'COMMENT']);
 const FUNCTION_OPERATIONS = new Set(['CALL', 'EXEC', 'EXECUTE', 'DO']);
+/** A batch's class is its strongest statement's: a DROP hidden behind a SELECT is DDL. */
+const CLASS_RANK: Readonly<Record<string, number>> = { MISC: 0, READ: 1, FUNCTION: 2, WRITE: 3, DDL: 4 };
 
-/**
- * The statement's class whatever the engine calls it, from its operation
- * (db.operation.name) or, for MySQL's AUX events and logins, its command.
- */
-export function statementClass(event: ActivityEvent, operation = event.enrichment?.operationName?.toUpperCase() ?? null, command = event.command?.trim().toUpperCase() ?? null): string {
-  if (event.isLogin) return 'LOGIN';
-  if (isPrivilegeChange(event, operation, command)) return 'ROLE';
-  let what = operation ?? command ?? '';
-  if (what.startsWith('BATCH ')) what = what.slice(6);
+function classOfOperation(what: string): string {
   const space = what.indexOf(' ');
   const verb = space < 0 ? what : what.slice(0, space);
   if (READ_OPERATIONS.has(verb)) return 'READ';
@@ -156,4 +170,22 @@ export function statementClass(event: ActivityEvent, operation = event.enrichmen
   if (DDL_VERBS.has(verb)) return 'DDL';
   if (FUNCTION_OPERATIONS.has(verb)) return 'FUNCTION';
   return 'MISC';
+}
+
+/**
+ * The statement's class whatever the engine calls it, from its operations
+ * (db.operation.name; a batch's strongest) or, for MySQL's AUX events and
+ * logins, its command.
+ */
+export function statementClass(event: ActivityEvent, operation = event.enrichment?.operationName?.toUpperCase() ?? null, command = event.command?.trim().toUpperCase() ?? null): string {
+  if (event.isLogin) return 'LOGIN';
+  if (isPrivilegeChange(event, operation, command)) return 'ROLE';
+  const operations = operationsOf(event, operation);
+  if (operations.length === 0) return command === null ? 'MISC' : classOfOperation(command);
+  let best = 'MISC';
+  for (const op of operations) {
+    const c = classOfOperation(op);
+    if (CLASS_RANK[c]! > CLASS_RANK[best]!) best = c;
+  }
+  return best;
 }

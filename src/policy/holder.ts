@@ -44,7 +44,7 @@ export class PolicyHolder {
   #current: LoadedPolicy;
   #generation = 0;
   #lastReloadError: string | null = null;
-  /** The text the current policy was read from. */
+  /** The text last read from the file, good or not. */
   #text = '';
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -124,10 +124,11 @@ export class PolicyHolder {
 
   #load(): LoadedPolicy {
     const text = readPolicyText(this.#file);
+    // Kept whether or not it parses: the watch reloads on a change from the last text read, so reverting a bad edit reloads.
+    this.#text = text;
     const document = parsePolicy(text, this.#file);
     const loaded = { generation: this.#generation + 1, file: this.#file, document, compiled: new CompiledPolicy(document, this.#compile), loadedAt: this.#clock() };
     this.#generation = loaded.generation;
-    this.#text = text;
     return loaded;
   }
 }

@@ -107,9 +107,9 @@ export class MetricsSink implements Sink {
       m.policyEventsDropped.inc({ rule }, count);
       m.policyRuleLastMatch.set({ rule }, nowSeconds);
     }
-    for (const { rule, severity, count, traceId } of policy.matched) {
-      const labels = { rule, severity };
-      if (traceId !== null) m.policyMatches.inc({ labels, value: count, exemplarLabels: traceExemplar<'rule' | 'severity'>(traceId) });
+    for (const { rule, action, severity, count, traceId } of policy.matched) {
+      const labels = { rule, action, severity };
+      if (traceId !== null) m.policyMatches.inc({ labels, value: count, exemplarLabels: traceExemplar<'rule' | 'action' | 'severity'>(traceId) });
       else m.policyMatches.inc({ labels, value: count });
       m.policyRuleLastMatch.set({ rule }, nowSeconds);
     }

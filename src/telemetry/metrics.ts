@@ -61,9 +61,10 @@ export interface DasMetrics {
   readonly exportRetries: Counter<'sink'>;
   readonly exportAuthFailures: Counter<'sink' | 'status'>;
   readonly workersLost: Counter;
+  readonly spans: Counter<'outcome'>;
 
   readonly policyEventsDropped: Counter<'rule'>;
-  readonly policyMatches: Counter<'rule' | 'severity'>;
+  readonly policyMatches: Counter<'rule' | 'action' | 'severity'>;
   readonly policyDropsRefused: Counter<'rule'>;
   readonly policyRuleLastMatch: Gauge<'rule'>;
   readonly policyRules: Gauge<'mode'>;
@@ -256,6 +257,13 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
       registers,
     }),
 
+    spans: new Counter({
+      name: 'das_spans_total',
+      help: 'Database spans of traced statements sent to the OTLP traces endpoint (OTEL_TRACES_EXPORTER=otlp), by outcome: delivered, rejected (dead-lettered with the event), retryable (sent again).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+
     // The audit policy (--policy). `rule` is a rule name of the policy file: at most 200 of them.
     policyEventsDropped: new Counter({
       name: 'das_events_dropped_total',
@@ -265,8 +273,8 @@ export function createMetrics(registry: MetricsRegistry, options: MetricsOptions
     }),
     policyMatches: new Counter({
       name: 'das_policy_matches_total',
-      help: 'Activity events a tag or alert rule of the audit policy matched, by rule and the rule\'s severity ("none" for a tag without one); the exemplar carries the trace id.',
-      labelNames: ['rule', 'severity'] as const,
+      help: 'Activity events a tag or alert rule of the audit policy matched, by rule, action (tag, alert) and the rule\'s severity ("none" for a tag without one); the exemplar carries the trace id.',
+      labelNames: ['rule', 'action', 'severity'] as const,
       enableExemplars: true,
       registers,
     }),

@@ -32,7 +32,7 @@ export const EXPORTED_METRICS: readonly string[] = [
   'das_workers_lost_total', 'das_checkpoint_regressions_total', 'das_redaction_fail_closed_total',
   'das_export_auth_failures_total', 'das_efo_subscriptions_total', 'das_efo_subscriptions_ended_total',
   'das_efo_received_records_total', 'das_efo_received_bytes_total',
-  'das_events_dropped_total', 'das_policy_matches_total', 'das_policy_drops_refused_total', 'das_policy_rule_last_match_timestamp_seconds',
+  'das_spans_total', 'das_events_dropped_total', 'das_policy_matches_total', 'das_policy_drops_refused_total', 'das_policy_rule_last_match_timestamp_seconds',
   'das_policy_rules', 'das_policy_loaded_timestamp_seconds', 'das_policy_reloads_total',
 ];
 

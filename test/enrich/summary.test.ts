@@ -9,8 +9,8 @@ function table(title: string, cases: Case[]): void {
   describe(title, () => {
     for (const [name, engine, text, operation, collection, summary] of cases) {
       it(name, () => {
-        const expected: Omit<QuerySummary, 'collections'> = { operation, collection, summary };
-        const { collections: _, ...got } = summarize(text, engine);
+        const expected: Omit<QuerySummary, 'collections' | 'operations'> = { operation, collection, summary };
+        const { collections: _c, operations: _o, ...got } = summarize(text, engine);
         assert.deepEqual(got, expected);
       });
     }
@@ -149,7 +149,12 @@ describe('summarize', () => {
     assert.deepEqual(summarize('SELECT 1', 'postgresql').collections, []);
   });
 
+  it("operations: each statement's operation once, so a batch's GRANT is seen", () => {
+    assert.deepEqual(summarize('SELECT 1; GRANT SELECT ON t TO bob; SELECT 2', 'mysql').operations, ['SELECT', 'GRANT']);
+    assert.deepEqual(summarize('DELETE FROM t', 'postgresql').operations, ['DELETE']);
+  });
+
   it('null text gives nulls', () => {
-    assert.deepEqual(summarize(null, 'mysql'), { operation: null, collection: null, summary: null, collections: [] });
+    assert.deepEqual(summarize(null, 'mysql'), { operation: null, collection: null, summary: null, collections: [], operations: [] });
   });
 });

@@ -160,6 +160,27 @@ describe('policy actions and modes', () => {
     assert.equal(applyPolicy(record(events()), forced).events.length, 0);
   });
 
+  it('a privilege change inside a batch, REASSIGN OWNED and SQL Server role procedures are protected; a batch takes its strongest class', () => {
+    const dropAll = compiled(`version: 1\nmode: all-match\nrules:\n  - name: noise\n    match: { user: app, class: [READ, MISC] }\n    action: drop\n`);
+    const kept = [
+      variant(MYSQL_MAIN, { dbUserName: 'app', commandText: 'SELECT 1; GRANT SELECT ON u TO bob' }),
+      variant(PG_SELECT, { dbUserName: 'app', class: 'MISC', command: 'REASSIGN OWNED', commandText: 'REASSIGN OWNED BY a TO b' }),
+      variant(SQLSERVER, { dbUserName: 'app', command: 'EXECUTE', commandText: "EXEC sp_addrolemember 'db_owner', 'eve'" }),
+      variant(SQLSERVER, { dbUserName: 'app', command: 'ALTER SERVER ROLE', commandText: 'ALTER SERVER ROLE sysadmin ADD MEMBER eve' }),
+    ];
+    assert.equal(applyPolicy(record(kept), dropAll).events.length, 4, 'none dropped');
+    const mixed = variant(MYSQL_MAIN, { dbUserName: 'app', commandText: 'SELECT 1; DROP TABLE t' });
+    assert.equal(statementClass(mixed), 'DDL');
+    assert.equal(applyPolicy(record([mixed]), dropAll).events.length, 1, 'a DROP behind a SELECT is not a read');
+  });
+
+  it('objects: a name qualified in the SQL is not put in the session database', () => {
+    const crossDb = variant(MYSQL_MAIN, { databaseName: 'scratch', objectName: null, commandText: 'SELECT * FROM payments.cards' });
+    assert.ok(!matches('{ objects: "scratch.*" }', crossDb));
+    assert.ok(matches('{ objects: "payments.cards" }', crossDb));
+    assert.ok(matches('{ objects: "scratch.notes" }', variant(MYSQL_MAIN, { databaseName: 'scratch', commandText: 'SELECT * FROM notes' })));
+  });
+
   it('an alert on a dropped event still counts, with the trace id as its exemplar', () => {
     const traced = variant(PG_SELECT, { commandText: "select 1 /*traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/" });
     const policy = compiled(`version: 1\nmode: all-match\nrules:\n  - name: see\n    match: { traced: true }\n    action: alert\n  - name: gone\n    match: {}\n    action: drop\n`);

@@ -56,4 +56,18 @@ describe('policy file', () => {
     assert.deepEqual(problems('version: 1\nrules: []\n'), ['p.yaml:1:1: mode: Invalid option: expected one of "first-match"|"all-match"']);
     assert.match(problems('version: 2\nmode: all-match\nrules: []\n')[0]!, /^p\.yaml:1:10: version: expected version: 1/);
   });
+
+  it('refuses what would silently match nothing or everything: a CIDR out of range, an empty hour range, an unknown weekday, a path read as a regex', () => {
+    const found = problems(
+      ['version: 1', 'mode: all-match', 'rules:', '  - name: r', '    match:', '      remote_host: [10.0.0.0/33, "fd00::/8", 10.0.0/8]',
+        '      time: { days: [monkey, Tuesday], hours: ["08:00-08:00", "22:00-24:59"] }', '      client_application: /usr/bin/psql', '    action: tag'].join('\n'),
+    );
+    assert.ok(found.some((p) => /remote_host: not a CIDR: 10\.0\.0\.0\/33/.test(p)), found.join('\n'));
+    assert.ok(found.some((p) => /remote_host: not a CIDR: 10\.0\.0\/8/.test(p)), found.join('\n'));
+    assert.ok(!found.some((p) => p.includes('fd00')), 'an IPv6 CIDR is fine');
+    assert.ok(found.some((p) => /time\.days\.0: expected a weekday .*"monkey"/.test(p)), found.join('\n'));
+    assert.ok(!found.some((p) => p.includes('days.1')), 'full day names are fine');
+    assert.equal(found.filter((p) => /time\.hours\.[01]: expected a range/.test(p)).length, 2, found.join('\n'));
+    assert.ok(found.some((p) => /client_application: not a valid regex: .*write a path as a glob/.test(p)), found.join('\n'));
+  });
 });

@@ -62,6 +62,15 @@ describe('policy reloads (PolicyHolder)', () => {
         edited.close();
       }
       assert.equal(results.filter((r) => r.ok).length, 1, 'the editor files in the same directory did not reload the ConfigMap policy: its text did not change');
+      // A bad version, then back to the good one: the error goes with the revert.
+      writeFileSync(path.join(dir, '..v3.yaml'), 'version: 1\nmode: nonsense\nrules: []\n');
+      symlinkSync(path.join(dir, '..v3.yaml'), path.join(dir, '..data_tmp'));
+      renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      await until('the bad version refused', () => (holder.status().lastReloadError ? true : undefined), 5_000);
+      symlinkSync(path.join(dir, '..v2.yaml'), path.join(dir, '..data_tmp'));
+      renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      await until('the revert reloaded', () => (holder.status().lastReloadError === null ? true : undefined), 5_000);
+      assert.equal(holder.current.document.rules[0]!.name, 'from-v2');
     } finally {
       holder.close();
     }

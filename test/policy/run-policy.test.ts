@@ -102,7 +102,7 @@ describe('run --policy', function () {
         assert.equal(orders.metadata.severity_text, 'INFO');
 
         const text = await (await fetch(`${app.metricsUrl}/metrics`, { headers: { accept: 'application/openmetrics-text' } })).text();
-        assert.match(text, new RegExp(`das_policy_matches_total\\{rule="card-data",severity="critical"\\} ${written.filter((_, i) => i % 3 === 1).length} # \\{trace_id="0af7651916cd43dd8448eb211c80319c"\\}`));
+        assert.match(text, new RegExp(`das_policy_matches_total\\{rule="card-data",action="alert",severity="critical"\\} ${written.filter((_, i) => i % 3 === 1).length} # \\{trace_id="0af7651916cd43dd8448eb211c80319c"\\}`));
         assert.match(text, /das_policy_rule_last_match_timestamp_seconds\{rule="never"\} 0\n/, 'a rule that never matched shows 0');
         assert.match(text, /das_policy_rule_last_match_timestamp_seconds\{rule="drop-monitor"\} 1\d{9}/);
         assert.match(text, /das_policy_rules\{mode="all-match"\} 3/);
