@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, fromEnvironment, loadConfig, type Config, type ConfigInput } from '../config/config.ts';
 import { DEMO_STREAMS, startDemo, type DemoOptions } from '../demo/demo.ts';
 import { summaryText } from '../demo/status.ts';
@@ -25,12 +26,17 @@ export interface DemoCommandOptions {
   stopSignal?: Promise<unknown>;
 }
 
-/** The Config the demo runs with: the user's pipeline flags over the demo's fixed consumer settings. */
+/** The audit policy the demo runs unless given one: policies/examples/demo.yaml of the installed package. */
+export const DEMO_POLICY = fileURLToPath(new URL('../../policies/examples/demo.yaml', import.meta.url));
+
+/** The Config the demo runs with: the user's pipeline flags over the demo's fixed consumer settings, and the demo policy unless another is given. */
 export function demoConfig(flags: ConfigInput, env: NodeJS.ProcessEnv, stateDir: string): Config {
   const friendlyNames = Object.fromEntries(DEMO_CLUSTERS.map((c) => [c.resourceId, c.name]));
+  const policy = flags.policyFile ?? fromEnvironment(env).policyFile ?? DEMO_POLICY;
   return loadConfig(
     {
       ...flags,
+      policyFile: policy,
       streams: [...DEMO_STREAMS],
       stateDir,
       startPosition: 'trim_horizon',

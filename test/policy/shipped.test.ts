@@ -8,7 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { PolicyHolder } from '../../src/policy/holder.ts';
-import { documented, oracle, sqlServerLoginFailed, variant } from '../support/policy-events.ts';
+import { documented, enriched, oracle, sqlServerLoginFailed, variant } from '../support/policy-events.ts';
+import { TrafficSimulator } from '../../src/demo/traffic/simulator.ts';
 
 const POLICIES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'policies');
 
@@ -110,3 +111,25 @@ describe('shipped policy: unknown user or service-account host', () => {
     assert.deepEqual(rulesMatching(file, variant(MYSQL, { dbUserName: 'svc-batch', remoteHost: '192.168.1.9' })), [], 'a statement, not a login');
   });
 });
+
+describe('shipped policy: the demo policy (examples/demo.yaml)', () => {
+  it("every rule matches the demo's own traffic within 5,000 events, one alert rule per severity", () => {
+    const holder = new PolicyHolder(path.join(POLICIES, 'examples/demo.yaml'));
+    const seen = new Map<string, number>();
+    const simulator = new TrafficSimulator({ seed: 7, clock: () => Date.parse('2026-12-07T10:00:00Z') });
+    for (const batch of simulator.next(5_000)) {
+      const record = { type: 'DatabaseActivityMonitoringRecord', clusterId: batch.clusterId, instanceId: batch.instanceId, databaseActivityEventList: batch.events };
+      for (const event of enriched(record, batch.profile.version)) {
+        for (const rule of rulesMatchingEvent(holder, event)) seen.set(rule, (seen.get(rule) ?? 0) + 1);
+      }
+    }
+    const rules = holder.current.document.rules;
+    assert.deepEqual(rules.filter((r) => !seen.has(r.name)).map((r) => r.name), [], JSON.stringify([...seen]));
+    assert.deepEqual(new Set(rules.filter((r) => r.action === 'alert').map((r) => r.severity)), new Set(['info', 'warning', 'error', 'critical']));
+  });
+});
+
+function rulesMatchingEvent(holder: PolicyHolder, event: ActivityEvent): string[] {
+  const verdict = holder.current.compiled.evaluate(event);
+  return verdict === null ? [] : [...(verdict.drop ? [verdict.drop] : []), ...verdict.marks.map((r) => r.name)];
+}
