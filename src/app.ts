@@ -13,6 +13,7 @@ import { deadLetterFileIn, FileDeadLetterSink, type DeadLetterSink } from './sin
 import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, MetricsSink } from './sinks/metrics-sink.ts';
 import { endpointForLogs, loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
 import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
+import { OtlpTraceSink, TRACES_SINK } from './sinks/otlp/traces.ts';
 import { LogRecordMapper } from './sinks/otlp/mapping.ts';
 import { ObservedTimes } from './sinks/otlp/observed-times.ts';
 import { ResourceCatalog, type ResourceFacts } from './sinks/otlp/resource.ts';
@@ -97,9 +98,10 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   };
   // One read-time counter for the sink's mapper and every thread that prepares records (--old-events observed-time).
   const observedTimes = new ObservedTimes();
-  const mapper = new LogRecordMapper({ resources: new ResourceCatalog(resources), oldEvents: config.oldEvents, observedTimes });
+  const catalog = new ResourceCatalog(resources);
+  const mapper = new LogRecordMapper({ resources: catalog, oldEvents: config.oldEvents, observedTimes });
   const exportObserver: OtlpExportObserver = {
-    logRecordsExported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
+    exported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
     authFailure: (status) => metrics.exportAuthFailures.inc({ sink: 'otlp', status: String(status) }),
   };
   const logSink = deps.logSink
@@ -111,6 +113,14 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   // An invalid policy file throws here: the process refuses to start.
   const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames, watch: config.policyWatch, metrics, log }) : undefined;
   const sinks: Sink[] = [logSink, metricsSink];
+  // Database spans of traced statements: a third sink, so a checkpoint waits for the traces endpoint too.
+  if (otlp.traces) {
+    const observer: OtlpExportObserver = {
+      exported: (outcome, n) => metrics.spans.inc({ outcome }, n),
+      authFailure: (status) => metrics.exportAuthFailures.inc({ sink: TRACES_SINK, status: String(status) }),
+    };
+    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, observer, log }));
+  }
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 
   // Records are prepared (encoded for OTLP/protobuf, counted) where they are opened only when the log sink sends
@@ -201,7 +211,12 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     if (instances.length > 0 || clusters.length > 0) log.info('removed the series of instances not seen for the series expiry', { instances, clusters, expirySeconds: config.seriesExpirySeconds });
   }, SERIES_SWEEP_INTERVAL_MS);
   forgetting.unref();
-  log.info('das-exporter started', { streams: config.streams, metrics: server.url, logs: otlp.exporter ? endpointForLogs(otlp.exporter.endpoint) : 'stdout' });
+  log.info('das-exporter started', {
+    streams: config.streams,
+    metrics: server.url,
+    logs: otlp.exporter ? endpointForLogs(otlp.exporter.endpoint) : 'stdout',
+    ...(otlp.traces ? { traces: endpointForLogs(otlp.traces.endpoint) } : {}),
+  });
 
   let stopping: Promise<void> | undefined;
   return {

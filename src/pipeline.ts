@@ -315,6 +315,7 @@ function batchOf(records: readonly OpenedRecord[]): SinkBatch {
     eventIds: records.flatMap((r) => r.prepared!.eventIds),
     logRecords: records.map((r) => r.prepared!.logRecords),
     tallies: records.map((r) => r.prepared!.tally),
+    traced: records.reduce((n, r) => n + r.prepared!.traced, 0),
   };
   let events: SinkBatch['events'] | undefined;
   return {

@@ -48,7 +48,7 @@ export class PrettyLogSink implements Sink {
     let flushed = true;
     this.#around(() => (flushed = this.#out.write(text)));
     if (!flushed) await new Promise<void>((resolve) => this.#out.once('drain', resolve));
-    this.#observer?.logRecordsExported?.('delivered', batch.events.length);
+    this.#observer?.exported?.('delivered', batch.events.length);
     return DELIVERED;
   }
 

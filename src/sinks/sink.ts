@@ -30,6 +30,8 @@ export interface PreparedBatch {
   readonly logRecords: readonly EncodedLogRecords[];
   /** Per record: its events as counted for the metrics sink. */
   readonly tallies: readonly EventTally[];
+  /** Events that carry trace context: the traces sink decodes the batch again only when there are some. */
+  readonly traced: number;
 }
 
 /** The number of events in a batch, without decoding prepared events again. */

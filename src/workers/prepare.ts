@@ -71,6 +71,8 @@ export interface PreparedRecord {
   instanceId: string | null;
   heartbeats: Heartbeat[];
   eventIds: string[];
+  /** Events with trace context (what the traces sink would make spans of). */
+  traced: number;
   logRecords: EncodedLogRecords;
   tally: EventTally;
   /** The decompressed record, to decode the events again (`decodePrepared`). */
@@ -96,6 +98,12 @@ export const ALONGSIDE_OTHERS: BlockingWork = { gunzip: 'threadpool', verify: 't
 export const ALONE: BlockingWork = { gunzip: 'sync', verify: 'sync' };
 
 const KEPT_POLICY_VERSIONS = 16;
+
+function countTraced(events: DecodedRecord['events']): number {
+  let n = 0;
+  for (const event of events) if (event.enrichment?.trace) n++;
+  return n;
+}
 
 export class RecordPreparer {
   readonly #setup: PrepareSetup;
@@ -129,6 +137,7 @@ export class RecordPreparer {
       instanceId: decoded.instanceId,
       heartbeats: decoded.heartbeats,
       eventIds: decoded.events.map((event) => event.eventId),
+      traced: countTraced(decoded.events),
       logRecords: this.#mapper.encodeEach(decoded.events, job.observedMs),
       tally: tallyEvents(decoded.events, decoded.policy),
       json,

@@ -111,7 +111,7 @@ describe('OTLP log record bodies, decoded from the bytes sent', () => {
           for (const mode of REDACTION_MODES) {
             const events = decoded(c, mode);
             const batch: SinkBatch = protocol.endsWith('prepared')
-              ? { events, heartbeats: [], prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events)], tallies: [tallyEvents(events)] } }
+              ? { events, heartbeats: [], prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events)], tallies: [tallyEvents(events)], traced: 0 } }
               : { events, heartbeats: [] };
             assert.deepEqual(await sink.write(batch), { status: 'delivered', rejected: [] });
             const bodies = bodiesOf(sent.at(-1)!, protocol === 'http/json');

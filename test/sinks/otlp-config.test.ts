@@ -91,4 +91,36 @@ describe('OTLP exporter configuration from OTEL_* variables', () => {
     assert.deepEqual(env.resource, { serviceName: 'das', resourceAttributes: { a: '1', b: 'x,y' } });
     assert.deepEqual(parseKeyValueList(' k = v , ,x=%3D'), { ok: true, value: { k: 'v', x: '=' } });
   });
+
+  describe('traces (OTEL_TRACES_EXPORTER)', () => {
+    it('are off by default and with none, whatever endpoint is set', () => {
+      assert.equal(loadOtlpEnvironment({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).traces, null);
+      assert.equal(loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/v1/traces' }).traces, null);
+    });
+
+    it('otlp: OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces, a traces endpoint is used as is, else the spec default; TRACES_* settings win', () => {
+      assert.equal(loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).traces?.endpoint, 'http://collector:4318/v1/traces');
+      assert.equal(loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp' }).traces?.endpoint, 'http://localhost:4318/v1/traces');
+      const env = loadOtlpEnvironment({
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://loki:3100/otlp',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://tempo:4318/v1/traces',
+        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20a',
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-scope-orgid=team',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'gzip',
+      });
+      assert.deepEqual(env.traces, { endpoint: 'http://tempo:4318/v1/traces', headers: { authorization: 'Bearer a', 'x-scope-orgid': 'team' }, protocol: 'http/json', compression: 'gzip', timeoutMs: 10000 });
+      assert.equal(env.exporter?.endpoint, 'http://loki:3100/otlp/v1/logs');
+      assert.equal(env.exporter?.protocol, 'http/protobuf', 'the traces protocol is not the logs one');
+    });
+
+    it('refuses another exporter, and a bad traces setting, naming the variable once', () => {
+      assert.deepEqual(problemsOf({ OTEL_TRACES_EXPORTER: 'zipkin' }), ['OTEL_TRACES_EXPORTER: expected otlp or none; das-exporter exports spans over OTLP/HTTP only (actual: "zipkin")']);
+      assert.deepEqual(problemsOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' }), [
+        'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: grpc is not supported by das-exporter; use http/protobuf (the default) or http/json (actual: "grpc")',
+      ]);
+      assert.equal(problemsOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).length, 1, 'a generic variable is one problem');
+    });
+  });
 });

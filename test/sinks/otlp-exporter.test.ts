@@ -61,7 +61,7 @@ function counting() {
   return {
     counts,
     observer: {
-      logRecordsExported: (outcome: ExportOutcome, n: number) => void (counts[outcome] += n),
+      exported: (outcome: ExportOutcome, n: number) => void (counts[outcome] += n),
       exportRetry: () => void counts.retries++,
     },
   };

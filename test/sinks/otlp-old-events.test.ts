@@ -199,7 +199,7 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
       const batch: SinkBatch = {
         events,
         heartbeats: [],
-        prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events, NOW)], tallies: [] },
+        prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events, NOW)], tallies: [], traced: 0 },
       };
       const sink = new OtlpLogSink({ config: config(receiver), mapper, clock });
       assert.deepEqual(await sink.write(batch), { status: 'delivered', rejected: [] });

@@ -1,10 +1,12 @@
 /**
- * The OTLP log exporter's settings, read from the standard OpenTelemetry
- * environment variables and validated once at start-up.
+ * The OTLP exporters' settings (logs, and traces when OTEL_TRACES_EXPORTER
+ * is `otlp`), read from the standard OpenTelemetry environment variables and
+ * validated once at start-up.
  *
- * Signal-specific variables (`OTEL_EXPORTER_OTLP_LOGS_*`) win over the
- * generic ones; `OTEL_EXPORTER_OTLP_ENDPOINT` gets `/v1/logs` appended while
- * `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` is used as is (OTLP exporter spec). Every
+ * Signal-specific variables (`OTEL_EXPORTER_OTLP_LOGS_*`,
+ * `OTEL_EXPORTER_OTLP_TRACES_*`) win over the generic ones;
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` gets `/v1/logs` or `/v1/traces` appended
+ * while a signal's own endpoint is used as is (OTLP exporter spec). Every
  * bad value is reported at once, naming the variable, and the process refuses
  * to start. Header values are secrets (auth tokens): no message here ever
  * quotes them. Without any endpoint the result is `null`, meaning "write log
@@ -36,6 +38,8 @@ export interface OtlpResourceEnvironment {
 export interface OtlpEnvironment {
   /** null when no endpoint is configured: log records go to stdout. */
   exporter: OtlpExporterConfig | null;
+  /** Where database spans go (`OTEL_TRACES_EXPORTER=otlp`); null: no spans (the default). */
+  traces: OtlpExporterConfig | null;
   resource: OtlpResourceEnvironment;
 }
 
@@ -46,15 +50,53 @@ const COMPRESSIONS: readonly string[] = ['gzip', 'none'];
 /** Reads and validates every OTLP variable; throws ConfigError listing each problem. */
 export function loadOtlpEnvironment(env: NodeJS.ProcessEnv): OtlpEnvironment {
   const problems: string[] = [];
+  const logsEndpoint = resolveEndpoint(env, 'LOGS', problems);
+  // The settings are checked even without an endpoint: a bad value is a mistake to report, endpoint or not.
+  const logsSettings = signalExporter(env, 'LOGS', logsEndpoint ?? '', problems);
+  const logs = logsEndpoint === null ? null : logsSettings;
+  const traces = tracesExporter(env, problems);
+
+  const serviceName = env.OTEL_SERVICE_NAME?.trim() ? env.OTEL_SERVICE_NAME.trim() : null;
+  let resourceAttributes: Record<string, string> = {};
+  if (env.OTEL_RESOURCE_ATTRIBUTES !== undefined && env.OTEL_RESOURCE_ATTRIBUTES.trim() !== '') {
+    const parsed = parseKeyValueList(env.OTEL_RESOURCE_ATTRIBUTES);
+    if (parsed.ok) resourceAttributes = parsed.value;
+    else problems.push(`OTEL_RESOURCE_ATTRIBUTES: ${parsed.problem} (actual: ${JSON.stringify(env.OTEL_RESOURCE_ATTRIBUTES)})`);
+  }
+
+  // A generic variable read for both signals is one problem, not two.
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return { exporter: logs, traces, resource: { serviceName, resourceAttributes } };
+}
+
+/** The OTLP spec's default endpoint, where spans go when OTEL_TRACES_EXPORTER=otlp names no endpoint. */
+const DEFAULT_TRACES_ENDPOINT = 'http://localhost:4318/v1/traces';
+
+/**
+ * `OTEL_TRACES_EXPORTER`: `otlp` sends database spans (spans.ts), `none` (the
+ * default) does not. Its endpoint: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is,
+ * else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`, else the spec's default.
+ */
+function tracesExporter(env: NodeJS.ProcessEnv, problems: string[]): OtlpExporterConfig | null {
+  const chosen = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() ?? '';
+  if (chosen === '' || chosen === 'none') return null;
+  if (chosen !== 'otlp') {
+    problems.push(`OTEL_TRACES_EXPORTER: expected otlp or none; das-exporter exports spans over OTLP/HTTP only (actual: ${JSON.stringify(env.OTEL_TRACES_EXPORTER)})`);
+    return null;
+  }
+  const endpoint = resolveEndpoint(env, 'TRACES', problems) ?? DEFAULT_TRACES_ENDPOINT;
+  return signalExporter(env, 'TRACES', endpoint, problems);
+}
+
+/** Protocol, compression, timeout and headers of one signal: `OTEL_EXPORTER_OTLP_<SIGNAL>_*` over the generic variables. */
+function signalExporter(env: NodeJS.ProcessEnv, signal: 'LOGS' | 'TRACES', endpoint: string, problems: string[]): OtlpExporterConfig {
   const pick = (name: string): { name: string; value: string } | null => {
-    const logs = env[`OTEL_EXPORTER_OTLP_LOGS_${name}`];
-    if (logs !== undefined && logs.trim() !== '') return { name: `OTEL_EXPORTER_OTLP_LOGS_${name}`, value: logs.trim() };
+    const own = env[`OTEL_EXPORTER_OTLP_${signal}_${name}`];
+    if (own !== undefined && own.trim() !== '') return { name: `OTEL_EXPORTER_OTLP_${signal}_${name}`, value: own.trim() };
     const generic = env[`OTEL_EXPORTER_OTLP_${name}`];
     if (generic !== undefined && generic.trim() !== '') return { name: `OTEL_EXPORTER_OTLP_${name}`, value: generic.trim() };
     return null;
   };
-
-  const endpoint = resolveEndpoint(env, problems);
 
   const protocolVar = pick('PROTOCOL');
   let protocol: OtlpProtocol = 'http/protobuf';
@@ -85,38 +127,26 @@ export function loadOtlpEnvironment(env: NodeJS.ProcessEnv): OtlpEnvironment {
 
   // Generic headers first, signal-specific ones override the same keys.
   const headers: Record<string, string> = {};
-  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_LOGS_HEADERS']) {
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', `OTEL_EXPORTER_OTLP_${signal}_HEADERS`]) {
     const raw = env[name];
     if (raw === undefined || raw.trim() === '') continue;
     const parsed = parseKeyValueList(raw);
     if (parsed.ok) Object.assign(headers, parsed.value);
     else problems.push(`${name}: ${parsed.problem} (value not shown: it may hold credentials)`);
   }
-
-  const serviceName = env.OTEL_SERVICE_NAME?.trim() ? env.OTEL_SERVICE_NAME.trim() : null;
-  let resourceAttributes: Record<string, string> = {};
-  if (env.OTEL_RESOURCE_ATTRIBUTES !== undefined && env.OTEL_RESOURCE_ATTRIBUTES.trim() !== '') {
-    const parsed = parseKeyValueList(env.OTEL_RESOURCE_ATTRIBUTES);
-    if (parsed.ok) resourceAttributes = parsed.value;
-    else problems.push(`OTEL_RESOURCE_ATTRIBUTES: ${parsed.problem} (actual: ${JSON.stringify(env.OTEL_RESOURCE_ATTRIBUTES)})`);
-  }
-
-  if (problems.length > 0) throw new ConfigError(problems);
-  return {
-    exporter: endpoint === null ? null : { endpoint, headers, protocol, compression, timeoutMs },
-    resource: { serviceName, resourceAttributes },
-  };
+  return { endpoint, headers, protocol, compression, timeoutMs };
 }
 
-function resolveEndpoint(env: NodeJS.ProcessEnv, problems: string[]): string | null {
-  const logs = env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT?.trim();
-  if (logs) return checkUrl('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', logs, problems);
+/** `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` as is, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/<signal>`, else null. */
+function resolveEndpoint(env: NodeJS.ProcessEnv, signal: 'LOGS' | 'TRACES', problems: string[]): string | null {
+  const own = env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]?.trim();
+  if (own) return checkUrl(`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`, own, problems);
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   if (!base) return null;
   const url = checkUrl('OTEL_EXPORTER_OTLP_ENDPOINT', base, problems);
   if (url === null) return null;
   const parsed = new URL(url);
-  parsed.pathname = parsed.pathname.replace(/\/+$/, '') + '/v1/logs';
+  parsed.pathname = parsed.pathname.replace(/\/+$/, '') + `/v1/${signal.toLowerCase()}`;
   return parsed.toString();
 }
 

@@ -55,18 +55,16 @@ const gzip = promisify(gzipCallback);
 
 export type ExportOutcome = 'delivered' | 'rejected' | 'retryable';
 
-/** What the exporter reports; the metrics layer binds das_log_records_exported_total and das_export_retries_total. */
+/** What an exporter reports; the metrics layer binds das_log_records_exported_total (das_spans_total for traces) and das_export_retries_total. */
 export interface OtlpExportObserver {
-  logRecordsExported?(outcome: ExportOutcome, n: number): void;
+  exported?(outcome: ExportOutcome, n: number): void;
   exportRetry?(): void;
   /** The endpoint answered 401, 403 or 407. */
   authFailure?(status: number): void;
 }
 
-export interface OtlpLogSinkOptions {
+export interface OtlpSinkOptions {
   config: OtlpExporterConfig;
-  /** Maps events for OTLP/JSON and encodes them for OTLP/protobuf (LogRecordMapper). */
-  mapper: Pick<LogRecordMapper, 'map' | 'encode'>;
   /** How requests are sent (default: node:http with keep-alive, http-post.ts). */
   fetch?: typeof globalThis.fetch;
   /** For `Retry-After` given as an HTTP date, and for spacing out the log lines of refused credentials. */
@@ -80,6 +78,18 @@ export interface OtlpLogSinkOptions {
   maxRecordsPerRequest?: number;
   /** Most bytes in one request body before compression; a larger request of several records is split in two (default 4 MiB). */
   maxRequestBytes?: number;
+}
+
+export interface OtlpLogSinkOptions extends OtlpSinkOptions {
+  /** Maps events for OTLP/JSON and encodes them for OTLP/protobuf (LogRecordMapper). */
+  mapper: Pick<LogRecordMapper, 'map' | 'encode'>;
+}
+
+/** What one OTLP signal sends of a batch: its items as a slice, each standing for one event. */
+export interface OtlpSignal {
+  /** The sink's name: `otlp` (logs), `otlp-traces`. */
+  readonly name: string;
+  sliceOf(batch: SinkBatch): Slice;
 }
 
 export const DEFAULT_MAX_RECORDS_PER_REQUEST = 1_000;
@@ -102,7 +112,7 @@ type Answer =
   | { kind: 'refused'; reason: string; tooOld: boolean };
 
 /** Records to send, with their event ids: the whole batch, a request's worth, or a half when bisecting. */
-interface Slice {
+export interface Slice {
   readonly eventIds: readonly string[];
   /** The request body; undefined when the serializer cannot encode these records. */
   encode(): Uint8Array | undefined;
@@ -110,7 +120,7 @@ interface Slice {
 }
 
 /** Records as events, encoded when sent. */
-class EventSlice implements Slice {
+export class EventSlice implements Slice {
   constructor(
     readonly events: readonly ActivityEvent[],
     readonly eventIds: readonly string[],
@@ -142,10 +152,11 @@ class EncodedSlice implements Slice {
   }
 }
 
-export class OtlpLogSink implements Sink {
-  readonly name = 'otlp';
+/** An OTLP/HTTP exporter of one signal, as a Sink (logs: OtlpLogSink; traces: traces.ts). */
+export class OtlpSink implements Sink {
+  readonly name: string;
   readonly #config: OtlpExporterConfig;
-  readonly #mapper: OtlpLogSinkOptions['mapper'];
+  readonly #signal: OtlpSignal;
   readonly #fetch: typeof globalThis.fetch;
   /** The default transport, when no fetch was given: its connections close with the sink. */
   readonly #transport: HttpPost | undefined;
@@ -160,9 +171,10 @@ export class OtlpLogSink implements Sink {
   readonly #userAgent: Record<string, string>;
   #closed = false;
 
-  constructor(options: OtlpLogSinkOptions) {
+  constructor(options: OtlpSinkOptions & { signal: OtlpSignal }) {
     this.#config = options.config;
-    this.#mapper = options.mapper;
+    this.#signal = options.signal;
+    this.name = options.signal.name;
     this.#transport = options.fetch ? undefined : httpPost();
     this.#fetch = options.fetch ?? this.#transport!.fetch;
     this.#clock = options.clock ?? (() => new Date());
@@ -186,8 +198,8 @@ export class OtlpLogSink implements Sink {
 
   /** Runs per pipeline batch; heartbeats are liveness signals, not log records, and are not sent. */
   async write(batch: SinkBatch): Promise<SinkResult> {
-    if (this.#closed) return { status: 'retryable', reason: 'otlp sink is closed' };
-    const all = this.#sliceOf(batch);
+    if (this.#closed) return { status: 'retryable', reason: `${this.name} sink is closed` };
+    const all = this.#signal.sliceOf(batch);
     if (all.eventIds.length === 0) return { status: 'delivered', rejected: [] };
     const rejected: Rejection[] = [];
     for (let from = 0; from < all.eventIds.length; from += this.#maxRecords) {
@@ -195,31 +207,15 @@ export class OtlpLogSink implements Sink {
       const result = await this.#deliver(slice);
       if (result.status === 'retryable') {
         this.#observer?.exportRetry?.();
-        this.#observer?.logRecordsExported?.('retryable', all.eventIds.length - from);
+        this.#observer?.exported?.('retryable', all.eventIds.length - from);
         return result;
       }
       const n = slice.eventIds.length;
-      if (result.rejected.length > 0) this.#observer?.logRecordsExported?.('rejected', result.rejected.length);
-      if (n - result.rejected.length > 0) this.#observer?.logRecordsExported?.('delivered', n - result.rejected.length);
+      if (result.rejected.length > 0) this.#observer?.exported?.('rejected', result.rejected.length);
+      if (n - result.rejected.length > 0) this.#observer?.exported?.('delivered', n - result.rejected.length);
       rejected.push(...result.rejected);
     }
     return { status: 'delivered', rejected };
-  }
-
-  /** The batch's records as one slice: encoded already when a worker prepared them for protobuf, else from the events. */
-  #sliceOf(batch: SinkBatch): Slice {
-    const prepared = batch.prepared;
-    if (prepared !== undefined && this.#config.protocol !== 'http/json') {
-      const refs: EncodedRef[] = [];
-      for (const set of prepared.logRecords) for (let index = 0; index < set.ends.length; index++) refs.push({ set, index });
-      return new EncodedSlice(refs, prepared.eventIds);
-    }
-    const events = batch.events as ActivityEvent[];
-    return new EventSlice(
-      events,
-      events.map((e) => e.eventId),
-      (list) => (this.#config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(list.map((e) => this.#mapper.map(e))) : this.#mapper.encode(list)),
-    );
   }
 
   /** `otlp_unauthorized` from the second refused credential in a row until a request is accepted, else null. */
@@ -328,6 +324,34 @@ export class OtlpLogSink implements Sink {
     let out = redactUrl(text);
     for (const secret of this.#secrets) out = out.split(secret).join('***');
     return out;
+  }
+}
+
+/** The log records of a batch: encoded already when a worker prepared them for protobuf, else from the events. */
+export function logsSignal(config: OtlpExporterConfig, mapper: OtlpLogSinkOptions['mapper']): OtlpSignal {
+  return {
+    name: 'otlp',
+    sliceOf(batch: SinkBatch): Slice {
+      const prepared = batch.prepared;
+      if (prepared !== undefined && config.protocol !== 'http/json') {
+        const refs: EncodedRef[] = [];
+        for (const set of prepared.logRecords) for (let index = 0; index < set.ends.length; index++) refs.push({ set, index });
+        return new EncodedSlice(refs, prepared.eventIds);
+      }
+      const events = batch.events as ActivityEvent[];
+      return new EventSlice(
+        events,
+        events.map((e) => e.eventId),
+        (list) => (config.protocol === 'http/json' ? JsonLogsSerializer.serializeRequest(list.map((e) => mapper.map(e))) : mapper.encode(list)),
+      );
+    },
+  };
+}
+
+/** Each batch's events as OTLP log records. */
+export class OtlpLogSink extends OtlpSink {
+  constructor(options: OtlpLogSinkOptions) {
+    super({ ...options, signal: logsSignal(options.config, options.mapper) });
   }
 }
 

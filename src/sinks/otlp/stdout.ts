@@ -51,7 +51,7 @@ export class StdoutLogSink implements Sink {
     if (batch.events.length === 0) return DELIVERED;
     const lines = batch.events.map((event) => toJsonLogLine(this.#mapper.map(event as ActivityEvent)));
     if (!this.#out.write(lines.join('\n') + '\n')) await new Promise<void>((resolve) => this.#out.once('drain', resolve));
-    this.#observer?.logRecordsExported?.('delivered', lines.length);
+    this.#observer?.exported?.('delivered', lines.length);
     return DELIVERED;
   }
 
