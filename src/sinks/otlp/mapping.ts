@@ -77,7 +77,8 @@ const LOKI_INDEXED_RESOURCE_ATTRIBUTES = new Set([
   'k8s.daemonset.name', 'k8s.cronjob.name', 'k8s.job.name',
 ]);
 
-const DB_SYSTEM: Readonly<Record<Engine, string>> = {
+/** `db.system.name` per engine (semconv well-known values); the spans say the same. */
+export const DB_SYSTEM: Readonly<Record<Engine, string>> = {
   postgresql: 'postgresql',
   mysql: 'mysql',
   sqlserver: 'microsoft.sql_server',

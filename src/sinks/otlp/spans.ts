@@ -25,19 +25,10 @@ import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { ActivityEvent, Engine } from '../../events/model.ts';
+import type { ActivityEvent } from '../../events/model.ts';
 import { OUTCOME_RULES } from '../../events/outcome.ts';
-import { hrTimeFromNanos, SCOPE } from './mapping.ts';
+import { DB_SYSTEM, hrTimeFromNanos, SCOPE } from './mapping.ts';
 import type { ResourceCatalog } from './resource.ts';
-
-/** `db.system.name` per engine, as the log record writes it. */
-const DB_SYSTEM: Readonly<Record<Engine, string>> = {
-  postgresql: 'postgresql',
-  mysql: 'mysql',
-  sqlserver: 'microsoft.sql_server',
-  oracle: 'oracle.db',
-  unknown: 'other_sql',
-};
 
 export const SPAN_TIMING_ATTRIBUTE = 'das.span.timing';
 
