@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { parser as logqlParser } from '@grafana/lezer-logql';
 import { readPolicyFile } from '../../src/policy/document.ts';
 import { lokiRules, ruleListRegex } from '../../src/policy/loki-rules.ts';
+import { loadOtlpEnvironment } from '../../src/sinks/otlp/config.ts';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { REPO, mustPass, readYaml } from './tools.ts';
 
@@ -90,9 +91,14 @@ describe('compose stack', () => {
     assert.deepEqual(promoted.sort(), ['aws.rds.cluster_resource_id', 'aws.rds.instance_resource_id']);
   });
 
-  it('the Tempo config parses and receives OTLP', () => {
-    const tempo = readYaml(join(DEPLOY, 'tempo/config.yaml')) as { distributor: { receivers: { otlp: unknown } } };
-    assert.ok(tempo.distributor.receivers.otlp);
+  it('the Tempo config parses and receives OTLP/HTTP, where das-exporter sends its database spans', () => {
+    const tempo = readYaml(join(DEPLOY, 'tempo/config.yaml')) as { distributor: { receivers: { otlp: { protocols: { http: { endpoint: string } } } } } };
+    const port = tempo.distributor.receivers.otlp.protocols.http.endpoint.split(':').at(-1);
+    const env = compose.services['das-exporter']!.environment as Record<string, string>;
+    assert.equal(env.OTEL_TRACES_EXPORTER, 'otlp');
+    assert.equal(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, `http://tempo:${port}/v1/traces`);
+    // The variables the exporter reads give that endpoint.
+    assert.equal(loadOtlpEnvironment(env).traces?.endpoint, `http://tempo:${port}/v1/traces`);
   });
 });
 
