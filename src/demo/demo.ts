@@ -12,6 +12,7 @@
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { preflight, startApp, type RunningApp } from '../app.ts';
+import { DemoAppSpans } from './app-spans.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../source/kinesis/observer.ts';
 import { OtlpLogSink } from '../sinks/otlp/exporter.ts';
@@ -105,6 +106,7 @@ export async function startDemo(config: Config, options: DemoOptions, io: DemoIo
     kinesis: client(aws.kinesisClient()),
     tickMs: options.tickMs ?? 250,
     log,
+    ...(otlp.traces ? { appSpans: new DemoAppSpans({ config: otlp.traces, databases: config.serviceNames, log }) } : {}),
   });
   pump.start();
 
@@ -163,6 +165,8 @@ interface TrafficPumpOptions {
   kinesis: KinesisClient;
   tickMs: number;
   log: Logger;
+  /** With traces on: the simulated applications' spans of each tick's traced statements. */
+  appSpans?: DemoAppSpans;
 }
 
 /**
@@ -217,10 +221,13 @@ class TrafficPump {
     const now = Date.now();
     const batches = this.#o.simulator.tick(now - this.#last);
     this.#last = now;
+    this.#o.appSpans?.record(batches);
+    const appSpans = this.#o.appSpans?.flush();
     const records = await Promise.all(batches.map((batch) => this.#o.encryptor.encrypt(batch)));
     const byStream = new Map<string, EncryptedRecord[]>();
     for (const record of records) byStream.set(record.stream, [...(byStream.get(record.stream) ?? []), record]);
     await Promise.all([...byStream].map(([stream, list]) => this.#put(stream, list)));
+    await appSpans;
   }
 
   async #put(stream: string, records: EncryptedRecord[]): Promise<void> {
