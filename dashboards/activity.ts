@@ -7,14 +7,18 @@ import { DashboardBuilder, RowBuilder } from '@grafana/grafana-foundation-sdk/da
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { PanelBuilder as BarGauge } from '@grafana/grafana-foundation-sdk/bargauge';
 import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat';
+import { PanelBuilder as Table } from '@grafana/grafana-foundation-sdk/table';
+import { DataqueryBuilder as TempoQuery, SearchTableType } from '@grafana/grafana-foundation-sdk/tempo';
 import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/timeseries';
 import { GraphDrawStyle, LegendDisplayMode, LegendPlacement, SortOrder, StackingMode, TooltipDisplayMode } from '@grafana/grafana-foundation-sdk/common';
 import {
   DASHBOARD_TAGS,
   PROMETHEUS,
+  TEMPO,
   clusterVariable,
   dashboardLinks,
   lokiDatasourceVariable,
+  tempoDatasourceVariable,
   legend,
   numberPanels,
   prometheusDatasourceVariable,
@@ -25,6 +29,9 @@ import {
 } from './common.ts';
 
 const C = 'cluster=~"$cluster"';
+
+/** Database spans (das-exporter's, README: Traces) the engine timed, slower than 10 ms. */
+export const SLOW_STATEMENTS_TRACEQL = '{ kind = server && span.das.span.timing = "event_times" && duration > 10ms }';
 
 function timeSeries(title: string, unit: string, description: string): TimeSeries {
   return new TimeSeries()
@@ -63,6 +70,7 @@ export function activityDashboard(): dashboard.Dashboard {
     .links(dashboardLinks())
     .withVariable(prometheusDatasourceVariable())
     .withVariable(lokiDatasourceVariable())
+    .withVariable(tempoDatasourceVariable())
     .withVariable(clusterVariable())
     .withVariable(userVariable())
 
@@ -131,6 +139,17 @@ export function activityDashboard(): dashboard.Dashboard {
       timeSeries('Privilege changes', 'short', 'GRANT/REVOKE and role/user/login changes per interval, by command and outcome.')
         .drawStyle(GraphDrawStyle.Bars)
         .withTarget(prometheusQuery(`sum by (cluster, command, outcome) (increase(das_statements_total{${C}, command=~"GRANT|REVOKE|GRANT ROLE|REVOKE ROLE|(CREATE|ALTER|DROP|RENAME) (ROLE|USER|GROUP|LOGIN)|ALTER DEFAULT PRIVILEGES"}[$__rate_interval]))`, '{{cluster}} {{command}} {{outcome}}')),
+    )
+
+    .withRow(new RowBuilder('Traced statements'))
+    .withPanel(
+      new Table()
+        .title('Slow traced statements')
+        .description('Database spans das-exporter sent to Tempo (OTEL_TRACES_EXPORTER=otlp) for statements that carried trace context and took over 10 ms by the engine\'s own timing; a trace id opens the application\'s trace with the statement under its database call.')
+        .datasource(TEMPO)
+        .withTarget(new TempoQuery().datasource(TEMPO).queryType('traceql').query(SLOW_STATEMENTS_TRACEQL).tableType(SearchTableType.Spans).limit(20).refId('A'))
+        .height(8)
+        .span(24),
     )
 
     .withRow(new RowBuilder('Audit policy'))

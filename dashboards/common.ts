@@ -35,6 +35,7 @@ export const DATASOURCE_UIDS = { prometheus: 'prometheus', loki: 'loki', tempo: 
 
 export const PROMETHEUS = { type: 'prometheus', uid: '${datasource}' } as const;
 export const LOKI = { type: 'loki', uid: '${loki_datasource}' } as const;
+export const TEMPO = { type: 'tempo', uid: '${tempo_datasource}' } as const;
 
 export const DASHBOARD_TAGS = ['das-exporter', 'database-activity-streams'];
 
@@ -55,6 +56,14 @@ export function lokiDatasourceVariable(): DatasourceVariableBuilder {
     .label('Loki')
     .type('loki')
     .current({ selected: true, text: 'Loki', value: DATASOURCE_UIDS.loki });
+}
+
+/** Tempo datasource picker, defaulting to the provisioned one (database spans, README: Traces). */
+export function tempoDatasourceVariable(): DatasourceVariableBuilder {
+  return new DatasourceVariableBuilder('tempo_datasource')
+    .label('Tempo')
+    .type('tempo')
+    .current({ selected: true, text: 'Tempo', value: DATASOURCE_UIDS.tempo });
 }
 
 const ALL = { selected: true, text: ['All'], value: ['$__all'] };

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SyntaxNode } from '@lezer/common';
 import { parser } from '@grafana/lezer-logql';
+import { parser as traceqlParser } from '@grafana/lezer-traceql';
 import { DASHBOARDS_DIR, buildDashboards, fileNameOf, render } from '../../dashboards/build.ts';
 import { LOKI_INDEX_LABELS } from '../../dashboards/common.ts';
 import { EXPORTED_METRICS, dashboardPromql, interpolate, metricNames, panelTargets, recordingRuleNames } from '../deploy/promql.ts';
@@ -61,11 +62,11 @@ describe('dashboards', () => {
       visit((dashboard.panels ?? []) as { id?: number }[]);
       assert.equal(new Set(ids).size, ids.length, 'panel ids repeat');
       for (const target of panelTargets(dashboard)) {
-        assert.ok(['prometheus', 'loki'].includes(target.type), `panel "${target.panel}" queries ${target.type}`);
+        assert.ok(['prometheus', 'loki', 'tempo'].includes(target.type), `panel "${target.panel}" queries ${target.type}`);
       }
       const json = JSON.stringify(dashboard);
       for (const match of json.matchAll(/"datasource":\{"type":"(\w+)","uid":"([^"]*)"\}/g)) {
-        assert.ok(match[2] === '${datasource}' || match[2] === '${loki_datasource}', `hard-coded datasource uid ${match[2]}`);
+        assert.ok(['${datasource}', '${loki_datasource}', '${tempo_datasource}'].includes(match[2]!), `hard-coded datasource uid ${match[2]}`);
       }
     });
   }
@@ -139,3 +140,26 @@ function ancestor(node: SyntaxNode, name: string): SyntaxNode | null {
   for (let current = node.parent; current; current = current.parent) if (current.name === name) return current;
   return null;
 }
+
+describe('dashboard TraceQL', () => {
+  const traceql = built.flatMap((dashboard) =>
+    panelTargets(dashboard)
+      .filter((target) => target.type === 'tempo')
+      .map((target) => ({ where: `${dashboard.uid} / "${target.panel}"`, expr: target.expr })),
+  );
+
+  it('the activity dashboard lists slow traced statements from Tempo', () => {
+    assert.ok(traceql.some((q) => q.where.startsWith('das-activity /')), 'no Tempo query');
+  });
+
+  for (const { where, expr } of traceql) {
+    it(`${where} parses with Tempo's TraceQL grammar and selects das-exporter's database spans`, () => {
+      const errors: string[] = [];
+      traceqlParser.parse(expr).iterate({ enter: (node) => void (node.type.isError && errors.push(`at ${node.from}`)) });
+      assert.deepEqual(errors, [], expr);
+      // das.span.timing is an attribute only das-exporter's database spans have (src/sinks/otlp/spans.ts).
+      assert.match(expr, /kind = server/);
+      assert.match(expr, /span\.das\.span\.timing/);
+    });
+  }
+});

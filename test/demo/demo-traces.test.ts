@@ -24,7 +24,7 @@ describe('demo with database spans', function () {
   it("sends each traced statement's request, database call and database span, the last a child of the call", async () => {
     const receiver = await new TraceReceiver().start();
     const stateDir = await mkdtemp(path.join(tmpdir(), 'das-demo-traces-'));
-    const env = { ...process.env, OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.endpoint };
+    const env: NodeJS.ProcessEnv = { ...process.env, OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.endpoint };
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
     const config = demoConfig({ metricsHost: '127.0.0.1', metricsPort: 0 }, env, stateDir);
     const demo = await startDemo(config, { rate: 200, seed: 11 }, { env, stdout: discard, stderr: discard, statusOnTty: false });

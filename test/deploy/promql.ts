@@ -64,7 +64,7 @@ export function rulePromql(path: string = RULES_FILE): PromqlExpression[] {
 interface AnyPanel {
   title?: string;
   datasource?: { type?: string; uid?: string };
-  targets?: { expr?: string; datasource?: { type?: string } }[];
+  targets?: { expr?: string; query?: string; datasource?: { type?: string } }[];
   panels?: AnyPanel[];
 }
 
@@ -75,6 +75,8 @@ export function panelTargets(built: dashboard.Dashboard): { panel: string; type:
     for (const target of panel.targets ?? []) {
       const type = target.datasource?.type ?? panel.datasource?.type ?? 'unknown';
       if (typeof target.expr === 'string') out.push({ panel: panel.title ?? '(untitled)', type, expr: target.expr });
+      // Tempo's TraceQL is its `query`.
+      else if (type === 'tempo' && typeof target.query === 'string') out.push({ panel: panel.title ?? '(untitled)', type, expr: target.query });
     }
     for (const inner of panel.panels ?? []) visit(inner);
   };
