@@ -32,6 +32,11 @@ import type { ResourceCatalog } from './resource.ts';
 
 export const SPAN_TIMING_ATTRIBUTE = 'das.span.timing';
 
+/** Whether `event` makes a span: it carries trace context and a time to put the span at. */
+export function hasSpan(event: ActivityEvent): boolean {
+  return event.enrichment?.trace != null && (event.logTimeUnixNano ?? event.startTimeUnixNano) !== null;
+}
+
 /** The span of a traced event, or null when the event carries no trace context. */
 export function spanOf(event: ActivityEvent, resources: ResourceCatalog): ReadableSpan | null {
   const trace = event.enrichment?.trace;

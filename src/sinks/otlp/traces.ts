@@ -17,7 +17,7 @@ import type { SinkBatch } from '../sink.ts';
 import type { OtlpExporterConfig } from './config.ts';
 import { EventSlice, OtlpSink, type OtlpSinkOptions, type OtlpSignal, type Slice } from './exporter.ts';
 import type { ResourceCatalog } from './resource.ts';
-import { spanOf } from './spans.ts';
+import { hasSpan, spanOf } from './spans.ts';
 
 export const TRACES_SINK = 'otlp-traces';
 
@@ -30,7 +30,7 @@ export function tracesSignal(config: OtlpExporterConfig, resources: ResourceCata
     name: TRACES_SINK,
     sliceOf(batch: SinkBatch): Slice {
       if (batch.prepared !== undefined && batch.prepared.traced === 0) return new EventSlice([], [], serialize);
-      const traced = batch.events.filter((event) => event.enrichment?.trace != null && spanOf(event, resources) !== null);
+      const traced = batch.events.filter(hasSpan);
       return new EventSlice(traced, traced.map((event) => event.eventId), serialize);
     },
   };
