@@ -7,12 +7,15 @@
  * from the opentelemetry-proto definitions (trace/v1/trace.proto) with the
  * test reader (otlp-proto-reader.ts), never with das-exporter's code, and kept
  * by span id: a span sent twice is kept once, as Tempo does.
- * `down(status)` answers every request with that status until `up()`:
- * the backend outage of the fault tests.
+ * A backend outage is scripted as with the Loki stand-in: `answerAlways`
+ * answers every request with a status (and Retry-After), or leaves it hanging
+ * until the client gives up, until `answerAlways(null)`; `down(status)` and
+ * `up()` are the short form.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import type { ScriptedAnswer } from './loki-receiver.ts';
 import { readKeyValue, Reader, type AnyValue } from './otlp-proto-reader.ts';
 
 export interface ReceivedSpan {
@@ -37,24 +40,49 @@ export class TraceReceiver {
   duplicates = 0;
   requests = 0;
   #server: Server | undefined;
-  #downStatus: number | null = null;
+  readonly #sockets = new Set<Socket>();
+  #standing: ScriptedAnswer | null = null;
 
   async start(): Promise<this> {
     this.#server = createServer((req, res) => void this.#handle(req, res));
+    this.#server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
     return this;
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}/v1/traces`;
+    return `${this.url}/v1/traces`;
+  }
+
+  /** Base URL; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is `${url}/v1/traces`. */
+  get url(): string {
+    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}`;
+  }
+
+  /** Every request gets this answer until `answerAlways(null)`. */
+  answerAlways(answer: ScriptedAnswer | null): void {
+    this.#standing = answer;
   }
 
   down(status = 503): void {
-    this.#downStatus = status;
+    this.answerAlways({ status, message: 'receiver down' });
   }
 
   up(): void {
-    this.#downStatus = null;
+    this.answerAlways(null);
+  }
+
+  /** Distinct `log.record.uid`s of the spans held. */
+  logRecordUids(): Set<string> {
+    const uids = new Set<string>();
+    for (const span of this.spans.values()) {
+      const uid = span.attributes['log.record.uid'];
+      if (typeof uid === 'string') uids.add(uid);
+    }
+    return uids;
   }
 
   byLogRecordUid(uid: string): ReceivedSpan | undefined {
@@ -63,6 +91,7 @@ export class TraceReceiver {
   }
 
   async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
   }
 
@@ -71,7 +100,12 @@ export class TraceReceiver {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     this.requests++;
     if (req.method !== 'POST' || req.url !== '/v1/traces') return void res.writeHead(404).end();
-    if (this.#downStatus !== null) return void res.writeHead(this.#downStatus, { 'content-type': 'text/plain' }).end('receiver down');
+    const scripted = this.#standing;
+    if (scripted !== null) {
+      if ('hang' in scripted) return; // the socket stays open until the client gives up or close()
+      if (scripted.retryAfter !== undefined) res.setHeader('Retry-After', scripted.retryAfter);
+      return void res.writeHead(scripted.status, { 'content-type': 'text/plain' }).end(scripted.message ?? `scripted ${scripted.status}`);
+    }
     let body = Buffer.concat(chunks);
     if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
     const type = req.headers['content-type'];

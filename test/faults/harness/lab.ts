@@ -2,7 +2,8 @@
  * One scenario's world on this machine: a Kinesis, the local KMS, the
  * Loki-faithful receiver (the ledger), a fault proxy in front of each of the
  * three (and, when asked for, dynalite behind a fourth, for a DynamoDB lease
- * table), a temporary directory, and helpers to write events, start the
+ * table, or an OTLP traces receiver behind a fifth, for database spans), a
+ * temporary directory, and helpers to write events, start the
  * exporter and wait for things. Every scenario file builds its own lab, so a
  * scenario's faults, ledger and duplicates never leak into the next.
  *
@@ -23,6 +24,7 @@ import { startDynalite, type LocalDynamoDb } from '../../support/dynalite.ts';
 import { createStream, startKinesalite, type LocalKinesis } from '../../support/kinesalite.ts';
 import { startKinesisLocal } from '../../support/kinesis-local.ts';
 import { LokiReceiver } from '../../support/loki-receiver.ts';
+import { TraceReceiver } from '../../support/trace-receiver.ts';
 import { ExporterProcess } from './exporter-process.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { checkLedger, deliveredIds, readDeadLetters, type Verdict } from './ledger-check.ts';
@@ -51,6 +53,8 @@ interface LabParts {
   otlpProxy: FaultProxy;
   dynamo: LocalDynamoDb | undefined;
   dynamoProxy: FaultProxy | undefined;
+  traceReceiver: TraceReceiver | undefined;
+  tracesProxy: FaultProxy | undefined;
 }
 
 export class FaultLab {
@@ -69,13 +73,16 @@ export class FaultLab {
   /** dynalite, when the lab was started with `{ dynamodb: true }`; exporters reach it through `dynamoProxy`. */
   readonly dynamo: LocalDynamoDb | undefined;
   readonly dynamoProxy: FaultProxy | undefined;
+  /** The traces receiver, when the lab was started with `{ traces: true }`; exporters send spans through `tracesProxy`. */
+  readonly traceReceiver: TraceReceiver | undefined;
+  readonly tracesProxy: FaultProxy | undefined;
   readonly #exporters: ExporterProcess[] = [];
 
   private constructor(fields: LabParts) {
     Object.assign(this, fields);
   }
 
-  static async start(name: string, options: { dynamodb?: boolean; mode?: ConsumerMode } = {}): Promise<FaultLab> {
+  static async start(name: string, options: { dynamodb?: boolean; traces?: boolean; mode?: ConsumerMode } = {}): Promise<FaultLab> {
     const mode = options.mode ?? 'polling';
     const dir = await mkdtemp(path.join(os.tmpdir(), `das-faults-${name}-${mode}-`));
     const kinesis: LocalKinesis = mode === 'efo' ? await startKinesisLocal() : await startKinesalite();
@@ -89,7 +96,9 @@ export class FaultLab {
     const otlpProxy = await new FaultProxy('otlp', receiver.url).start();
     const dynamo = options.dynamodb ? await startDynalite() : undefined;
     const dynamoProxy = dynamo ? await new FaultProxy('dynamodb', dynamo.endpoint).start() : undefined;
-    return new FaultLab({ name, mode, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisFaults, kmsProxy, otlpProxy, dynamo, dynamoProxy });
+    const traceReceiver = options.traces ? await new TraceReceiver().start() : undefined;
+    const tracesProxy = traceReceiver ? await new FaultProxy('otlp', traceReceiver.url).start() : undefined;
+    return new FaultLab({ name, mode, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisFaults, kmsProxy, otlpProxy, dynamo, dynamoProxy, traceReceiver, tracesProxy });
   }
 
   /** The fault proxy in front of Kinesis: polling labs only (it speaks HTTP/1.1, and SubscribeToShard is HTTP/2). */
@@ -126,7 +135,7 @@ export class FaultLab {
     return new EventProducer({ kinesis: this.kinesis.client, dataKeys: kmsDataKeySource(this.kmsClient, this.keyId), ...options });
   }
 
-  /** Starts `das-exporter run` on `stream`, through the proxies (DynamoDB's too, when the lab has one). */
+  /** Starts `das-exporter run` on `stream`, through the proxies (DynamoDB's and the traces', when the lab has them: spans on). */
   exporter(stream: string, options: { env?: Record<string, string>; args?: string[] } = {}): ExporterProcess {
     const exporter = ExporterProcess.start({
       stream,
@@ -137,7 +146,11 @@ export class FaultLab {
       logFile: this.logFile,
       ...options,
       args: [...(this.mode === 'efo' ? ['--consumer', 'efo', '--consumer-name', FAULTS_CONSUMER] : []), ...(options.args ?? [])],
-      env: { ...(this.dynamoProxy ? { AWS_ENDPOINT_URL_DYNAMODB: this.dynamoProxy.url } : {}), ...options.env },
+      env: {
+        ...(this.dynamoProxy ? { AWS_ENDPOINT_URL_DYNAMODB: this.dynamoProxy.url } : {}),
+        ...(this.tracesProxy ? { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${this.tracesProxy.url}/v1/traces` } : {}),
+        ...options.env,
+      },
     });
     this.#exporters.push(exporter);
     return exporter;
@@ -167,8 +180,9 @@ export class FaultLab {
 
   async close(): Promise<void> {
     for (const exporter of this.#exporters) if (exporter.running) await exporter.stop(5_000);
-    await Promise.all([this.kinesisFaults?.close(), this.kmsProxy.close(), this.otlpProxy.close(), this.dynamoProxy?.close()]);
+    await Promise.all([this.kinesisFaults?.close(), this.kmsProxy.close(), this.otlpProxy.close(), this.dynamoProxy?.close(), this.tracesProxy?.close()]);
     await this.dynamo?.stop();
+    await this.traceReceiver?.close();
     await this.receiver.close();
     this.kmsClient.destroy();
     await this.kms.close();

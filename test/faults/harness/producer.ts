@@ -8,6 +8,7 @@
  * Events per record vary (seeded), partition keys rotate, and each event's
  * expected `log.record.uid` (`<stream>/<shard>/<sequence>/<index>`) is kept.
  */
+import { createHash } from 'node:crypto';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import {
@@ -31,6 +32,8 @@ export interface ProducedEvent {
   index: number;
   /** What the exporter sends as `log.record.uid`. */
   eventId: string;
+  /** The sqlcommenter traceparent the event's SQL carries, for a traced event. */
+  trace?: { traceId: string; spanId: string };
 }
 
 /** A record written on purpose to be refused, and what should become of it. */
@@ -43,9 +46,16 @@ export interface BadRecord {
 
 export const ID_PATTERN = /fault:[A-Za-z0-9]+:\d+/;
 
-/** A PostgreSQL statement as DAS writes it, carrying the producer's id in its text. */
-export function pgEvent(id: string, n: number, at: Date, sqlPadding = ''): Record<string, unknown> {
-  return rawPostgresSelect(n, at, `SELECT * FROM orders WHERE id = ${n}${sqlPadding} /* ${id} */`);
+/** A PostgreSQL statement as DAS writes it, carrying the producer's id in its text (and, for a traced one, a sqlcommenter comment after it). */
+export function pgEvent(id: string, n: number, at: Date, sqlPadding = '', trace?: { traceId: string; spanId: string }): Record<string, unknown> {
+  const commenter = trace ? ` /*traceparent='00-${trace.traceId}-${trace.spanId}-01'*/` : '';
+  return rawPostgresSelect(n, at, `SELECT * FROM orders WHERE id = ${n}${sqlPadding} /* ${id} */${commenter}`);
+}
+
+/** A trace context for event `id`, the same on every run: an application's database-call span. */
+export function traceOf(id: string): { traceId: string; spanId: string } {
+  const hash = createHash('sha256').update(id).digest('hex');
+  return { traceId: hash.slice(0, 32), spanId: hash.slice(32, 48) };
 }
 
 /** Data keys made by KMS ahead of time, served in order: lets records be written while KMS refuses everyone. */
@@ -78,6 +88,8 @@ export interface ProducerOptions {
   eventsPerRecord?: [number, number];
   partitionKeys?: number;
   recordsPerDataKey?: number;
+  /** Which events carry a sqlcommenter traceparent (`traceOf(id)`); default none. */
+  traced?: (n: number) => boolean;
 }
 
 export class EventProducer {
@@ -108,18 +120,19 @@ export class EventProducer {
   /** Writes `count` events in records of varied size; resolves once Kinesis holds them all. */
   async write(count: number, options: { sqlPadding?: (n: number) => string } = {}): Promise<ProducedEvent[]> {
     const [min, max] = this.#o.eventsPerRecord ?? [1, 8];
-    const pending: { partitionKey: string; data: Uint8Array; events: { id: string; n: number }[] }[] = [];
+    const pending: { partitionKey: string; data: Uint8Array; events: { id: string; n: number; trace?: { traceId: string; spanId: string } }[] }[] = [];
     for (let left = count; left > 0; ) {
       const size = Math.min(left, min + Math.floor(this.#random() * (max - min + 1)));
       left -= size;
       const events = Array.from({ length: size }, () => {
         const n = this.#next++;
-        return { id: `fault:${this.#o.tag}:${n}`, n };
+        const id = `fault:${this.#o.tag}:${n}`;
+        return this.#o.traced?.(n) ? { id, n, trace: traceOf(id) } : { id, n };
       });
       const data = await this.factory.record({
         clusterId: this.#o.clusterId,
         instanceId: 'db-FAULTINSTANCE',
-        events: events.map((e) => pgEvent(e.id, e.n, new Date(), options.sqlPadding?.(e.n) ?? '')),
+        events: events.map((e) => pgEvent(e.id, e.n, new Date(), options.sqlPadding?.(e.n) ?? '', e.trace)),
       });
       pending.push({ partitionKey: `pk-${this.#records++ % (this.#o.partitionKeys ?? 16)}`, data, events });
     }
