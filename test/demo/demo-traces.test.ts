@@ -4,7 +4,8 @@
  * request span and the database call of the application (the demo's
  * stand-in) and das-exporter's database span under the call: a whole
  * waterfall, and the client/server pair Tempo's service graph turns into an
- * edge from the service to the database.
+ * edge from the service to the database (checked with the stand-in of
+ * Tempo's service-graph processor, test/support/tempo-service-graph.ts).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { demoConfig } from '../../src/cli/demo.ts';
 import { TRACED_SERVICES } from '../../src/demo/app-spans.ts';
 import { startDemo } from '../../src/demo/demo.ts';
 import { DEMO_CLUSTERS } from '../../src/demo/traffic.ts';
+import { serviceGraph, type TempoVersion } from '../support/tempo-service-graph.ts';
 import { TraceReceiver, type ReceivedSpan } from '../support/trace-receiver.ts';
 import { until } from '../support/until.ts';
 
@@ -59,6 +61,26 @@ describe('demo with database spans', function () {
       assert.match(request.name, /^\w+#\w+$/, 'controller#action from the sqlcommenter tags');
     }
     assert.ok(complete >= dbSpans.length / 2, `most database spans have their application side (${complete} of ${dbSpans.length})`);
+
+    // Tempo's service graph: an edge from each traced service to the database's service, whatever order the spans
+    // arrive in and whichever Tempo reads them (2.7.2 pairs the client and server spans; newer ones see a database call).
+    const services = new Set(Object.values(TRACED_SERVICES));
+    const databaseEdges = (order: readonly ReceivedSpan[], version: TempoVersion) =>
+      [...serviceGraph(order, version).values()]
+        .filter((e) => services.has(e.client))
+        .map((e) => `${e.client} → ${e.server}`)
+        .sort()
+        .filter((edge, i, all) => all.indexOf(edge) === i);
+    const expected = databaseEdges(spans, '2.7.2');
+    assert.ok(expected.length >= 3, `an edge per traced service: ${expected.join(', ')}`);
+    for (const edge of expected) assert.ok(clusterNames.has(edge.split(' → ')[1]!), `the server node is the database's service name: ${edge}`);
+    assert.deepEqual(new Set(expected.map((e) => e.split(' → ')[0])), services);
+    for (const version of ['2.7.2', 'main'] as const) {
+      assert.deepEqual(databaseEdges([...spans].reverse(), version), expected, `Tempo ${version}, spans in reverse order`);
+      assert.deepEqual(databaseEdges(spans, version), expected, `Tempo ${version}`);
+    }
+    const paired = [...serviceGraph(spans, '2.7.2').values()].filter((e) => services.has(e.client) && e.connectionType === '');
+    assert.ok(paired.reduce((n, e) => n + e.requests, 0) >= complete, 'Tempo 2.7.2 draws each complete pair as a client → server edge');
     await receiver.close();
   });
 });

@@ -43,8 +43,10 @@ export interface RunningPrometheus {
 }
 
 export interface PrometheusOptions {
-  /** `host:port` of the das-exporter metrics server. */
-  target: string;
+  /** `host:port` of the das-exporter metrics server; none: nothing is scraped. */
+  target?: string;
+  /** More command-line flags, e.g. a deployment's own. */
+  flags?: readonly string[];
   /** Bearer token the scrape sends. */
   token?: string;
   /** Rule files to load, evaluated every second. */
@@ -58,15 +60,17 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
   const port = await freePort();
   const lines = ['global:', '  scrape_interval: 1s', '  scrape_timeout: 1s', '  evaluation_interval: 1s'];
   if (options.ruleFiles?.length) lines.push('rule_files:', ...options.ruleFiles.map((f) => `  - ${JSON.stringify(f)}`));
-  lines.push(
-    'scrape_configs:',
-    '  - job_name: das-exporter',
-    // As deploy/prometheus/prometheus.yml: no honor_labels, the target keeps its own `instance` (the DB instance is `db_instance`).
-    ...(options.token ? ['    authorization:', `      credentials: ${options.token}`] : []),
-    '    static_configs:',
-    `      - targets: ['${options.target}']`,
-    '',
-  );
+  if (options.target !== undefined) {
+    lines.push(
+      'scrape_configs:',
+      '  - job_name: das-exporter',
+      // As deploy/prometheus/prometheus.yml: no honor_labels, the target keeps its own `instance` (the DB instance is `db_instance`).
+      ...(options.token ? ['    authorization:', `      credentials: ${options.token}`] : []),
+      '    static_configs:',
+      `      - targets: ['${options.target}']`,
+    );
+  }
+  lines.push('');
   await writeFile(path.join(dir, 'prometheus.yml'), lines.join('\n'));
 
   let output = '';
@@ -77,6 +81,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
       `--storage.tsdb.path=${path.join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       ...(options.exemplars ? ['--enable-feature=exemplar-storage'] : []),
+      ...(options.flags ?? []),
       '--log.level=warn',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
