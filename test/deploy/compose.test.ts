@@ -124,6 +124,18 @@ describe('Grafana provisioning', () => {
     assert.match(toLogs.query, /trace_id="\$\$\{__trace\.traceId\}"/);
   });
 
+  it("Tempo → Loki: a database span's trace id, put in the provisioned query, is valid LogQL filtering on the trace_id structured metadata", () => {
+    const toLogs = byUid.get('tempo')?.jsonData.tracesToLogsV2 as { query: string; filterByTraceID: boolean };
+    // `$$` is compose's escape of `$`; Grafana interpolates ${__trace.traceId} with the span's trace id.
+    const query = toLogs.query.replaceAll('$${__trace.traceId}', '4bf92f3577b34da6a3ce929d0e0e4736');
+    const errors: string[] = [];
+    logqlParser.parse(query).iterate({ enter: (node) => void (node.type.isError && errors.push(`at ${node.from}`)) });
+    assert.deepEqual(errors, [], query);
+    // Loki keeps an OTLP log record's TraceId as the structured metadata trace_id (test/support/loki-receiver.ts, as
+    // Loki's otlp.go does); test/cli/run-traces.test.ts checks each span's trace id is its audit record's trace_id.
+    assert.match(query, /\| trace_id="4bf92f3577b34da6a3ce929d0e0e4736"$/);
+  });
+
   it('the dashboards provider reads the folder compose mounts the dashboards into', () => {
     const { providers } = readYaml(join(PROVISIONING, 'dashboards/dashboards.yaml')) as { providers: { options: { path: string } }[] };
     const path = providers[0]?.options.path;
