@@ -119,7 +119,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
       exported: (outcome, n) => metrics.spans.inc({ outcome }, n),
       authFailure: (status) => metrics.exportAuthFailures.inc({ sink: TRACES_SINK, status: String(status) }),
     };
-    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, observer, log }));
+    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: otlp.untracedSampleRatio, observer, log }));
   }
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 

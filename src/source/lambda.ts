@@ -26,6 +26,7 @@ import { describeError } from '../errors.ts';
 import { Pipeline } from '../pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetter, type DeadLetterSink } from '../sinks/dead-letter.ts';
 import { loadOtlpEnvironment } from '../sinks/otlp/config.ts';
+import { OtlpTraceSink } from '../sinks/otlp/traces.ts';
 import { OtlpLogSink } from '../sinks/otlp/exporter.ts';
 import { LogRecordMapper } from '../sinks/otlp/mapping.ts';
 import { ResourceCatalog } from '../sinks/otlp/resource.ts';
@@ -172,26 +173,26 @@ export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, 
   const otlp = loadOtlpEnvironment(env);
   const stdout = options.stdout ?? process.stdout;
   const firstArn = config.streams.map(parseKinesisStreamArn).find((arn) => arn !== undefined);
-  const mapper = new LogRecordMapper({
-    resources: new ResourceCatalog({
-      serviceNames: config.serviceNames,
-      region: firstArn?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? null,
-      accountId: firstArn?.accountId ?? null,
-      environment: otlp.resource,
-    }),
-    oldEvents: config.oldEvents,
+  const resources = new ResourceCatalog({
+    serviceNames: config.serviceNames,
+    region: firstArn?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? null,
+    accountId: firstArn?.accountId ?? null,
+    environment: otlp.resource,
   });
+  const mapper = new LogRecordMapper({ resources, oldEvents: config.oldEvents });
   const log = options.log ?? jsonLogger();
   const logSink = otlp.exporter ? new OtlpLogSink({ config: otlp.exporter, mapper, log }) : new StdoutLogSink(stdout, mapper);
+  // Database spans, as `run` sends them: the batch is answered only once both endpoints took it.
+  const traceSink = otlp.traces ? new OtlpTraceSink({ config: otlp.traces, resources, untracedRatio: otlp.untracedSampleRatio, log }) : undefined;
   const deadLetters = env.DAS_STATE_DIR ? new FileDeadLetterSink(deadLetterFileIn(config.stateDir)) : new JsonLinesDeadLetterSink(stdout);
   const pipeline = new Pipeline({
     opener: buildOpener(config, options.kms ?? createKmsClient()),
-    sinks: [logSink],
+    sinks: traceSink ? [logSink, traceSink] : [logSink],
     deadLetters,
     concurrency: config.concurrency,
   });
   // A write or Decrypt under way when the deadline fires still runs to its own timeout before the pipeline answers.
-  const reserveMs = options.reserveMs ?? Math.max(otlp.exporter?.timeoutMs ?? 0, KMS_REQUEST_TIMEOUT_MS) + ANSWER_MARGIN_MS;
+  const reserveMs = options.reserveMs ?? Math.max(otlp.exporter?.timeoutMs ?? 0, otlp.traces?.timeoutMs ?? 0, KMS_REQUEST_TIMEOUT_MS) + ANSWER_MARGIN_MS;
   return {
     pipeline,
     deadLetters,

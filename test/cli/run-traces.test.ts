@@ -96,4 +96,33 @@ describe('run with OTEL_TRACES_EXPORTER=otlp', function () {
       }
     });
   }
+
+  it('with two worker threads and DAS_TRACES_SAMPLE_UNTRACED=1: every untraced statement is also a root span of its own', async () => {
+    const stream = `aws-rds-das-${CLUSTER}-${streams++}`;
+    await createStream(world.client, stream, 1);
+    await waitActive(world.client, stream);
+    const env = {
+      ...process.env,
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: world.receiver.logsEndpoint,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces.endpoint,
+      DAS_TRACES_SAMPLE_UNTRACED: '1',
+    };
+    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: world.stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, workers: 2 }, env);
+    traces.spans.clear();
+    const app = await startApp(config, { kinesis: world.client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+    try {
+      const first = 5000;
+      const written = await world.writeRecords({ stream, cluster: CLUSTER, count: 3, eventsPerRecord: 4, first, event });
+      await until('a span per statement', () => (written.every((id) => traces.byLogRecordUid(id)) ? true : undefined), 30_000);
+      for (const [i, id] of written.entries()) {
+        const span = traces.byLogRecordUid(id)!;
+        if ((first + i) % 2 === 0) assert.equal(span.traceId, TRACE, 'a traced statement stays in its application trace');
+        else assert.deepEqual([span.parentSpanId, span.attributes['das.span.sampled']], ['', true], 'an untraced one is a root span');
+      }
+      assert.equal(traces.spans.size, written.length);
+    } finally {
+      await app.stop();
+    }
+  });
 });

@@ -35,8 +35,12 @@ describe('database spans to an OTLP traces receiver', () => {
     receiver.duplicates = 0;
   });
 
-  const sinkFor = (protocol: OtlpProtocol) =>
-    new OtlpTraceSink({ config: { endpoint: receiver.endpoint, headers: {}, protocol, compression: 'none', timeoutMs: 5000 }, resources: new ResourceCatalog({ serviceNames: {} }) });
+  const sinkFor = (protocol: OtlpProtocol, untracedRatio = 0) =>
+    new OtlpTraceSink({
+      config: { endpoint: receiver.endpoint, headers: {}, protocol, compression: 'none', timeoutMs: 5000 },
+      resources: new ResourceCatalog({ serviceNames: {} }),
+      untracedRatio,
+    });
 
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
     it(`${protocol}: one SERVER span per traced event of each engine, child of the application's span, timed by the engine's own fields`, async () => {
@@ -97,6 +101,40 @@ describe('database spans to an OTLP traces receiver', () => {
     await sink.close();
     assert.equal(receiver.spans.size, 1);
     assert.equal(receiver.duplicates, 1);
+  });
+
+  it('DAS_TRACES_SAMPLE_UNTRACED: a chosen untraced statement is the root span of a trace of its own, the same choice and span every time', async () => {
+    const statements = Array.from({ length: 400 }, () => own(documented('aurora-postgresql-select.json')));
+    const login = own(documented('aurora-mysql-connect.json'));
+    const app = traced('aurora-postgresql-select.json');
+    const everyOne = sinkFor('http/protobuf', 1);
+    await everyOne.write({ events: [app, login, ...statements.slice(0, 3)], heartbeats: [] });
+    await everyOne.close();
+    assert.equal(receiver.spans.size, 4, 'the traced statement, and each untraced statement, not the login (no SQL)');
+    assert.equal(receiver.byLogRecordUid(app.eventId)!.parentSpanId, PARENT, 'a traced statement keeps its application parent');
+    const root = receiver.byLogRecordUid(statements[0]!.eventId)!;
+    assert.deepEqual([root.parentSpanId, root.kind, root.attributes['das.span.sampled']], ['', 2, true]);
+    assert.match(root.traceId, /^[0-9a-f]{32}$/);
+    assert.notEqual(root.traceId, receiver.byLogRecordUid(statements[1]!.eventId)!.traceId, 'a trace per statement');
+    assert.equal(receiver.byLogRecordUid(app.eventId)!.attributes['das.span.sampled'], undefined);
+
+    receiver.spans.clear();
+    const tenth = sinkFor('http/json', 0.1);
+    await tenth.write({ events: statements, heartbeats: [] });
+    const chosen = new Set(receiver.logRecordUids());
+    // Seeded by the event ids: 400 draws at 10 % land in 25..55 with a probability far above 99.9 %.
+    assert.ok(chosen.size >= 25 && chosen.size <= 55, `about a tenth of 400: ${chosen.size}`);
+    receiver.spans.clear();
+    await tenth.write({ events: statements, heartbeats: [] });
+    await tenth.close();
+    assert.deepEqual(new Set(receiver.logRecordUids()), chosen, 'the same statements are chosen again (a retry makes the same spans)');
+    assert.ok([...receiver.spans.values()].every((s) => s.parentSpanId === '' && s.attributes['das.span.sampled'] === true));
+
+    receiver.spans.clear();
+    const none = sinkFor('http/protobuf');
+    await none.write({ events: statements, heartbeats: [] });
+    await none.close();
+    assert.equal(receiver.spans.size, 0, 'off by default');
   });
 
   it('an outage of the traces endpoint is retryable, never delivered, never rejected', async () => {

@@ -25,14 +25,19 @@ import { silentLogger } from '../../src/source/kinesis/observer.ts';
 import { createLambdaHandler, lambdaDependenciesFromEnvironment, type KinesisStreamEvent } from '../../src/source/lambda.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 import { rawPostgresSelect } from '../support/raw-events.ts';
+import { TraceReceiver } from '../support/trace-receiver.ts';
 
 const CLUSTER = 'cluster-LAMBDAHANDLER000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
 const SHARD = 'shardId-000000000001';
 const FIXTURE = new URL('../fixtures/real-records/aurora-mysql-lambda-kinesis-event.json', import.meta.url);
 
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+
+/** Every even statement carries an application's traceparent, its own parent span each. */
 function pgSelect(n: number): Record<string, unknown> {
-  return rawPostgresSelect(n, new Date(), `SELECT * FROM orders WHERE id = ${n}`);
+  const comment = n % 2 === 0 ? ` /*traceparent='00-${TRACE}-${(0xa0000000n + BigInt(n)).toString(16).padStart(16, '0')}-01'*/` : '';
+  return rawPostgresSelect(n, new Date(), `SELECT * FROM orders WHERE id = ${n}${comment}`);
 }
 
 const sequence = (i: number) => `4964288148067676369424230943454560676270057741489694${String(1000 + i)}`;
@@ -108,6 +113,30 @@ describe('Lambda handler', function () {
     for (const id of ids) assert.ok(receiver.eventIds().includes(id), `${id} reached the receiver`);
     const entry = receiver.ledger.find((e) => e.eventId === ids[0])!;
     assert.equal(entry.labels.service_name, CLUSTER);
+  });
+
+  it('with OTEL_TRACES_EXPORTER=otlp also sends each traced statement as a span, and answers only once both endpoints took the batch', async () => {
+    const traces = await new TraceReceiver().start();
+    try {
+      const { event, sequences, ids } = await kinesisEvent(4);
+      const tracesEnv = { ...env, OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces.endpoint };
+      traces.down(503);
+      const down = createLambdaHandler(() => lambdaDependenciesFromEnvironment(tracesEnv, { kms: createKmsClient(), log: silentLogger, reserveMs: 500, chunkSize: 2 }));
+      assert.deepEqual(await down(event, context(1_500)), { batchItemFailures: [{ itemIdentifier: sequences[0] }] }, 'the traces endpoint refused: Lambda retries the batch');
+      assert.equal(traces.spans.size, 0);
+      traces.up();
+      const handler = createLambdaHandler(() => lambdaDependenciesFromEnvironment(tracesEnv, { kms: createKmsClient(), log: silentLogger, chunkSize: 2 }));
+      assert.deepEqual(await handler(event, context(60_000)), { batchItemFailures: [] });
+      const traced = ids.filter((_, i) => i % 2 === 0);
+      assert.equal(traces.spans.size, traced.length, 'one span per traced statement, none for the others');
+      for (const id of traced) {
+        const span = traces.byLogRecordUid(id);
+        assert.equal(span?.traceId, TRACE, id);
+        assert.ok(receiver.eventIds().includes(id), `${id}: its log record too`);
+      }
+    } finally {
+      await traces.close();
+    }
   });
 
   it('reports the first undelivered record when the backend is down until the deadline', async () => {

@@ -20,6 +20,13 @@
  * - `db.query.text` is the redacted text, as in the log record.
  * Aurora MySQL's MAIN and AUX events of one statement make one span: only
  * MAIN carries the SQL, and with it the trace context.
+ *
+ * Untraced statements make no span, unless a share of them is asked for
+ * (`DAS_TRACES_SAMPLE_UNTRACED`, a ratio, default 0): each chosen one is the
+ * root SERVER span of a trace of its own, `das.span.sampled` = true, its
+ * trace id derived from the event id and chosen the way OpenTelemetry's
+ * TraceIdRatioBased sampler chooses (the trace id against the ratio), so a
+ * re-sent event makes the same choice and the same span.
  */
 import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
@@ -31,15 +38,39 @@ import { DB_SYSTEM, hrTimeFromNanos, SCOPE } from './mapping.ts';
 import type { ResourceCatalog } from './resource.ts';
 
 export const SPAN_TIMING_ATTRIBUTE = 'das.span.timing';
+/** On the root span of an untraced statement chosen by `DAS_TRACES_SAMPLE_UNTRACED`. */
+export const SPAN_SAMPLED_ATTRIBUTE = 'das.span.sampled';
 
-/** Whether `event` makes a span: it carries trace context and a time to put the span at. */
-export function hasSpan(event: ActivityEvent): boolean {
-  return event.enrichment?.trace != null && (event.logTimeUnixNano ?? event.startTimeUnixNano) !== null;
+/** Where an event's span goes: its trace, and its parent span (null: the root of a trace of its own). */
+export interface SpanTrace {
+  traceId: string;
+  traceFlags: number;
+  parentSpanId: string | null;
 }
 
-/** The span of a traced event, or null when the event carries no trace context. */
-export function spanOf(event: ActivityEvent, resources: ResourceCatalog): ReadableSpan | null {
+/**
+ * The trace an event's span belongs to: the statement's own context, else,
+ * for an untraced statement (one with SQL text) chosen at `untracedRatio`, a
+ * trace of its own with the span as root; else null.
+ */
+export function spanTraceOf(event: ActivityEvent, untracedRatio = 0): SpanTrace | null {
   const trace = event.enrichment?.trace;
+  if (trace) return { traceId: trace.traceId, traceFlags: trace.traceFlags, parentSpanId: trace.spanId };
+  if (untracedRatio <= 0 || !event.commandText) return null;
+  const traceId = createHash('sha256').update(`untraced/${event.eventId}`).digest('hex').slice(0, 32);
+  // TraceIdRatioBased: the trace id's randomness against the ratio (here its first 32 bits; 1 takes every one).
+  if (untracedRatio < 1 && Number.parseInt(traceId.slice(0, 8), 16) >= Math.floor(untracedRatio * 0x1_0000_0000)) return null;
+  return { traceId, traceFlags: 1, parentSpanId: null };
+}
+
+/** Whether `event` makes a span: it carries (or is sampled into) a trace and has a time to put the span at. */
+export function hasSpan(event: ActivityEvent, untracedRatio = 0): boolean {
+  return (event.logTimeUnixNano ?? event.startTimeUnixNano) !== null && spanTraceOf(event, untracedRatio) !== null;
+}
+
+/** The span of a traced (or sampled) event, or null when the event makes none. */
+export function spanOf(event: ActivityEvent, resources: ResourceCatalog, untracedRatio = 0): ReadableSpan | null {
+  const trace = spanTraceOf(event, untracedRatio);
   if (!trace) return null;
   const { start, end, timing } = timesOf(event);
   if (start === null) return null;
@@ -67,18 +98,20 @@ export function spanOf(event: ActivityEvent, resources: ResourceCatalog): Readab
   set('session.id', event.sessionId);
   set('log.record.uid', event.eventId);
   set(SPAN_TIMING_ATTRIBUTE, timing);
+  if (trace.parentSpanId === null) set(SPAN_SAMPLED_ATTRIBUTE, true);
   set('aws.rds.das.class', event.class);
   set('aws.rds.das.command', event.command);
 
   const spanContext: SpanContext = { traceId: trace.traceId, spanId: spanIdOf(event.eventId), traceFlags: trace.traceFlags };
-  const parent: SpanContext = { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true };
+  const parent: SpanContext | undefined =
+    trace.parentSpanId === null ? undefined : { traceId: trace.traceId, spanId: trace.parentSpanId, traceFlags: trace.traceFlags, isRemote: true };
   const startTime = hrTimeFromNanos(start);
   const endTime = hrTimeFromNanos(end);
   return {
     name: spanName(event),
     kind: SpanKind.SERVER,
     spanContext: () => spanContext,
-    parentSpanContext: parent,
+    ...(parent ? { parentSpanContext: parent } : {}),
     startTime,
     endTime,
     duration: hrTimeFromNanos(end - start),
