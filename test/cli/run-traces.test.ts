@@ -47,21 +47,28 @@ describe('run with OTEL_TRACES_EXPORTER=otlp', function () {
     await world?.close();
   });
 
+  /** `run` on a new one-shard stream, logs to the Loki stand-in and spans to the traces receiver. */
+  async function startTraced(workers: number, extraEnv: Record<string, string> = {}): Promise<{ stream: string; app: RunningApp }> {
+    const stream = `aws-rds-das-${CLUSTER}-${streams++}`;
+    await createStream(world.client, stream, 1);
+    await waitActive(world.client, stream);
+    const env = {
+      ...process.env,
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: world.receiver.logsEndpoint,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces.endpoint,
+      ...extraEnv,
+    };
+    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: world.stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, workers }, env);
+    const app = await startApp(config, { kinesis: world.client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+    return { stream, app };
+  }
+
   for (const workers of [0, 2]) {
     it(`${workers ? 'with two worker threads' : 'on the main thread'}: one span per traced statement; while the traces endpoint is down no batch counts as delivered and the shard waits, and after it nothing is missing`, async () => {
-      const stream = `aws-rds-das-${CLUSTER}-${streams++}`;
-      await createStream(world.client, stream, 1);
-      await waitActive(world.client, stream);
-      const env = {
-        ...process.env,
-        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: world.receiver.logsEndpoint,
-        OTEL_TRACES_EXPORTER: 'otlp',
-        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces.endpoint,
-      };
-      const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: world.stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, workers }, env);
       traces.spans.clear();
       traces.down(503);
-      const app = await startApp(config, { kinesis: world.client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+      const { stream, app } = await startTraced(workers);
       try {
         const first = workers * 1000;
         const written = await world.writeRecords({ stream, cluster: CLUSTER, count: 6, eventsPerRecord: 4, first, event });
@@ -98,19 +105,8 @@ describe('run with OTEL_TRACES_EXPORTER=otlp', function () {
   }
 
   it('with two worker threads and DAS_TRACES_SAMPLE_UNTRACED=1: every untraced statement is also a root span of its own', async () => {
-    const stream = `aws-rds-das-${CLUSTER}-${streams++}`;
-    await createStream(world.client, stream, 1);
-    await waitActive(world.client, stream);
-    const env = {
-      ...process.env,
-      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: world.receiver.logsEndpoint,
-      OTEL_TRACES_EXPORTER: 'otlp',
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces.endpoint,
-      DAS_TRACES_SAMPLE_UNTRACED: '1',
-    };
-    const config = loadConfig({ streams: [stream], resourceIds: { [stream]: CLUSTER }, stateDir: world.stateDir, metricsHost: '127.0.0.1', metricsPort: 0, discoveryIntervalSeconds: 1, workers: 2 }, env);
     traces.spans.clear();
-    const app = await startApp(config, { kinesis: world.client, kms: createKmsClient(), env, stdout: process.stdout, log: silentLogger, deadLetters: new MemoryDeadLetterSink(), processMetrics: false });
+    const { stream, app } = await startTraced(2, { DAS_TRACES_SAMPLE_UNTRACED: '1' });
     try {
       const first = 5000;
       const written = await world.writeRecords({ stream, cluster: CLUSTER, count: 3, eventsPerRecord: 4, first, event });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { CONSUMER_MODES, FaultLab } from './harness/lab.ts';
 import { readCheckpoints } from './harness/ledger-check.ts';
 import { FAULT_SEED, seeded } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTCRASH0000000000000000';
 const SHARDS = 3;
@@ -88,12 +88,7 @@ for (const mode of CONSUMER_MODES) describe(`fault 1: SIGKILL at random moments 
 
     recordRow({
       scenario: `1 SIGKILL ×${KILLS} (seeded), ${lab.modeLabel}`,
-      produced: v.produced,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
+      ...verdictColumns(v),
       recoveryMs: Math.max(...restartToDeliveryMs.slice(1)),
       recoveredWhen: 'max restart → first new delivery',
       notes: `${SHARDS} shards, batches of ≤${LIMIT} records${mode === 'efo' ? ' (slices of a subscription event)' : ''} (1–8 events each); kills at ${killedAfterMs.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s into each run; ${inFlightAtKill.size} events were delivered-not-checkpointed at the kills (the bound), ${v.duplicated} came again`,

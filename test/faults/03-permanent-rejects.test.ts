@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { FaultLab } from './harness/lab.ts';
 import { FAULT_SEED } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTREJECTS000000000000';
 const EVENTS = 1200;
@@ -76,12 +76,8 @@ describe('fault 3: permanent rejects (400 and 413)', function () {
     const stats = lab.otlpProxy.stats();
     recordRow({
       scenario: '3 permanent rejects (400, 413)',
+      ...verdictColumns(v),
       produced: EVENTS,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
       recoveryMs: null,
       recoveredWhen: '',
       notes: `${[...expectedDead].filter((id) => refusedByLimit(Number(id.split(':')[2]))).length} refused by a Loki limit (400), ${[...expectedDead].filter((id) => tooLarge(Number(id.split(':')[2]))).length} over a ${BODY_LIMIT / 1024} KiB body limit (413); ${stats.injected['413'] ?? 0} 413s while bisecting, ${stats.total} POSTs; duplicates are Loki dropping entries it already stored from a refused push`,

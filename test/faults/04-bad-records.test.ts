@@ -13,7 +13,7 @@ import { flipCiphertextByte, rewritePayload } from '../support/record-mutations.
 import { FaultLab } from './harness/lab.ts';
 import { pgEvent } from './harness/producer.ts';
 import { FAULT_SEED } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTBADRECORDS0000000000';
 const OTHER_CLUSTER = 'cluster-SOMEOTHERCLUSTER000000000';
@@ -95,12 +95,8 @@ describe('fault 4: bad records in the stream', function () {
 
     recordRow({
       scenario: '4 bad records in the stream',
+      ...verdictColumns(v),
       produced: produced + bad.length,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
       recoveryMs: null,
       recoveredWhen: '',
       notes: `${bad.length} bad records, each dead-lettered once: ${outcomes.map((o) => `${o.kind} → ${o.got.join(',')}`).join('; ')}; the 1 MB event delivered, cut to 256 KiB with its length kept (produced counts events + bad records)`,

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { FaultLab } from './harness/lab.ts';
 import { FAULT_SEED } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTTHROTTLE0000000000000';
 const SHARDS = 3;
@@ -55,12 +55,7 @@ describe('fault 5: 20 % of Kinesis and KMS calls throttled', function () {
 
     recordRow({
       scenario: '5 throttling 20 % (Kinesis + KMS)',
-      produced: v.produced,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
+      ...verdictColumns(v),
       recoveryMs: null,
       recoveredWhen: '',
       notes: `Kinesis: ${kinesis.total} calls, ${kinesis.injected.throttled ?? 0} throttled, max ${kinesis.maxPerSecond} req/s (${SHARDS} shards); KMS: ${kms.total} calls for ${dataKeys} data keys, ${kms.injected.throttled ?? 0} throttled, max ${kms.maxPerSecond} req/s; all delivered ${(tookMs / 1000).toFixed(1)} s after start`,

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { FaultLab } from './harness/lab.ts';
 import { FAULT_SEED } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTITERATOR0000000000000';
 const SHARDS = 2;
@@ -56,12 +56,7 @@ describe('fault 6: shard iterators expire while the consumer is stalled', functi
 
     recordRow({
       scenario: '6 expired iterators after a stall',
-      produced: v.produced,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
+      ...verdictColumns(v),
       recoveryMs,
       recoveredWhen: 'stall over → every event delivered',
       notes: `iterators expire after ${EXPIRY_MS / 1000} s (Kinesis: 300 s); ${STALL_MS / 1000} s stall; ${expired} ExpiredIteratorException answered; ${resumed.length} new iterators, all AFTER_SEQUENCE_NUMBER the last checkpoint`,

@@ -27,7 +27,7 @@ import type { ExporterProcess } from './harness/exporter-process.ts';
 import { CONSUMER_MODES, FaultLab } from './harness/lab.ts';
 import { checkpointAheadOfLedger, parentsBeforeChildren } from './harness/ledger-check.ts';
 import { FAULT_SEED, seeded } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTCHURN00000000000000000';
 const TABLE = 'das-faults-leases';
@@ -271,12 +271,7 @@ for (const mode of CONSUMER_MODES) describe(`fault 7: scale-out churn (DynamoDB 
     const worst = recoveries.reduce((m, r) => (r.ms > m.ms ? r : m));
     recordRow({
       scenario: `7 scale-out churn (DynamoDB leases), ${lab.modeLabel}`,
-      produced: v.produced,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
+      ...verdictColumns(v),
       recoveryMs: worst.ms,
       recoveredWhen: `max over churn steps (${worst.label}) → every shard held, leases balanced`,
       notes:

@@ -17,7 +17,7 @@ import { FaultLab } from './harness/lab.ts';
 import { checkpointAheadOfLedger, readCheckpoints } from './harness/ledger-check.ts';
 import { PrefetchedDataKeys } from './harness/producer.ts';
 import { FAULT_SEED } from './harness/random.ts';
-import { recordRow } from './harness/results.ts';
+import { recordRow, verdictColumns } from './harness/results.ts';
 
 const CLUSTER = 'cluster-FAULTKMSDENIED00000000000';
 const BEFORE = 400;
@@ -77,12 +77,7 @@ describe('fault 8: KMS access revoked', function () {
     assert.deepEqual(v.orderViolations, []);
     recordRow({
       scenario: '8 KMS access revoked',
-      produced: v.produced,
-      delivered: v.delivered,
-      lost: v.lost.length,
-      duplicated: v.duplicated,
-      storedTwice: v.storedTwice,
-      deadLettered: v.deadLetters.length,
+      ...verdictColumns(v),
       recoveryMs,
       recoveredWhen: 'access granted → every held-back event delivered',
       notes: `stopped ${(stoppedAfterMs / 1000).toFixed(1)} s after the denial: /readyz 503 ${JSON.stringify(readyz.body.streams.map((s) => s.reason))}, das_stream_up 0; ${decryptsDuringDenial} Decrypt calls during ${((restoredAt - deniedAt) / 1000).toFixed(1)} s of denial; resumed by the consumer's re-probe (10 s base backoff), no restart`,

@@ -9,6 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Verdict } from './ledger-check.ts';
 import { FAULT_SEED } from './random.ts';
 
 export interface ScenarioRow {
@@ -27,6 +28,11 @@ export interface ScenarioRow {
 }
 
 const rows: ScenarioRow[] = [];
+
+/** The row's counts from the validator's verdict (a scenario may count `produced` its own way). */
+export function verdictColumns(v: Verdict): Pick<ScenarioRow, 'produced' | 'delivered' | 'lost' | 'duplicated' | 'storedTwice' | 'deadLettered'> {
+  return { produced: v.produced, delivered: v.delivered, lost: v.lost.length, duplicated: v.duplicated, storedTwice: v.storedTwice, deadLettered: v.deadLetters.length };
+}
 
 export function recordRow(row: ScenarioRow): void {
   rows.push(row);
