@@ -11,7 +11,7 @@ import { ConfigError, type Config } from './config/config.ts';
 import { Pipeline } from './pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetterSink } from './sinks/dead-letter.ts';
 import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, MetricsSink } from './sinks/metrics-sink.ts';
-import { endpointForLogs, loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
+import { endpointForLogs, loadOtlpEnvironment, untracedSampleRatio, type OtlpEnvironment } from './sinks/otlp/config.ts';
 import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
 import { OtlpTraceSink, TRACES_SINK } from './sinks/otlp/traces.ts';
 import { LogRecordMapper } from './sinks/otlp/mapping.ts';
@@ -119,7 +119,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
       exported: (outcome, n) => metrics.spans.inc({ outcome }, n),
       authFailure: (status) => metrics.exportAuthFailures.inc({ sink: TRACES_SINK, status: String(status) }),
     };
-    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: otlp.untracedSampleRatio, observer, log }));
+    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), observer, log }));
   }
   const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
 

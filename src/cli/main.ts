@@ -10,11 +10,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { ConfigInput } from '../config/config.ts';
 import { isConfigError } from '../config/errors.ts';
-import { parsePairs, parseResourceIds } from '../config/pairs.ts';
+import { FIELDS, type CommandName, type FieldSpec } from '../config/fields.ts';
 import { isPolicyError } from '../policy/errors.ts';
-import { REDACTION_MODES } from '../enrich/redaction-modes.ts';
-import { OLD_EVENTS_MODES } from '../sinks/otlp/old-events.ts';
-import { CONSUMER_MODES } from '../source/kinesis/consumer-modes.ts';
 import { VERSION } from '../version.ts';
 
 export interface CliIo {
@@ -25,61 +22,31 @@ export interface CliIo {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+const SPECS = Object.entries(FIELDS as Record<string, FieldSpec>);
 
-/** Flags shared by every command that runs the pipeline. */
-function addPipelineOptions(command: Command): Command {
-  return command
-    .option('--resource-id <[stream=]id>', 'resource id whose KMS encryption context opens a stream (repeatable)', collect)
-    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters (default passwords)').choices(REDACTION_MODES))
-    .addOption(
-      new Option('--old-events <mode>', "a log record's timestamp: event-time (default) or observed-time (when it was read; for replays older than Loki's 168 h)").choices(
-        OLD_EVENTS_MODES,
-      ),
-    )
-    .option('--metrics-host <host>', 'address of the metrics and health server')
-    .option('--metrics-port <port>', 'port of the metrics and health server (default 9464)')
-    .option('--label-top-n <n>', 'user/database/code label values kept before folding into __other__')
-    .option('--series-expiry <seconds>', 'seconds an instance may go unseen before its series are removed (default 86400)')
-    .option('--service-name <id=name>', 'friendly service.name for a resource id (repeatable)', collect)
-    .option('--max-record-bytes <n>', "cap on one record's decompressed size")
-    .option('--concurrency <n>', 'records opened at once per batch')
-    .option('--workers <n>', 'worker threads that decrypt, decode and encode records (default 0; one per core is fastest)')
-    .option('--policy <file>', 'audit policy (YAML) whose rules drop, tag and alert on events; SIGHUP reloads it')
-    .option('--policy-watch', 'also reload the policy when its file changes');
+/** The configuration flags `command` takes (fields.ts), in the table's order. */
+function addConfigOptions(command: Command, name: CommandName): Command {
+  for (const [, spec] of SPECS) {
+    const flag = spec.flag;
+    if (!flag?.commands.includes(name)) continue;
+    const option = new Option(flag.spec, flag.helpFor?.[name] ?? flag.help);
+    if (flag.choices) option.choices(flag.choices);
+    if (flag.repeatable) option.argParser(collect);
+    command.addOption(option);
+  }
+  return command;
 }
 
-function pipelineFlags(opts: Record<string, any>): ConfigInput {
-  return {
-    resourceIds: opts.resourceId ? parseResourceIds(opts.resourceId) : undefined,
-    redact: opts.redact,
-    oldEvents: opts.oldEvents,
-    metricsHost: opts.metricsHost,
-    metricsPort: opts.metricsPort,
-    labelTopN: opts.labelTopN,
-    seriesExpirySeconds: opts.seriesExpiry,
-    serviceNames: opts.serviceName ? parsePairs(opts.serviceName) : undefined,
-    maxRecordBytes: opts.maxRecordBytes,
-    concurrency: opts.concurrency,
-    workers: opts.workers,
-    policyFile: opts.policy,
-    policyWatch: opts.policyWatch,
-  } as ConfigInput;
-}
-
-function consumerFlags(opts: Record<string, any>): ConfigInput {
-  return {
-    streams: opts.stream,
-    startPosition: opts.startPosition,
-    getRecordsLimit: opts.getRecordsLimit,
-    consumer: opts.consumer,
-    consumerName: opts.consumerName,
-    deregisterOnStop: opts.deregisterOnStop,
-    discoveryIntervalSeconds: opts.discoveryInterval,
-    leases: opts.leases,
-    leaseFailoverSeconds: opts.leaseFailover,
-    lockTimeoutSeconds: opts.lockTimeout,
-    stateDir: opts.stateDir,
-  } as ConfigInput;
+/** The configuration flags given to `command`, as the fields' input. */
+function configFlags(opts: Record<string, unknown>, name: CommandName): ConfigInput {
+  const input: Record<string, unknown> = {};
+  for (const [field, spec] of SPECS) {
+    const flag = spec.flag;
+    if (!flag?.commands.includes(name)) continue;
+    const value = opts[new Option(flag.spec).attributeName()];
+    if (value !== undefined) input[field] = flag.input ? flag.input(value) : value;
+  }
+  return input as ConfigInput;
 }
 
 export async function main(argv: readonly string[], io: CliIo = process): Promise<number> {
@@ -97,59 +64,33 @@ export async function main(argv: readonly string[], io: CliIo = process): Promis
   const run = program
     .command('run')
     .description('consume DAS streams from Kinesis and export every event as OTLP logs and Prometheus metrics');
-  addPipelineOptions(run)
-    .option('--stream <name|arn>', 'DAS stream name or ARN (repeatable; env DAS_STREAMS, comma separated)', collect)
-    .option('--start-position <pos>', 'where a shard without checkpoint starts: trim_horizon, latest, at_timestamp:<ISO>')
-    .option('--get-records-limit <n>', 'records per GetRecords call (with --consumer efo: per batch of a subscription event)')
-    .addOption(new Option('--consumer <mode>', 'how shards are read: polling (default, GetRecords) or efo (enhanced fan-out, SubscribeToShard)').choices(CONSUMER_MODES))
-    .option('--consumer-name <name>', 'with --consumer efo: the registered stream consumer to read as (registered if missing)')
-    .option('--deregister-on-stop', 'with --consumer efo: deregister the consumer on stop (for ephemeral runs)')
-    .option('--discovery-interval <seconds>', 'seconds between shard discoveries')
-    .option('--leases <kind>', 'file (checkpoints in --state-dir) or dynamodb:<table>')
-    .option('--lease-failover <seconds>', 'with dynamodb leases: seconds without renewal before another worker takes a lease')
-    .option('--lock-timeout <seconds>', 'with file leases: seconds without a heartbeat before another process takes a stream\'s lock (default 30)')
-    .option('--state-dir <dir>', 'checkpoints and dead letters')
+  addConfigOptions(run, 'run')
     .action(async (opts) => {
       const { runCommand } = await import('./run.ts');
-      exitCode = await runCommand({ ...pipelineFlags(opts), ...consumerFlags(opts) }, io);
+      exitCode = await runCommand(configFlags(opts, 'run'), io);
     });
 
   const demo = program
     .command('demo')
     .description('run the whole pipeline on this machine: simulated DAS traffic, embedded Kinesis and KMS, events on stdout (or OTLP), metrics');
-  addPipelineOptions(demo)
+  addConfigOptions(demo, 'demo')
     .option('--rate <events/s>', 'simulated activity events per second (default 50)')
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
     .option('--seed <n>', 'seed of the traffic simulator (default random)')
     .action(async (opts) => {
       const { demoCommand } = await import('./demo.ts');
-      exitCode = await demoCommand(pipelineFlags(opts), { rate: opts.rate, duration: opts.duration, seed: opts.seed }, io);
+      exitCode = await demoCommand(configFlags(opts, 'demo'), { rate: opts.rate, duration: opts.duration, seed: opts.seed }, io);
     });
 
-  program
+  const replay = program
     .command('replay')
     .description('decrypt and decode DAS records from files or stdin, one event per line as JSON on stdout')
-    .argument('[files...]', 'Firehose/S3 objects, NDJSON envelopes or Kinesis records, Lambda events; gzipped or not; - for stdin')
-    .option('--resource-id <[stream=]id>', 'resource id whose KMS encryption context opens the records (repeatable)', collect)
-    .option('--heartbeats', 'also write heartbeat events')
-    .addOption(new Option('--redact <mode>', 'what to hide in SQL text and parameters').choices(REDACTION_MODES))
-    .option('--max-record-bytes <n>', 'cap on one record\'s decompressed size')
+    .argument('[files...]', 'Firehose/S3 objects, NDJSON envelopes or Kinesis records, Lambda events; gzipped or not; - for stdin');
+  addConfigOptions(replay, 'replay')
     .option('--dead-letters <file>', 'also write records that could not be opened to this JSONL file')
-    .option('--policy <file>', 'apply this audit policy: dropped events are not written, matched ones carry "policy"; a count per rule ends stderr')
     .action(async (files: string[], opts) => {
       const { replayCommand } = await import('./replay.ts');
-      exitCode = await replayCommand(
-        files,
-        {
-          resourceIds: opts.resourceId ? parseResourceIds(opts.resourceId) : undefined,
-          heartbeats: opts.heartbeats,
-          redact: opts.redact,
-          maxRecordBytes: opts.maxRecordBytes,
-          policyFile: opts.policy,
-        },
-        { deadLetterFile: opts.deadLetters },
-        io,
-      );
+      exitCode = await replayCommand(files, configFlags(opts, 'replay'), { deadLetterFile: opts.deadLetters }, io);
     });
 
   const policy = program.command('policy').description('audit policies (docs/policies.md): check a file, generate its Loki ruler rules');

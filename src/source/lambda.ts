@@ -25,7 +25,7 @@ import { loadConfig } from '../config/config.ts';
 import { describeError } from '../errors.ts';
 import { Pipeline } from '../pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetter, type DeadLetterSink } from '../sinks/dead-letter.ts';
-import { loadOtlpEnvironment } from '../sinks/otlp/config.ts';
+import { loadOtlpEnvironment, untracedSampleRatio } from '../sinks/otlp/config.ts';
 import { OtlpTraceSink } from '../sinks/otlp/traces.ts';
 import { OtlpLogSink } from '../sinks/otlp/exporter.ts';
 import { LogRecordMapper } from '../sinks/otlp/mapping.ts';
@@ -183,7 +183,7 @@ export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, 
   const log = options.log ?? jsonLogger();
   const logSink = otlp.exporter ? new OtlpLogSink({ config: otlp.exporter, mapper, log }) : new StdoutLogSink(stdout, mapper);
   // Database spans, as `run` sends them: the batch is answered only once both endpoints took it.
-  const traceSink = otlp.traces ? new OtlpTraceSink({ config: otlp.traces, resources, untracedRatio: otlp.untracedSampleRatio, log }) : undefined;
+  const traceSink = otlp.traces ? new OtlpTraceSink({ config: otlp.traces, resources, untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), log }) : undefined;
   const deadLetters = env.DAS_STATE_DIR ? new FileDeadLetterSink(deadLetterFileIn(config.stateDir)) : new JsonLinesDeadLetterSink(stdout);
   const pipeline = new Pipeline({
     opener: buildOpener(config, options.kms ?? createKmsClient()),

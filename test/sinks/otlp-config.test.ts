@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/config/config.ts';
-import { loadOtlpEnvironment, parseKeyValueList } from '../../src/sinks/otlp/config.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { loadOtlpEnvironment, untracedSampleRatio, parseKeyValueList } from '../../src/sinks/otlp/config.ts';
 
 function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
   try {
@@ -123,19 +124,17 @@ describe('OTLP exporter configuration from OTEL_* variables', () => {
       assert.equal(problemsOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).length, 1, 'a generic variable is one problem');
     });
 
-    it('DAS_TRACES_SAMPLE_UNTRACED: a ratio of untraced statements, 0 unless set, refused outside 0..1 or with spans off', () => {
-      assert.equal(loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp' }).untracedSampleRatio, 0);
-      assert.equal(loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: '0.01' }).untracedSampleRatio, 0.01);
-      assert.equal(loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: '1' }).untracedSampleRatio, 1);
-      assert.equal(loadOtlpEnvironment({ DAS_TRACES_SAMPLE_UNTRACED: '0' }).untracedSampleRatio, 0, '0 needs no spans');
-      for (const bad of ['1.5', '-0.1', 'half', 'NaN']) {
-        assert.deepEqual(problemsOf({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: bad }), [
-          `DAS_TRACES_SAMPLE_UNTRACED: expected a ratio from 0 to 1, e.g. 0.01 for one untraced statement in a hundred (actual: ${JSON.stringify(bad)})`,
-        ]);
+    it('--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED: a ratio, 0 unless set, refused outside 0..1 or with spans off', () => {
+      const ratio = (env: NodeJS.ProcessEnv) => untracedSampleRatio(loadConfig({}, env).tracesSampleUntraced, loadOtlpEnvironment(env));
+      assert.equal(ratio({ OTEL_TRACES_EXPORTER: 'otlp' }), 0);
+      assert.equal(ratio({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: '0.01' }), 0.01);
+      assert.equal(ratio({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: '1' }), 1);
+      assert.equal(ratio({ DAS_TRACES_SAMPLE_UNTRACED: '0' }), 0, '0 needs no spans');
+      assert.equal(untracedSampleRatio(loadConfig({ tracesSampleUntraced: '0.5' }, {}).tracesSampleUntraced, loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp' })), 0.5, 'the flag');
+      for (const bad of ['1.5', '-0.1', 'half']) {
+        assert.throws(() => loadConfig({}, { DAS_TRACES_SAMPLE_UNTRACED: bad }), (e: Error) => e.message.includes(`--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED:`) && e.message.includes(`(actual: ${JSON.stringify(bad)})`), bad);
       }
-      assert.deepEqual(problemsOf({ DAS_TRACES_SAMPLE_UNTRACED: '0.1' }), [
-        'DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp',
-      ]);
+      assert.throws(() => ratio({ DAS_TRACES_SAMPLE_UNTRACED: '0.1' }), /DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp/);
     });
   });
 });

@@ -40,8 +40,6 @@ export interface OtlpEnvironment {
   exporter: OtlpExporterConfig | null;
   /** Where database spans go (`OTEL_TRACES_EXPORTER=otlp`); null: no spans (the default). */
   traces: OtlpExporterConfig | null;
-  /** `DAS_TRACES_SAMPLE_UNTRACED`: the share of untraced statements sent as spans of their own (default 0: none). */
-  untracedSampleRatio: number;
   resource: OtlpResourceEnvironment;
 }
 
@@ -57,7 +55,6 @@ export function loadOtlpEnvironment(env: NodeJS.ProcessEnv): OtlpEnvironment {
   const logsSettings = signalExporter(env, 'LOGS', logsEndpoint ?? '', problems);
   const logs = logsEndpoint === null ? null : logsSettings;
   const traces = tracesExporter(env, problems);
-  const untracedSampleRatio = untracedRatio(env, traces !== null, problems);
 
   const serviceName = env.OTEL_SERVICE_NAME?.trim() ? env.OTEL_SERVICE_NAME.trim() : null;
   let resourceAttributes: Record<string, string> = {};
@@ -69,21 +66,13 @@ export function loadOtlpEnvironment(env: NodeJS.ProcessEnv): OtlpEnvironment {
 
   // A generic variable read for both signals is one problem, not two.
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
-  return { exporter: logs, traces, untracedSampleRatio, resource: { serviceName, resourceAttributes } };
+  return { exporter: logs, traces, resource: { serviceName, resourceAttributes } };
 }
 
-/** `DAS_TRACES_SAMPLE_UNTRACED`: a ratio from 0 to 1, meaningful only when spans are sent. */
-function untracedRatio(env: NodeJS.ProcessEnv, tracesOn: boolean, problems: string[]): number {
-  const raw = env.DAS_TRACES_SAMPLE_UNTRACED?.trim() ?? '';
-  if (raw === '') return 0;
-  const ratio = Number(raw);
-  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
-    problems.push(`DAS_TRACES_SAMPLE_UNTRACED: expected a ratio from 0 to 1, e.g. 0.01 for one untraced statement in a hundred (actual: ${JSON.stringify(env.DAS_TRACES_SAMPLE_UNTRACED)})`);
-    return 0;
-  }
-  if (ratio > 0 && !tracesOn) {
-    problems.push('DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp');
-    return 0;
+/** `--traces-sample-untraced` (a validated ratio), refused when spans are off: sampled statements are sent as spans. */
+export function untracedSampleRatio(ratio: number, otlp: OtlpEnvironment): number {
+  if (ratio > 0 && otlp.traces === null) {
+    throw new ConfigError([`--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp (actual: ${ratio})`]);
   }
   return ratio;
 }
