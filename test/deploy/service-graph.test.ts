@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { SPAN_SAMPLE_RATIO_ATTRIBUTE } from '../../src/sinks/otlp/spans.ts';
 import { remoteWrite } from '../support/remote-write.ts';
 import { startPrometheus, stopPrometheus, type RunningPrometheus } from '../support/prometheus.ts';
 import { serviceGraph } from '../support/tempo-service-graph.ts';
@@ -37,17 +38,25 @@ function span(fields: Partial<ReceivedSpan> & Pick<ReceivedSpan, 'spanId' | 'kin
 }
 
 describe("compose stack: Tempo's service graph", () => {
-  it("Tempo's config passes the stand-in of its strict loader, which refuses what Tempo 2.7.2 refuses", () => {
+  it("Tempo's config passes the stand-in of its strict loader, which refuses unknown keys and values of the wrong shape as Tempo 2.7.2 does", () => {
     assert.deepEqual(checkTempoConfig(tempo), []);
-    // The checker can fail: the legacy overrides key, a misspelt processor, a typo, a scalar for a list.
-    assert.deepEqual(checkTempoConfig({ overrides: { metrics_generator_processors: ['service-graphs'] } }), [
-      'overrides.metrics_generator_processors: field metrics_generator_processors not found in type (unknown to Tempo 2.7.2)',
+    // The checker can fail: a misspelt key, a scalar for a list, and (stricter than Tempo) the legacy overrides and a misspelt processor.
+    assert.deepEqual(checkTempoConfig({ metrics_generator: { processors: { service_graphs: {} } } }), [
+      'metrics_generator.processors: field processors not found in type (unknown to Tempo 2.7.2)',
     ]);
-    assert.deepEqual(checkTempoConfig({ overrides: { defaults: { metrics_generator: { processors: ['service-graph'] } } } }), [
-      'overrides.defaults.metrics_generator.processors: unknown processor service-graph',
-    ]);
-    assert.equal(checkTempoConfig({ metrics_generator: { storage: { remote_write: { url: 'x' } } } }).length, 1);
-    assert.equal(checkTempoConfig({ metrics_generator: { processors: { service_graphs: {} } } }).length, 1);
+    assert.deepEqual(checkTempoConfig({ metrics_generator: { storage: { remote_write: { url: 'x' } } } }), ['metrics_generator.storage.remote_write: a list is due']);
+    assert.match(checkTempoConfig({ overrides: { metrics_generator_processors: ['service-graphs'] } })[0]!, /legacy overrides form, refused here on purpose/);
+    assert.match(checkTempoConfig({ overrides: { defaults: { metrics_generator: { processors: ['service-graph'] } } } })[0]!, /unknown processor service-graph \(Tempo would start, log/);
+  });
+
+  it("keeps das-exporter's later spans in the graph and counts a sampled statement 1/ratio times", () => {
+    const generator = tempo.metrics_generator as TempoConfig['metrics_generator'] & { metrics_ingestion_time_range_slack: string };
+    // DAS delivers a statement seconds after it ran; Tempo's defaults are 30 s of slack and a 10 s wait for the pair.
+    assert.equal(generator.metrics_ingestion_time_range_slack, '5m');
+    const graphs = generator.processor.service_graphs as { wait: string; span_multiplier_key: string };
+    assert.equal(graphs.wait, '60s');
+    assert.equal(graphs.span_multiplier_key, SPAN_SAMPLE_RATIO_ATTRIBUTE);
+    assert.equal((generator.processor as unknown as { span_metrics: { span_multiplier_key: string } }).span_metrics.span_multiplier_key, SPAN_SAMPLE_RATIO_ATTRIBUTE);
   });
 
   it('runs the service-graphs processor and remote-writes to the Prometheus of the stack, which accepts remote writes', () => {

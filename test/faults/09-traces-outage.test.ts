@@ -80,6 +80,10 @@ for (const mode of CONSUMER_MODES) describe(`fault 9: traces backend outage, log
     });
     assert.deepEqual(wrongSpans.map((p) => p.id), [], 'every traced statement is one SERVER span under its application span');
     assert.equal(traces.spans.size, traced.length, 'one span per traced statement, none for the others');
+    // Each sink retries only its own part: the log records taken before the traces endpoint failed are not sent again,
+    // and no span is sent twice (the receiver keeps spans by id, so it counts repeats apart).
+    assert.equal(v.duplicated, 0, 'no log record sent twice');
+    assert.equal(traces.duplicates, 0, 'no span sent twice');
     const bounded = assertBoundedDuringOutage(lab, watch, baselineRss, { phases: phases.length, shards: SHARDS, pulledDuringOutage, recordsDuringOutage });
 
     recordRow({

@@ -128,7 +128,7 @@ describe('database spans to an OTLP traces receiver', () => {
     await tenth.write({ events: statements, heartbeats: [] });
     await tenth.close();
     assert.deepEqual(new Set(receiver.logRecordUids()), chosen, 'the same statements are chosen again (a retry makes the same spans)');
-    assert.ok([...receiver.spans.values()].every((s) => s.parentSpanId === '' && s.attributes['das.span.sampled'] === true));
+    assert.ok([...receiver.spans.values()].every((s) => s.parentSpanId === '' && s.attributes['das.span.sampled'] === true && s.attributes['das.span.sample_ratio'] === 0.1));
 
     receiver.spans.clear();
     const none = sinkFor('http/protobuf');

@@ -16,11 +16,17 @@
  *   .../storage/config.go (remote_write entries are Prometheus'
  *   RemoteWriteConfig), .../processor/servicegraphs/config.go,
  *   .../processor/spanmetrics/config.go
- * - overrides: modules/overrides/config.go (the `defaults` form; Tempo also
- *   reads the legacy flat form, which this checker refuses on purpose)
+ * - overrides: modules/overrides/config.go (the `defaults` form)
  * A section this checker has no keys for is refused too, so it never passes
  * something it did not look at. It also checks the value types Tempo would
  * refuse to unmarshal for the keys it reads (a list where a list is due).
+ *
+ * Two checks are stricter than Tempo, on purpose, and say so in their
+ * message: the legacy flat overrides (`overrides.metrics_generator_processors`,
+ * modules/overrides/config_legacy.go), which Tempo 2.7.2 still reads but
+ * which mixes two forms in one file; and an unknown processor name, which
+ * Tempo does not refuse at start but only logs ("processor does not exist")
+ * when a tenant's generator starts, generating nothing.
  */
 
 /** A key Tempo reads: `true` for a value this checker does not look into, a nested schema, or `list` of a schema. */
@@ -90,13 +96,15 @@ const TEMPO_2_7: Schema = {
 /** The processors `overrides.defaults.metrics_generator.processors` may name (modules/generator/processor/*: Name). */
 export const TEMPO_PROCESSORS: readonly string[] = ['service-graphs', 'span-metrics', 'local-blocks'];
 
-/** The problems Tempo 2.7.2 would stop on, as `path: message`; empty when it would start. */
+/** The problems Tempo 2.7.2 would stop on (and the two stricter checks above), as `path: message`; empty when it would start and generate. */
 export function checkTempoConfig(config: unknown): string[] {
   const problems: string[] = [];
   walk(config, TEMPO_2_7, '', problems);
   const processors = (config as { overrides?: { defaults?: { metrics_generator?: { processors?: unknown } } } })?.overrides?.defaults?.metrics_generator?.processors;
   if (Array.isArray(processors)) {
-    for (const p of processors) if (!TEMPO_PROCESSORS.includes(String(p))) problems.push(`overrides.defaults.metrics_generator.processors: unknown processor ${p}`);
+    for (const p of processors) {
+      if (!TEMPO_PROCESSORS.includes(String(p))) problems.push(`overrides.defaults.metrics_generator.processors: unknown processor ${p} (Tempo would start, log "processor does not exist" and generate nothing)`);
+    }
   }
   return problems;
 }
@@ -109,7 +117,9 @@ function walk(value: unknown, schema: Schema, at: string, problems: string[]): v
   for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
     const path = at ? `${at}.${key}` : key;
     const rule = schema[key];
-    if (rule === undefined) {
+    if (rule === undefined && path === 'overrides.metrics_generator_processors') {
+      problems.push(`${path}: the legacy overrides form, refused here on purpose (Tempo 2.7.2 still reads it): use overrides.defaults.metrics_generator.processors`);
+    } else if (rule === undefined) {
       problems.push(`${path}: field ${key} not found in type (unknown to Tempo 2.7.2)`);
     } else if (rule === true) {
       continue;

@@ -23,10 +23,11 @@
  *
  * Untraced statements make no span, unless a share of them is asked for
  * (`DAS_TRACES_SAMPLE_UNTRACED`, a ratio, default 0): each chosen one is the
- * root SERVER span of a trace of its own, `das.span.sampled` = true, its
- * trace id derived from the event id and chosen the way OpenTelemetry's
- * TraceIdRatioBased sampler chooses (the trace id against the ratio), so a
- * re-sent event makes the same choice and the same span.
+ * root SERVER span of a trace of its own, `das.span.sampled` = true and
+ * `das.span.sample_ratio` = the ratio, its trace id derived from the event id
+ * and chosen in the manner of OpenTelemetry's TraceIdRatioBased sampler (the
+ * trace id's first 32 bits against the ratio), so a re-sent event makes the
+ * same choice and the same span.
  */
 import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
@@ -38,8 +39,10 @@ import { DB_SYSTEM, hrTimeFromNanos, SCOPE } from './mapping.ts';
 import type { ResourceCatalog } from './resource.ts';
 
 export const SPAN_TIMING_ATTRIBUTE = 'das.span.timing';
-/** On the root span of an untraced statement chosen by `DAS_TRACES_SAMPLE_UNTRACED`. */
+/** On the root span of an untraced statement chosen by `--traces-sample-untraced`. */
 export const SPAN_SAMPLED_ATTRIBUTE = 'das.span.sampled';
+/** Beside it, the ratio it was chosen at: Tempo's span metrics and service graph count the span 1/ratio times (`span_multiplier_key`). */
+export const SPAN_SAMPLE_RATIO_ATTRIBUTE = 'das.span.sample_ratio';
 
 /** Where an event's span goes: its trace, and its parent span (null: the root of a trace of its own). */
 export interface SpanTrace {
@@ -58,7 +61,7 @@ export function spanTraceOf(event: ActivityEvent, untracedRatio = 0): SpanTrace 
   if (trace) return { traceId: trace.traceId, traceFlags: trace.traceFlags, parentSpanId: trace.spanId };
   if (untracedRatio <= 0 || !event.commandText) return null;
   const traceId = createHash('sha256').update(`untraced/${event.eventId}`).digest('hex').slice(0, 32);
-  // TraceIdRatioBased: the trace id's randomness against the ratio (here its first 32 bits; 1 takes every one).
+  // TraceIdRatioBased-style: the trace id's randomness (its first 32 bits) against the ratio; 1 takes every one.
   if (untracedRatio < 1 && Number.parseInt(traceId.slice(0, 8), 16) >= Math.floor(untracedRatio * 0x1_0000_0000)) return null;
   return { traceId, traceFlags: 1, parentSpanId: null };
 }
@@ -98,7 +101,10 @@ export function spanOf(event: ActivityEvent, resources: ResourceCatalog, untrace
   set('session.id', event.sessionId);
   set('log.record.uid', event.eventId);
   set(SPAN_TIMING_ATTRIBUTE, timing);
-  if (trace.parentSpanId === null) set(SPAN_SAMPLED_ATTRIBUTE, true);
+  if (trace.parentSpanId === null) {
+    set(SPAN_SAMPLED_ATTRIBUTE, true);
+    set(SPAN_SAMPLE_RATIO_ATTRIBUTE, untracedRatio);
+  }
   set('aws.rds.das.class', event.class);
   set('aws.rds.das.command', event.command);
 

@@ -24,13 +24,14 @@ export function outagePhases(target: OutageTarget, messages: { unavailable: stri
   return [
     ['503', async () => target.answerAlways({ status: 503, message: messages.unavailable })],
     ['429 Retry-After: 1', async () => target.answerAlways({ status: 429, message: messages.rateLimited, retryAfter: '1' })],
+    // Each switch closes the old way before it opens the new one: a request already through the proxy must not be answered normally.
     ['connection refused', async () => {
-      target.answerAlways(null);
       await target.proxy.refuseConnections();
+      target.answerAlways(null);
     }],
     ['hang past the 1 s timeout', async () => {
-      await target.proxy.acceptConnections();
       target.answerAlways({ hang: true });
+      await target.proxy.acceptConnections();
     }],
   ];
 }
