@@ -68,10 +68,12 @@ export async function demoCommand(flags: ConfigInput, demoFlags: DemoFlags, io: 
     const config = demoConfig(flags, io.env, stateDir);
     const stopSignal = options.stopSignal ?? firstSignal();
     const demoOptions: DemoOptions = { rate, ...(seed === undefined ? {} : { seed }) };
+    const hangups = reloadPolicyOnHangup(config.policyFile);
     let demo;
     try {
       demo = await startDemo(config, demoOptions, { env: io.env, stdout: io.stdout, stderr: io.stderr, statusOnTty: isTty(io.stderr) });
     } catch (error) {
+      hangups.stop();
       if (error instanceof ConfigError) throw error;
       io.stderr.write(`das-exporter demo: cannot start: ${startupProblem(error, config)}\n`);
       return 2;
@@ -82,12 +84,12 @@ export async function demoCommand(flags: ConfigInput, demoFlags: DemoFlags, io: 
         `${logs}; metrics at ${demo.app.metricsUrl}/metrics; ${durationSeconds === null ? 'Ctrl-C to stop' : `stopping after ${durationSeconds} s`}\n`,
     );
 
-    const stopReloading = reloadPolicyOnHangup(demo.app, config.policyFile);
+    hangups.attach(demo.app);
     let timer: NodeJS.Timeout | undefined;
     const elapsed = durationSeconds === null ? new Promise<never>(() => {}) : new Promise<string>((resolve) => (timer = setTimeout(() => resolve('duration'), durationSeconds * 1000)));
     const reason = await Promise.race([stopSignal.then((signal) => (typeof signal === 'string' ? signal : 'stop')), elapsed]);
     clearTimeout(timer);
-    stopReloading();
+    hangups.stop();
     demo.say(`das-exporter demo: ${reason === 'duration' ? `${durationSeconds} s elapsed` : `${reason} received`}, stopping the traffic and delivering what was written`);
     io.stderr.write(summaryText(await demo.stop()));
     return 0;

@@ -30,12 +30,29 @@ export function firstSignal(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SI
   });
 }
 
-/** With --policy: SIGHUP reloads it (the app logs what the reload did) until the returned function is called. */
-export function reloadPolicyOnHangup(app: Pick<RunningApp, 'reloadPolicy'>, policyFile: string | undefined): () => void {
-  if (!policyFile) return () => {};
-  const reload = () => void app.reloadPolicy();
+/**
+ * With --policy: SIGHUP reloads it (the app logs what the reload did), from
+ * the moment this is called until `stop`. It is called before the app
+ * starts, so a SIGHUP sent as soon as the process says it started (or
+ * before) neither kills the process, Node's default, nor is lost: one that
+ * comes before `attach` reloads once the app is there.
+ */
+export function reloadPolicyOnHangup(policyFile: string | undefined): { attach(app: Pick<RunningApp, 'reloadPolicy'>): void; stop(): void } {
+  if (!policyFile) return { attach: () => {}, stop: () => {} };
+  let app: Pick<RunningApp, 'reloadPolicy'> | undefined;
+  let missed = false;
+  const reload = () => {
+    if (app) void app.reloadPolicy();
+    else missed = true;
+  };
   process.on('SIGHUP', reload);
-  return () => process.off('SIGHUP', reload);
+  return {
+    attach: (running) => {
+      app = running;
+      if (missed) void app.reloadPolicy();
+    },
+    stop: () => void process.off('SIGHUP', reload),
+  };
 }
 
 export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOptions = {}): Promise<number> {
@@ -46,16 +63,19 @@ export async function runCommand(flags: ConfigInput, io: CliIo, options: RunOpti
   const subscriber = config.consumer === 'efo' ? (options.deps?.subscriber ?? createSubscriptionClient()) : undefined;
   const destroy = () => [kinesis, kms, subscriber].forEach((client) => client?.destroy());
   const stopSignal = options.stopSignal ?? firstSignal();
+  const hangups = reloadPolicyOnHangup(config.policyFile);
+  let app: RunningApp;
   try {
     await requireAwsConfig({ Kinesis: kinesis, KMS: kms });
+    app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps, ...(subscriber ? { subscriber } : {}) });
   } catch (error) {
+    hangups.stop();
     destroy();
     throw error;
   }
-  const app = await startApp(config, { kinesis, kms, env: io.env, stdout: io.stdout, ...options.deps, ...(subscriber ? { subscriber } : {}) });
-  const stopReloading = reloadPolicyOnHangup(app, config.policyFile);
+  hangups.attach(app);
   const signal = await stopSignal;
-  stopReloading();
+  hangups.stop();
   io.stderr.write(`das-exporter: ${typeof signal === 'string' ? signal : 'stop'} received, finishing in-flight batches and writing checkpoints\n`);
   await app.stop();
   destroy();

@@ -265,7 +265,9 @@ describe('das-exporter run', function () {
     assert.match(stderr, /KMS: no AWS credentials from the standard chain/);
   });
 
-  it('with --policy: SIGHUP reloads the file, a bad one is refused with its line and the running policy kept; a bad file at start is exit 2', async () => {
+  it('with --policy: SIGHUP reloads the file, a bad one is refused with its line and the running policy kept; a bad file at start is exit 2', async function () {
+    // Two processes of the command, started one after the other: more than the default per-test budget on a loaded machine.
+    this.timeout(120_000);
     const dir = mkdtempSync(path.join(tmpdir(), 'das-run-hup-'));
     const policy = path.join(dir, 'policy.yaml');
     writeFileSync(policy, 'version: 1\nmode: all-match\nrules:\n  - name: first\n    match: {}\n    action: tag\n');
