@@ -1,23 +1,21 @@
 /**
- * Assembles das-exporter from a Config: the decoding path, the sinks (OTLP
- * logs or stdout, Prometheus metrics, dead letters), the Kinesis consumer with
- * its checkpoints or leases, and the metrics/health server. `run` and `demo`
+ * Assembles das-exporter from a Config: the pipeline (build-pipeline.ts: the
+ * decoding path, the policy, the sinks), the Kinesis consumer with its
+ * checkpoints or leases, and the metrics/health server. `run` and `demo`
  * both start it; they differ only in where Kinesis and KMS are and which log
  * sink prints events.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { ConfigError, type Config } from './config/config.ts';
-import { Pipeline } from './pipeline.ts';
+import type { Writable } from 'node:stream';
+import { buildPipeline, resourceFactsOf } from './build-pipeline.ts';
+import type { Pipeline } from './pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetterSink } from './sinks/dead-letter.ts';
-import { metricsDataKeyObserver, metricsPipelineObserver, metricsStreamHealth, MetricsSink } from './sinks/metrics-sink.ts';
-import { endpointForLogs, loadOtlpEnvironment, untracedSampleRatio, type OtlpEnvironment } from './sinks/otlp/config.ts';
-import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
-import { OtlpTraceSink, TRACES_SINK } from './sinks/otlp/traces.ts';
-import { LogRecordMapper } from './sinks/otlp/mapping.ts';
-import { ObservedTimes } from './sinks/otlp/observed-times.ts';
-import { ResourceCatalog, type ResourceFacts } from './sinks/otlp/resource.ts';
-import { StdoutLogSink } from './sinks/otlp/stdout.ts';
+import { metricsStreamHealth } from './sinks/metrics-sink.ts';
+import { endpointForLogs, loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
+import type { OtlpExportObserver } from './sinks/otlp/exporter.ts';
+import type { LogRecordMapper } from './sinks/otlp/mapping.ts';
 import type { Sink } from './sinks/sink.ts';
 import { FileCheckpointStore } from './source/checkpoints/file-store.ts';
 import type { LeaseCoordinator } from './source/checkpoints/store.ts';
@@ -28,14 +26,9 @@ import { describeStreamIdentity } from './source/kinesis/discovery.ts';
 import { jsonLogger, type KinesisObserver, type Logger } from './source/kinesis/observer.ts';
 import { parseStartPosition } from './source/kinesis/shard-delivery.ts';
 import { KinesisConsumer, type EfoOptions } from './source/kinesis/stream-consumer.ts';
-import { parseKinesisStreamArn } from './source/resource.ts';
 import { createMetrics, createMetricsRegistry, type DasMetrics } from './telemetry/metrics.ts';
 import { startMetricsServer, type StreamReadiness } from './telemetry/server.ts';
-import { buildOpener, buildPreparingOpener, policyVersion, prepareSetup } from './cli/wiring.ts';
 import type { ReloadResult } from './policy/holder.ts';
-import { PolicyRuntime } from './policy/runtime.ts';
-import { PreparingOpener } from './workers/opener.ts';
-import { PreparePool } from './workers/pool.ts';
 
 export interface AppDependencies {
   kinesis: KinesisClient;
@@ -89,73 +82,23 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
   const metrics = createMetrics(createMetricsRegistry(), { processMetrics: deps.processMetrics ?? true });
   const health = metricsStreamHealth(metrics);
 
-  const firstArn = config.streams.map(parseKinesisStreamArn).find((arn) => arn !== undefined);
-  const resources: ResourceFacts = {
-    serviceNames: config.serviceNames,
-    region: firstArn?.region ?? deps.env.AWS_REGION ?? deps.env.AWS_DEFAULT_REGION ?? null,
-    accountId: firstArn?.accountId ?? null,
-    environment: otlp.resource,
-  };
-  // One read-time counter for the sink's mapper and every thread that prepares records (--old-events observed-time).
-  const observedTimes = new ObservedTimes();
-  const catalog = new ResourceCatalog(resources);
-  const mapper = new LogRecordMapper({ resources: catalog, oldEvents: config.oldEvents, observedTimes });
-  const exportObserver: OtlpExportObserver = {
-    exported: (outcome, n) => metrics.logRecordsExported.inc({ outcome }, n),
-    authFailure: (status) => metrics.exportAuthFailures.inc({ sink: 'otlp', status: String(status) }),
-  };
-  const logSink = deps.logSink
-    ? deps.logSink(mapper, exportObserver)
-    : otlp.exporter
-      ? new OtlpLogSink({ config: otlp.exporter, mapper, observer: exportObserver, log })
-      : new StdoutLogSink(deps.stdout as NodeJS.WritableStream & import('node:stream').Writable, mapper, exportObserver);
-  const metricsSink = new MetricsSink(metrics, { topN: config.labelTopN, seriesExpiryMs: config.seriesExpirySeconds * 1000 });
-  // An invalid policy file throws here: the process refuses to start.
-  const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames, watch: config.policyWatch, metrics, log }) : undefined;
-  const sinks: Sink[] = [logSink, metricsSink];
-  // Database spans of traced statements: a third sink, so a checkpoint waits for the traces endpoint too.
-  if (otlp.traces) {
-    const observer: OtlpExportObserver = {
-      exported: (outcome, n) => metrics.spans.inc({ outcome }, n),
-      authFailure: (status) => metrics.exportAuthFailures.inc({ sink: TRACES_SINK, status: String(status) }),
-    };
-    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), observer, log }));
-  }
-  const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
-
-  // Records are prepared (encoded for OTLP/protobuf, counted) where they are opened only when the log sink sends
-  // OTLP/protobuf: a stdout or JSON sink reads events, and would decode every record a second time.
+  const resources = resourceFactsOf(config, deps.env, otlp);
   if (config.consumer === 'polling' && (config.consumerName !== undefined || config.deregisterOnStop)) {
     log.warn('--consumer-name and --deregister-on-stop apply to --consumer efo only; this process polls', { consumerName: config.consumerName, deregisterOnStop: config.deregisterOnStop });
   }
-  const preparable = deps.logSink === undefined && otlp.exporter !== null && otlp.exporter.protocol !== 'http/json';
-  if (config.workers > 0 && !preparable) {
-    log.warn('--workers needs an OTLP/protobuf endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); records are opened on the main thread', { workers: config.workers });
-  }
-  const pool =
-    preparable && config.workers > 0
-      ? new PreparePool({
-          size: config.workers,
-          setup: prepareSetup(config, resources, observedTimes, policy),
-          onWorkerLost: (reason) => {
-            metrics.workersLost.inc();
-            log.warn('prepare worker lost; its records are prepared on the main thread', { reason });
-          },
-        })
-      : undefined;
-  const dataKeyObserver = metricsDataKeyObserver(metrics);
-  const opener = preparable
-    ? buildPreparingOpener(config, deps.kms, { resources, observedTimes, observer: dataKeyObserver, ...(pool ? { pool } : {}), ...(policy ? { policy } : {}) })
-    : buildOpener(config, deps.kms, dataKeyObserver, policy);
-  // A reloaded policy reaches the workers before any record that names it; the other opener reads the current one per record.
-  if (policy && opener instanceof PreparingOpener) policy.onChange((loaded) => opener.setPolicy(policyVersion(loaded)));
-  const pipeline = new Pipeline({
-    opener,
-    sinks,
+  const deadLetters = deps.deadLetters ?? new FileDeadLetterSink(deadLetterFileIn(config.stateDir));
+  const built = buildPipeline(config, {
+    kms: deps.kms,
+    otlp,
+    resources,
     deadLetters,
-    observer: metricsPipelineObserver(metrics),
-    concurrency: config.concurrency,
+    log,
+    stdout: deps.stdout as NodeJS.WritableStream & Writable,
+    ...(deps.logSink ? { logSink: deps.logSink } : {}),
+    metrics,
   });
+  const { pipeline, sinks, policy } = built;
+  const metricsSink = built.metricsSink!;
 
   const kinesisObserver: KinesisObserver = {
     millisBehindLatest: (stream, shard, ms) => health.setMillisBehindLatest(stream, shard, ms),
@@ -201,8 +144,7 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
     await consumer.start();
   } catch (error) {
     await server.close();
-    await pool?.close();
-    policy?.close();
+    await built.close().catch(() => {});
     throw error;
   }
   // Series of instances gone quiet are removed within a minute of their expiry; the timer does not keep the process alive.
@@ -232,10 +174,8 @@ export async function startApp(config: Config, deps: AppDependencies): Promise<R
         const failures: unknown[] = [];
         const step = (run: () => Promise<unknown> | undefined) => Promise.resolve().then(run).catch((error: unknown) => void failures.push(error));
         clearInterval(forgetting);
-        policy?.close();
         await step(() => consumer.stop());
-        await step(() => pool?.close());
-        for (const sink of sinks) await step(() => sink.close());
+        await step(() => built.close());
         await step(() => deadLetters.close());
         await step(() => server.close());
         if (failures.length > 0) throw failures[0];

@@ -8,13 +8,14 @@ import { createReadStream } from 'node:fs';
 import { loadConfig, type ConfigInput } from '../config/config.ts';
 import { FileDeadLetterSink, type DeadLetter, type DeadLetterSink } from '../sinks/dead-letter.ts';
 import { JsonlSink } from '../sinks/jsonl.ts';
-import { Pipeline } from '../pipeline.ts';
+import { buildPipeline, resourceFactsOf, type BuiltPipeline } from '../build-pipeline.ts';
+import type { OtlpEnvironment } from '../sinks/otlp/config.ts';
+import { silentLogger } from '../source/kinesis/observer.ts';
 import { readReplayInput } from '../source/replay-input.ts';
 import type { SourceRecord } from '../source/record.ts';
 import type { CliIo } from './main.ts';
-import { buildOpener, createKmsClient, requireAwsConfig } from './wiring.ts';
+import { createKmsClient, requireAwsConfig } from './wiring.ts';
 import type { PolicyOutcome } from '../events/model.ts';
-import { PolicyRuntime } from '../policy/runtime.ts';
 
 const BATCH_SIZE = 100;
 const FAILURES_SHOWN = 20;
@@ -81,24 +82,31 @@ export async function replayCommand(
   io: CliIo,
 ): Promise<number> {
   const config = loadConfig(flags, io.env);
-  // An invalid policy file refuses the replay before anything else is asked of the machine.
-  const policy = config.policyFile ? new PolicyRuntime({ file: config.policyFile, names: config.serviceNames }) : undefined;
+  // Replay prints events: no OTLP endpoint of the environment is used, nor checked.
+  const otlp: OtlpEnvironment = { exporter: null, traces: null, resource: { serviceName: null, resourceAttributes: {} } };
   const kms = createKmsClient();
-  await requireAwsConfig({ KMS: kms }).catch((error) => {
-    kms.destroy();
-    throw error;
-  });
   const ruleCounts = new RuleCounts();
   const failures = new ReplayFailures(io.stderr, options.deadLetterFile ? new FileDeadLetterSink(options.deadLetterFile) : undefined);
-  const pipeline = new Pipeline({
-    opener: buildOpener(config, kms, undefined, policy),
-    ...(policy ? { observer: { batchDelivered: (_records, batch) => ruleCounts.add(batch.policy) } } : {}),
-    sinks: [new JsonlSink(io.stdout as NodeJS.WritableStream & import('node:stream').Writable, { heartbeats: config.heartbeats })],
-    deadLetters: failures,
-    concurrency: config.concurrency,
-    // The data-key cache has already retried KMS with backoff: a replay reports, it does not wait forever.
-    maxOpenAttempts: 1,
-  });
+  // The pipeline of `run`, printing events as JSON lines; an invalid policy file refuses the replay here, before anything is asked of AWS.
+  let built: BuiltPipeline;
+  try {
+    built = buildPipeline(config, {
+      kms,
+      otlp,
+      resources: resourceFactsOf(config, io.env, otlp),
+      deadLetters: failures,
+      log: silentLogger,
+      logSink: () => new JsonlSink(io.stdout as NodeJS.WritableStream & import('node:stream').Writable, { heartbeats: config.heartbeats }),
+      observer: { batchDelivered: (_records, batch) => ruleCounts.add(batch.policy) },
+      // The data-key cache has already retried KMS with backoff: a replay reports, it does not wait forever.
+      pipeline: { maxOpenAttempts: 1 },
+    });
+    await requireAwsConfig({ KMS: kms });
+  } catch (error) {
+    kms.destroy();
+    throw error;
+  }
+  const { pipeline, policy } = built;
 
   let records = 0;
   let events = 0;
@@ -126,6 +134,7 @@ export async function replayCommand(
       await flush();
     }
   } finally {
+    await built.close().catch(() => {});
     await failures.close();
     kms.destroy();
   }

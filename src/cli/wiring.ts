@@ -1,5 +1,6 @@
 /**
- * Builds the decoding path from a Config and the AWS clients: shared by
+ * Builds the decoding path from a Config and the AWS clients, for
+ * build-pipeline.ts (the one assembly point); shared by
  * `replay`, `run`, `demo` and the Lambda handler, so they open records the
  * same way.
  */

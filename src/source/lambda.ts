@@ -20,23 +20,17 @@
  * mount), else to stdout as `{"deadLetter":…}` lines in CloudWatch Logs.
  */
 import type { Writable } from 'node:stream';
-import { buildOpener, createKmsClient } from '../cli/wiring.ts';
+import { buildPipeline, resourceFactsOf } from '../build-pipeline.ts';
+import { createKmsClient } from '../cli/wiring.ts';
 import { loadConfig } from '../config/config.ts';
 import { describeError } from '../errors.ts';
-import { Pipeline } from '../pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetter, type DeadLetterSink } from '../sinks/dead-letter.ts';
-import { loadOtlpEnvironment, untracedSampleRatio } from '../sinks/otlp/config.ts';
-import { OtlpTraceSink } from '../sinks/otlp/traces.ts';
-import { OtlpLogSink } from '../sinks/otlp/exporter.ts';
-import { LogRecordMapper } from '../sinks/otlp/mapping.ts';
-import { ResourceCatalog } from '../sinks/otlp/resource.ts';
-import { StdoutLogSink } from '../sinks/otlp/stdout.ts';
+import { loadOtlpEnvironment } from '../sinks/otlp/config.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { jsonLogger, type Logger } from './kinesis/observer.ts';
 import type { BatchProcessor } from './kinesis/shard-delivery.ts';
 import { parseLambdaEvent, type LambdaEntryResult } from './lambda-event.ts';
 import type { SourceRecord } from './record.ts';
-import { parseKinesisStreamArn } from './resource.ts';
 
 /** The Kinesis event Lambda hands the function (only what the handler reads is typed). */
 export interface KinesisStreamEvent {
@@ -172,24 +166,16 @@ export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, 
   const config = loadConfig({}, env);
   const otlp = loadOtlpEnvironment(env);
   const stdout = options.stdout ?? process.stdout;
-  const firstArn = config.streams.map(parseKinesisStreamArn).find((arn) => arn !== undefined);
-  const resources = new ResourceCatalog({
-    serviceNames: config.serviceNames,
-    region: firstArn?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? null,
-    accountId: firstArn?.accountId ?? null,
-    environment: otlp.resource,
-  });
-  const mapper = new LogRecordMapper({ resources, oldEvents: config.oldEvents });
   const log = options.log ?? jsonLogger();
-  const logSink = otlp.exporter ? new OtlpLogSink({ config: otlp.exporter, mapper, log }) : new StdoutLogSink(stdout, mapper);
-  // Database spans, as `run` sends them: the batch is answered only once both endpoints took it.
-  const traceSink = otlp.traces ? new OtlpTraceSink({ config: otlp.traces, resources, untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), log }) : undefined;
   const deadLetters = env.DAS_STATE_DIR ? new FileDeadLetterSink(deadLetterFileIn(config.stateDir)) : new JsonLinesDeadLetterSink(stdout);
-  const pipeline = new Pipeline({
-    opener: buildOpener(config, options.kms ?? createKmsClient()),
-    sinks: traceSink ? [logSink, traceSink] : [logSink],
+  // The pipeline of `run`, minus metrics: the same opening (prepared for OTLP/protobuf), policy and spans.
+  const { pipeline } = buildPipeline(config, {
+    kms: options.kms ?? createKmsClient(),
+    otlp,
+    resources: resourceFactsOf(config, env, otlp),
     deadLetters,
-    concurrency: config.concurrency,
+    log,
+    stdout,
   });
   // A write or Decrypt under way when the deadline fires still runs to its own timeout before the pipeline answers.
   const reserveMs = options.reserveMs ?? Math.max(otlp.exporter?.timeoutMs ?? 0, otlp.traces?.timeoutMs ?? 0, KMS_REQUEST_TIMEOUT_MS) + ANSWER_MARGIN_MS;

@@ -6,7 +6,9 @@
  * first undelivered record; a poison record is dead-lettered, not reported.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { buildOpener, createKmsClient } from '../../src/cli/wiring.ts';
@@ -136,6 +138,27 @@ describe('Lambda handler', function () {
       }
     } finally {
       await traces.close();
+    }
+  });
+
+  it('applies the audit policy of DAS_POLICY_FILE, as run does', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'das-lambda-policy-'));
+    const file = path.join(dir, 'policy.yaml');
+    // Drop the untraced statements (odd ids) of user app; tag the others.
+    writeFileSync(file, ['version: 1', 'mode: all-match', 'rules:', '  - name: untraced-app-reads', '    match: { user: app, traced: false }', '    action: drop', '  - name: traced-app', '    match: { user: app, traced: true }', '    action: tag', '    severity: warning', ''].join('\n'));
+    try {
+      const { event, ids } = await kinesisEvent(2);
+      const handler = createLambdaHandler(() => lambdaDependenciesFromEnvironment({ ...env, DAS_POLICY_FILE: file }, { kms: createKmsClient(), log: silentLogger }));
+      assert.deepEqual(await handler(event, context(60_000)), { batchItemFailures: [] });
+      const [kept0, dropped0, kept1, dropped1] = ids;
+      for (const id of [dropped0!, dropped1!]) assert.ok(!receiver.eventIds().includes(id), `${id} dropped by the policy`);
+      for (const id of [kept0!, kept1!]) {
+        const entry = receiver.ledger.find((e) => e.eventId === id);
+        assert.ok(entry, `${id} delivered`);
+        assert.equal(entry.metadata['das_policy_rule'], 'traced-app', `${id} tagged`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
