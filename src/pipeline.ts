@@ -28,7 +28,8 @@ import type { DecodedRecord } from './events/model.ts';
 import type { DeadLetterSink } from './sinks/dead-letter.ts';
 import { eventCount, type PreparedBatch, type Rejection, type Sink, type SinkBatch, type SinkResult } from './sinks/sink.ts';
 import type { SourceRecord } from './source/record.ts';
-import { backoffDelay, sleep as defaultSleep } from './util/backoff.ts';
+import { sleep as defaultSleep } from './util/backoff.ts';
+import { retry, RetryAborted, type RetryOptions } from './util/retry.ts';
 import type { PreparedRecord } from './workers/prepare.ts';
 
 /** Opens one record; throws a DasError (or anything else, for a bug) when it cannot. */
@@ -146,40 +147,60 @@ export class Pipeline {
   }
 
   async #openOne(record: SourceRecord, signal?: AbortSignal): Promise<Opened | 'aborted'> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const decoded = await this.#opts.opener.open(record);
-        this.#opts.observer?.recordOpened?.(record, decoded);
-        return { ok: true, record, decoded };
-      } catch (thrown) {
-        const error = isDasError(thrown)
-          ? thrown
-          : new DasError('internal_error', `unexpected failure opening the record: ${describeError(thrown)}`, { cause: thrown });
-        this.#opts.observer?.recordFailed?.(record, error.reason);
-        if (error.disposition !== 'retryable' || attempt + 1 >= (this.#opts.maxOpenAttempts ?? Infinity)) return { ok: false, record, error };
-        this.#opts.observer?.retrying?.('open', error.reason);
-        if (signal?.aborted) return 'aborted';
-        await this.#sleep(error.retryAfterMs ?? backoffDelay(attempt, this.#opts.retry), signal).catch(() => {});
-        if (signal?.aborted) return 'aborted';
-      }
+    try {
+      const decoded = await retry(
+        () => this.#opts.opener.open(record),
+        (thrown) => {
+          const error = openFailure(thrown);
+          this.#opts.observer?.recordFailed?.(record, error.reason);
+          return error.disposition === 'retryable' ? { retry: true, reason: error.reason, ...(error.retryAfterMs !== undefined ? { delayMs: error.retryAfterMs } : {}) } : { retry: false, error };
+        },
+        {
+          ...this.#retryOptions(signal),
+          // The data-key cache keeps its own credentials budget; here every retryable failure counts against maxOpenAttempts.
+          maxAttempts: this.#opts.maxOpenAttempts ?? Infinity,
+          credentialAttempts: Infinity,
+          exhausted: (_budget, _attempts, thrown) => openFailure(thrown),
+          onRetry: (reason) => this.#opts.observer?.retrying?.('open', reason),
+        },
+      );
+      this.#opts.observer?.recordOpened?.(record, decoded);
+      return { ok: true, record, decoded };
+    } catch (error) {
+      if (error instanceof RetryAborted) return 'aborted';
+      return { ok: false, record, error: error as DasError };
     }
   }
 
   async #deliver(sink: Sink, batch: SinkBatch, signal?: AbortSignal): Promise<readonly Rejection[] | 'aborted'> {
-    for (let attempt = 0; ; attempt++) {
-      let result: SinkResult;
-      try {
-        result = await sink.write(batch);
-      } catch (thrown) {
-        // A sink that throws broke its contract; treat it as an outage, never as delivery.
-        result = { status: 'retryable', reason: `sink ${sink.name} threw: ${describeError(thrown)}` };
-      }
-      if (result.status === 'delivered') return result.rejected;
-      this.#opts.observer?.retrying?.(sink.name, result.reason);
-      if (signal?.aborted) return 'aborted';
-      await this.#sleep(result.retryAfterMs ?? backoffDelay(attempt, this.#opts.retry), signal).catch(() => {});
-      if (signal?.aborted) return 'aborted';
+    try {
+      return await retry(
+        async () => {
+          let result: SinkResult;
+          try {
+            result = await sink.write(batch);
+          } catch (thrown) {
+            // A sink that throws broke its contract; treat it as an outage, never as delivery.
+            result = { status: 'retryable', reason: `sink ${sink.name} threw: ${describeError(thrown)}` };
+          }
+          if (result.status === 'delivered') return result.rejected;
+          throw new NotDelivered(result);
+        },
+        // A sink never gives up on a batch: it rejects events (dead letters) or asks for a retry.
+        (failure) => {
+          const { reason, retryAfterMs } = (failure as NotDelivered).result;
+          return { retry: true, reason, ...(retryAfterMs !== undefined ? { delayMs: retryAfterMs } : {}) };
+        },
+        { ...this.#retryOptions(signal), credentialAttempts: Infinity, onRetry: (reason) => this.#opts.observer?.retrying?.(sink.name, reason) },
+      );
+    } catch (error) {
+      if (error instanceof RetryAborted) return 'aborted';
+      throw error;
     }
+  }
+
+  #retryOptions(signal: AbortSignal | undefined): RetryOptions {
+    return { sleep: this.#sleep, ...(signal ? { signal } : {}), ...(this.#opts.retry ? { backoff: this.#opts.retry } : {}) };
   }
 
   async #deadLetterRecord(record: SourceRecord, error: DasError): Promise<void> {
@@ -325,4 +346,19 @@ function batchOf(records: readonly OpenedRecord[]): SinkBatch {
       return (events ??= records.flatMap((r) => r.events));
     },
   };
+}
+
+/** A record that could not be opened, as the DasError it is (an unexpected throw is an internal error). */
+function openFailure(thrown: unknown): DasError {
+  return isDasError(thrown) ? thrown : new DasError('internal_error', `unexpected failure opening the record: ${describeError(thrown)}`, { cause: thrown });
+}
+
+/** A sink's answer that is not delivery, thrown so the retry loop sees it. */
+class NotDelivered extends Error {
+  readonly result: Extract<SinkResult, { status: 'retryable' }>;
+
+  constructor(result: Extract<SinkResult, { status: 'retryable' }>) {
+    super(result.reason);
+    this.result = result;
+  }
 }

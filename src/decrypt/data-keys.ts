@@ -25,8 +25,9 @@ import type { DecryptCommandOutput } from '@aws-sdk/client-kms';
 import { DasError, describeError } from '../errors.ts';
 import type { FailureReason } from '../errors.ts';
 import type { EncryptionContext } from '../source/record.ts';
-import { backoffDelay, sleep as abortableSleep } from '../util/backoff.ts';
-import { CREDENTIALS_ATTEMPTS, isCredentialsFailure, isMissingRegion } from '../util/aws-errors.ts';
+import { sleep as abortableSleep } from '../util/backoff.ts';
+import { retry } from '../util/retry.ts';
+import { isCredentialsFailure, isMissingRegion } from '../util/aws-errors.ts';
 
 export const DATA_KEY_BYTES = 32;
 
@@ -200,27 +201,26 @@ export class DataKeyCache {
 
   async #decrypt(ciphertext: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
     // Credentials have their own budget, counted in a row: a blip must not eat the attempts meant for throttling, nor the reverse.
-    let credentialFailures = 0;
-    let otherAttempts = 0;
-    for (let attempt = 1; ; attempt++) {
-      this.#stats.kmsCalls++;
-      let output: DecryptCommandOutput;
-      try {
-        output = await this.#kms.send(new DecryptCommand({ CiphertextBlob: ciphertext, EncryptionContext: { ...context } }));
-      } catch (error) {
+    const output = await retry(
+      () => {
+        this.#stats.kmsCalls++;
+        return this.#kms.send(new DecryptCommand({ CiphertextBlob: ciphertext, EncryptionContext: { ...context } }));
+      },
+      (error, attempt) => {
         const failure = classify(error);
         this.#observer?.kmsRequest(failure.outcome);
-        const credentials = failure.outcome === 'credentials';
-        credentialFailures = credentials ? credentialFailures + 1 : 0;
-        if (!credentials) otherAttempts++;
-        const spent = credentials ? credentialFailures >= CREDENTIALS_ATTEMPTS : otherAttempts >= this.#maxAttempts;
-        if (!failure.transient || spent) throw toDasError(failure, error, credentials ? credentialFailures : otherAttempts, context);
-        await this.#sleep(backoffDelay(attempt - 1, this.#backoff));
-        continue;
-      }
-      this.#observer?.kmsRequest('success');
-      return takePlaintext(output, context);
-    }
+        if (!failure.transient) return { retry: false, error: toDasError(failure, error, attempt + 1, context) };
+        return { retry: true, reason: failure.reason, credentials: failure.outcome === 'credentials' };
+      },
+      {
+        maxAttempts: this.#maxAttempts,
+        backoff: this.#backoff,
+        sleep: (ms) => this.#sleep(ms),
+        exhausted: (_budget, attempts, error) => toDasError(classify(error), error, attempts, context),
+      },
+    );
+    this.#observer?.kmsRequest('success');
+    return takePlaintext(output, context);
   }
 }
 

@@ -30,7 +30,7 @@
  * same choice and the same span.
  */
 import { createHash } from 'node:crypto';
-import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes, type SpanContext } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { ActivityEvent } from '../../events/model.ts';

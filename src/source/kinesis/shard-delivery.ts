@@ -9,8 +9,8 @@
 import type { _Record as KinesisRecord } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
 import type { BatchOutcome } from '../../pipeline.ts';
-import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
-import { backoffDelay, type BackoffOptions } from '../../util/backoff.ts';
+import type { BackoffOptions } from '../../util/backoff.ts';
+import { retry } from '../../util/retry.ts';
 import { classifyLeaseStoreError } from '../checkpoints/failures.ts';
 import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd } from '../checkpoints/store.ts';
 import type { SourceRecord } from '../record.ts';
@@ -150,25 +150,28 @@ export class ShardDelivery {
   /** Records the position durably, retrying a failed write: the batch stays unacknowledged until it succeeds. */
   async checkpoint(position: string | ShardEnd, signal: AbortSignal): Promise<void> {
     const { stream, shardId } = this.#o;
-    let credentialFailures = 0;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#o.coordinator.checkpoint(stream.name, shardId, position);
-        this.#o.observer?.checkpointed?.(stream.name, shardId, position);
-        return;
-      } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
+    await retry(
+      () => this.#o.coordinator.checkpoint(stream.name, shardId, position),
+      (error) => {
+        if (error instanceof LeaseLostError) return { retry: false, error };
         const failure = classifyLeaseStoreError(error);
-        if (failure.kind === 'fatal') throw new Stop({ status: 'fatal', reason: failure.reason, message: `checkpoint write failed: ${describeError(error)}` });
-        credentialFailures = failure.reason === 'credentials' ? credentialFailures + 1 : 0;
-        if (credentialFailures >= CREDENTIALS_ATTEMPTS) throw new Stop(credentialsUnavailable('checkpoint', credentialFailures, error));
-        this.#o.observer?.retrying?.(stream.name, shardId, 'checkpoint', failure.reason);
-        this.#o.log.warn('checkpoint write failed; retrying', { stream: stream.name, shardId, error: describeError(error) });
+        if (failure.kind === 'fatal') return { retry: false, error: new Stop({ status: 'fatal', reason: failure.reason, message: `checkpoint write failed: ${describeError(error)}` }) };
+        return { retry: true, reason: failure.reason, credentials: failure.reason === 'credentials' };
+      },
+      {
+        signal,
+        sleep: this.#o.sleep,
+        ...(this.#o.retry ? { backoff: this.#o.retry } : {}),
+        exhausted: (_budget, attempts, error) => new Stop(credentialsUnavailable('checkpoint', attempts, error)),
+        onRetry: (reason, _failures, error) => {
+          this.#o.observer?.retrying?.(stream.name, shardId, 'checkpoint', reason);
+          this.#o.log.warn('checkpoint write failed; retrying', { stream: stream.name, shardId, error: describeError(error) });
+        },
         // Delivered but unrecorded: on shutdown it is simply read again, a duplicate and never a loss.
-        if (signal.aborted) throw new Stop(STOPPED);
-        await this.#o.sleep(backoffDelay(attempt, this.#o.retry), signal).catch(() => {});
-      }
-    }
+        aborted: () => new Stop(STOPPED),
+      },
+    );
+    this.#o.observer?.checkpointed?.(stream.name, shardId, position);
   }
 
   /** The closed shard was read to its end: SHARD_END lets its children start. */

@@ -20,8 +20,8 @@ import {
   type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
-import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
-import { backoffDelay, sleep as defaultSleep } from '../../util/backoff.ts';
+import { sleep as defaultSleep } from '../../util/backoff.ts';
+import { retry } from '../../util/retry.ts';
 import { LeaseLostError } from '../checkpoints/store.ts';
 import { classifyKinesisError } from './client.ts';
 import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type ShardOutcome, type ShardReadOptions } from './shard-delivery.ts';
@@ -110,28 +110,32 @@ export class ShardReader {
     }
   }
 
-  /** One Kinesis call, retried with backoff while the failure is retryable. */
+  /** One Kinesis call, retried with backoff while the failure is retryable; an expired iterator is `expired`, for the caller to resume. */
   async #call<T>(operation: string, signal: AbortSignal, send: () => Promise<T>): Promise<T | 'expired'> {
-    let credentialFailures = 0;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await send();
-      } catch (error) {
-        if (signal.aborted) throw new Stop(STOPPED);
+    const fields = (error: unknown) => ({ stream: this.#o.stream.name, shardId: this.shardId, operation, error: describeError(error) });
+    try {
+      return await retry(send, (error) => {
+        if (signal.aborted) return { retry: false, error: new Stop(STOPPED) };
         const failure = classifyKinesisError(error);
-        const fields = { stream: this.#o.stream.name, shardId: this.shardId, operation, error: describeError(error) };
-        if (failure.kind === 'expired_iterator') {
-          this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, operation, 'expired_iterator');
-          this.#o.log.info('shard iterator expired; resuming after the last delivered record', { ...fields, after: this.#delivery.lastDelivered });
-          return 'expired';
-        }
-        if (failure.kind === 'fatal') throw new Stop({ status: 'fatal', reason: failure.reason, message: describeError(error) });
-        credentialFailures = failure.reason === 'credentials' ? credentialFailures + 1 : 0;
-        if (credentialFailures >= CREDENTIALS_ATTEMPTS) throw new Stop(credentialsUnavailable(operation, credentialFailures, error));
-        this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, operation, failure.reason);
-        if (failure.reason === 'unexpected' || failure.reason === 'credentials' || attempt >= 3) this.#o.log.warn(`${operation} failed; retrying`, { ...fields, attempt });
-        await this.#sleep(backoffDelay(attempt, this.#o.retry), signal).catch(() => {});
-      }
+        if (failure.kind === 'expired_iterator') return { retry: false, error: new IteratorExpired(error) };
+        if (failure.kind === 'fatal') return { retry: false, error: new Stop({ status: 'fatal', reason: failure.reason, message: describeError(error) }) };
+        return { retry: true, reason: failure.reason, credentials: failure.reason === 'credentials' };
+      }, {
+        signal,
+        sleep: this.#sleep,
+        ...(this.#o.retry ? { backoff: this.#o.retry } : {}),
+        exhausted: (_budget, attempts, error) => new Stop(credentialsUnavailable(operation, attempts, error)),
+        onRetry: (reason, failures, error) => {
+          this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, operation, reason);
+          if (reason === 'unexpected' || reason === 'credentials' || failures > 3) this.#o.log.warn(`${operation} failed; retrying`, { ...fields(error), attempt: failures - 1 });
+        },
+        aborted: () => new Stop(STOPPED),
+      });
+    } catch (error) {
+      if (!(error instanceof IteratorExpired)) throw error;
+      this.#o.observer?.retrying?.(this.#o.stream.name, this.shardId, operation, 'expired_iterator');
+      this.#o.log.info('shard iterator expired; resuming after the last delivered record', { ...fields(error.cause), after: this.#delivery.lastDelivered });
+      return 'expired';
     }
   }
 
@@ -141,5 +145,12 @@ export class ShardReader {
     if (wait > 0) await this.#sleep(wait, signal).catch(() => {});
     if (signal.aborted) throw new Stop(STOPPED);
     this.#lastReadAt = this.#now();
+  }
+}
+
+/** The iterator a call used has expired (Kinesis's 5 minutes): not a failure to retry, a position to resume from. */
+class IteratorExpired extends Error {
+  constructor(cause: unknown) {
+    super('shard iterator expired', { cause });
   }
 }
