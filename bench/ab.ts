@@ -24,6 +24,8 @@ import { LocalKms } from '../src/demo/local-kms.ts';
 import { parseEnvelope } from '../src/source/envelope.ts';
 import { IN_WORKER, RecordPreparer, type BlockingWork, type PrepareJob, type PrepareSetup } from '../src/workers/prepare.ts';
 import { buildCorpus } from './corpus.ts';
+import { LOGS_STEP, METRICS_STEP } from '../src/sinks/prepared.ts';
+import type { EncodedLogRecords } from '../src/sinks/otlp/protobuf.ts';
 
 // The AWS SDK's notice about a future Node 22 requirement is not this tool's output.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -57,7 +59,7 @@ for (const [i, r] of corpus.entries()) {
 await kms.close();
 const events = corpus.reduce((n, r) => n + r.events, 0);
 
-const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {} };
+const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {}, steps: [LOGS_STEP, METRICS_STEP] };
 const preparers = { other: new OtherPreparer(setup), this: new RecordPreparer(setup) };
 const prepareAll = async (p: RecordPreparer) => {
   const where = p === preparers.other ? otherWhere : IN_WORKER;
@@ -67,8 +69,9 @@ const prepareAll = async (p: RecordPreparer) => {
 };
 
 const [a, b] = [await prepareAll(preparers.other), await prepareAll(preparers.this)];
-const sameBytes = a.every((r, i) => Buffer.from(r.logRecords.bytes).equals(Buffer.from(b[i]!.logRecords.bytes)));
-const sameTallies = JSON.stringify(a.map((r) => r.tally)) === JSON.stringify(b.map((r) => r.tally));
+const logsOf = (r: (typeof a)[number]) => r.results[LOGS_STEP] as EncodedLogRecords;
+const sameBytes = a.every((r, i) => Buffer.from(logsOf(r).bytes).equals(Buffer.from(logsOf(b[i]!).bytes)));
+const sameTallies = JSON.stringify(a.map((r) => r.results[METRICS_STEP])) === JSON.stringify(b.map((r) => r.results[METRICS_STEP]));
 console.log(`${jobs.length} records, ${events} events of suite ${suiteArg}; same bytes: ${sameBytes}, same tallies: ${sameTallies}`);
 
 const samples: Record<keyof typeof preparers, number[]> = { other: [], this: [] };

@@ -66,6 +66,7 @@ import type { PrepareSetup } from '../src/workers/prepare.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 import { defaultPolicy, fiftyRulePolicy } from './policies.ts';
+import { LOGS_STEP, METRICS_STEP } from '../src/sinks/prepared.ts';
 
 export const MODES = ['limit-1', 'limit-n', 'das-decrypt-1', 'sdk-decrypt-1', 'published-decrypt-1', 'das-1', 'das-main-n', 'das-policy-n', 'das-policy50-n', 'das-n', 'published-1', 'backlog'] as const;
 export type Mode = (typeof MODES)[number];
@@ -242,7 +243,7 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     // `das-policy50-n` as `das-main-n` with --policy: the shipped default policy, 50 rules (bench/policies.ts).
     const one = input.mode === 'das-1';
     const policy = input.mode === 'das-policy-n' ? defaultPolicy() : input.mode === 'das-policy50-n' ? fiftyRulePolicy() : undefined;
-    const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {}, ...(policy ? { policy: { generation: 1, document: policy } } : {}) };
+    const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {}, steps: [LOGS_STEP, METRICS_STEP], ...(policy ? { policy: { generation: 1, document: policy } } : {}) };
     const workers = input.mode === 'das-n' ? new PreparePool({ size: availableParallelism(), setup }) : undefined;
     return async (records) => {
       const opener = new PreparingOpener({ dataKeys: cacheFor(), contextFor, setup, ...(workers ? { pool: workers } : {}) });

@@ -23,6 +23,7 @@ import { ObservedTimes } from './sinks/otlp/observed-times.ts';
 import { ResourceCatalog, type ResourceFacts } from './sinks/otlp/resource.ts';
 import { StdoutLogSink } from './sinks/otlp/stdout.ts';
 import { OtlpTraceSink, TRACES_SINK } from './sinks/otlp/traces.ts';
+import type { PrepareStepName } from './sinks/prepared.ts';
 import type { Sink } from './sinks/sink.ts';
 import type { Logger } from './source/kinesis/observer.ts';
 import { parseKinesisStreamArn } from './source/resource.ts';
@@ -102,17 +103,24 @@ export function buildPipeline(config: Config, o: BuildPipelineOptions): BuiltPip
     sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), observer, log }));
   }
 
-  // Records are prepared (encoded for OTLP/protobuf, counted) where they are opened only when the log sink sends
-  // OTLP/protobuf: a stdout, JSON or caller's sink reads events, and would decode every record a second time.
-  const preparable = o.logSink === undefined && otlp.exporter !== null && otlp.exporter.protocol !== 'http/json';
+  // Records are prepared where they are opened (sinks/prepared.ts) only when every sink reads a prepare step's
+  // results: a stdout, JSON or caller's log sink reads events, and would decode every record a second time.
+  const steps = sinks.map((sink) => sink.prepareStep);
+  const preparable = steps.every((step) => step !== undefined);
   if (config.workers > 0 && !preparable) {
     log.warn('--workers needs an OTLP/protobuf endpoint (OTEL_EXPORTER_OTLP_ENDPOINT); records are opened on the main thread', { workers: config.workers });
   }
+  const prepared = {
+    observedTimes,
+    steps: steps as PrepareStepName[],
+    ...(otlp.traces ? { spans: { untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), encode: otlp.traces.protocol !== 'http/json' } } : {}),
+    ...(policy ? { policy } : {}),
+  };
   const pool =
     preparable && config.workers > 0
       ? new PreparePool({
           size: config.workers,
-          setup: prepareSetup(config, o.resources, observedTimes, policy),
+          setup: prepareSetup(config, o.resources, prepared),
           onWorkerLost: (reason) => {
             metrics?.workersLost.inc();
             log.warn('prepare worker lost; its records are prepared on the main thread', { reason });
@@ -123,10 +131,9 @@ export function buildPipeline(config: Config, o: BuildPipelineOptions): BuiltPip
   const opener = preparable
     ? buildPreparingOpener(config, o.kms, {
         resources: o.resources,
-        observedTimes,
+        ...prepared,
         ...(dataKeyObserver ? { observer: dataKeyObserver } : {}),
         ...(pool ? { pool } : {}),
-        ...(policy ? { policy } : {}),
       })
     : buildOpener(config, o.kms, dataKeyObserver, policy);
   // A reloaded policy reaches the workers before any record that names it; the other opener reads the current one per record.

@@ -334,9 +334,7 @@ function batchOf(records: readonly OpenedRecord[]): SinkBatch {
   }
   const prepared: PreparedBatch = {
     eventIds: records.flatMap((r) => r.prepared!.eventIds),
-    logRecords: records.map((r) => r.prepared!.logRecords),
-    tallies: records.map((r) => r.prepared!.tally),
-    traced: records.reduce((n, r) => n + r.prepared!.traced, 0),
+    results: records.map((r) => r.prepared!.results),
   };
   let events: SinkBatch['events'] | undefined;
   return {

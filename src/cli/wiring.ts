@@ -21,6 +21,7 @@ import type { EncryptionContext, SourceRecord } from '../source/record.ts';
 import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
 import type { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { ResourceFacts } from '../sinks/otlp/resource.ts';
+import type { PrepareStepName } from '../sinks/prepared.ts';
 import { PreparingOpener } from '../workers/opener.ts';
 import type { PreparePool } from '../workers/pool.ts';
 import type { PolicyVersion, PrepareSetup } from '../workers/prepare.ts';
@@ -113,22 +114,30 @@ export function buildPreparingOpener(
     observer?: DataKeyObserver;
     onLocalFallback?: (reason: string) => void;
     policy?: PolicyRuntime;
+    /** The sinks' prepare steps (sinks/prepared.ts), and the spans step's settings. */
+    steps: readonly PrepareStepName[];
+    spans?: PrepareSetup['spans'];
   },
 ): PreparingOpener {
   return new PreparingOpener({
     dataKeys: buildDataKeys(config, kms, options.observer),
     contextFor: contextResolver(config.resourceIds),
-    setup: prepareSetup(config, options.resources, options.observedTimes, options.policy),
+    setup: prepareSetup(config, options.resources, options),
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.onLocalFallback ? { onLocalFallback: options.onLocalFallback } : {}),
   });
 }
 
 /** `observedTimes`: the log sink mapper's, which the prepared records then draw from too (`--old-events observed-time`). */
-export function prepareSetup(config: Config, resources: ResourceFacts, observedTimes?: ObservedTimes, policy?: PolicyRuntime): PrepareSetup {
-  const setup: PrepareSetup = { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents };
-  if (config.oldEvents === 'observed-time' && observedTimes) setup.observedTimes = observedTimes.shared;
-  if (policy) setup.policy = policyVersion(policy.current);
+export function prepareSetup(
+  config: Config,
+  resources: ResourceFacts,
+  options: { observedTimes?: ObservedTimes; policy?: PolicyRuntime; steps: readonly PrepareStepName[]; spans?: PrepareSetup['spans'] },
+): PrepareSetup {
+  const setup: PrepareSetup = { redact: config.redact, maxRecordBytes: config.maxRecordBytes, resources, oldEvents: config.oldEvents, steps: options.steps };
+  if (config.oldEvents === 'observed-time' && options.observedTimes) setup.observedTimes = options.observedTimes.shared;
+  if (options.policy) setup.policy = policyVersion(options.policy.current);
+  if (options.spans) setup.spans = options.spans;
   return setup;
 }
 

@@ -31,6 +31,7 @@ import type { DasMetrics, StatementLabel } from '../telemetry/metrics.ts';
 import { DEFAULT_SERIES_EXPIRY_MS, SeriesExpiry } from '../telemetry/series-expiry.ts';
 import { epochSeconds, tallyEvents, type EventTally } from './metrics-tally.ts';
 import type { PolicyOutcome } from '../events/model.ts';
+import { METRICS_STEP, preparedBy } from './prepared.ts';
 import { DELIVERED, eventCount, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
 import { SUBSCRIPTION_END_REASONS } from '../source/kinesis/consumer-modes.ts';
 
@@ -55,6 +56,7 @@ export interface ForgottenSeries {
 
 export class MetricsSink implements Sink {
   readonly name = 'metrics';
+  readonly prepareStep = METRICS_STEP;
   readonly #metrics: DasMetrics;
   readonly #users: TopValues;
   readonly #databases: TopValues;
@@ -82,7 +84,7 @@ export class MetricsSink implements Sink {
 
   async write(batch: SinkBatch): Promise<SinkResult> {
     const nowSeconds = this.#clock() / 1000;
-    for (const tally of batch.prepared?.tallies ?? [tallyEvents(batch.events, batch.policy)]) this.#apply(tally, nowSeconds);
+    for (const tally of preparedBy<EventTally>(batch.prepared, METRICS_STEP) ?? [tallyEvents(batch.events, batch.policy)]) this.#apply(tally, nowSeconds);
     for (const heartbeat of batch.heartbeats) this.#countHeartbeat(heartbeat);
     return DELIVERED;
   }

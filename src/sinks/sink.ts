@@ -9,29 +9,19 @@
  */
 import type { PermanentReason } from '../errors.ts';
 import type { ActivityEvent, Heartbeat } from '../events/model.ts';
-import type { EventTally } from './metrics-tally.ts';
 import type { PolicyOutcome } from '../events/model.ts';
-import type { EncodedLogRecords } from './otlp/protobuf.ts';
+import type { PrepareStepName, PreparedBatch } from './prepared.ts';
+
+export type { PreparedBatch } from './prepared.ts';
 
 export interface SinkBatch {
   /** The events, in shard order. With `prepared`, they are decoded again on first read: a sink with a prepared form reads that instead. */
   readonly events: readonly ActivityEvent[];
   readonly heartbeats: readonly Heartbeat[];
-  /** Per-event work already done where the records were opened (worker threads), for the sinks that can use it. */
+  /** The sinks' prepare steps, run where the records were opened (worker threads), for each sink to find its own (`preparedBy`). */
   readonly prepared?: PreparedBatch;
   /** Without `prepared`: what the audit policy dropped and matched in these records (with it, each tally says). */
   readonly policy?: PolicyOutcome;
-}
-
-/** What a worker made of a batch's records, in the order of `SinkBatch.events`. */
-export interface PreparedBatch {
-  readonly eventIds: readonly string[];
-  /** Per record: its events as OTLP/protobuf log records. */
-  readonly logRecords: readonly EncodedLogRecords[];
-  /** Per record: its events as counted for the metrics sink. */
-  readonly tallies: readonly EventTally[];
-  /** Events that carry trace context: the traces sink decodes the batch again only when there are some. */
-  readonly traced: number;
 }
 
 /** The number of events in a batch, without decoding prepared events again. */
@@ -56,6 +46,12 @@ export type SinkResult =
 
 export interface Sink {
   readonly name: string;
+  /**
+   * The prepare step whose results this sink reads instead of the events
+   * (sinks/prepared.ts), run where records are opened. Records are prepared
+   * only when every sink has one; otherwise every sink reads events.
+   */
+  readonly prepareStep?: PrepareStepName;
   /** Runs when a batch is ready; resolves with its fate. Rejections of some events still count as delivered for the rest. */
   write(batch: SinkBatch): Promise<SinkResult>;
   /** Runs on shutdown: flush what is buffered and release resources. */

@@ -6,6 +6,7 @@
  */
 import type { FailureReason } from '../errors.ts';
 import type { PolicyVersion, PrepareJob, PreparedRecord } from './prepare.ts';
+import { ownResults } from './steps.ts';
 
 export interface JobMessage {
   id: number;
@@ -42,15 +43,9 @@ export function ownJob(job: PrepareJob): { job: PrepareJob; transfer: ArrayBuffe
 
 /**
  * Makes the byte arrays of a prepared record that are its alone its own, in
- * place, and lists their buffers to transfer. Resource and scope fields are
- * shared by every record of a cluster (protobuf.ts keeps them): they are
- * copied with the message, never transferred.
+ * place, and lists their buffers to transfer (steps.ts says which they are).
  */
 export function transferListOf(prepared: PreparedRecord): ArrayBuffer[] {
-  const records = prepared.logRecords;
   prepared.json = owned(prepared.json);
-  records.bytes = owned(records.bytes);
-  records.ends = owned(records.ends);
-  records.resourceOf = owned(records.resourceOf);
-  return [prepared.json.buffer, records.bytes.buffer, records.ends.buffer, records.resourceOf.buffer] as ArrayBuffer[];
+  return [prepared.json.buffer as ArrayBuffer, ...ownResults(prepared.results, owned)];
 }

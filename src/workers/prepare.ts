@@ -1,7 +1,8 @@
 /**
  * The per-record work after the data key: decrypt → gunzip → decode →
- * enrich, then what the sinks need of the events (OTLP/protobuf log records,
- * metric tallies). It needs nothing from the process but its setup, so it
+ * enrich, then the sinks' prepare steps on the events (steps.ts:
+ * OTLP/protobuf log records, metric tallies, spans). It needs nothing from
+ * the process but its setup, so it
  * runs in a worker thread (open-worker.ts) as it runs in-process when no
  * worker can, with the same result.
  *
@@ -23,11 +24,11 @@ import type { PolicyDocument } from '../policy/document.ts';
 import type { RedactionMode } from '../enrich/redact.ts';
 import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
 import type { DecodedRecord, Heartbeat } from '../events/model.ts';
-import { tallyEvents, type EventTally } from '../sinks/metrics-tally.ts';
 import { LogRecordMapper, type MappingLimits, type OldEventsMode } from '../sinks/otlp/mapping.ts';
 import { ObservedTimes } from '../sinks/otlp/observed-times.ts';
-import type { EncodedLogRecords } from '../sinks/otlp/protobuf.ts';
 import { ResourceCatalog, type ResourceFacts } from '../sinks/otlp/resource.ts';
+import type { PrepareStepName, PreparedResults } from '../sinks/prepared.ts';
+import { runSteps } from './steps.ts';
 
 /** How every record is prepared: plain data, sent once to each worker. */
 export interface PrepareSetup {
@@ -45,6 +46,10 @@ export interface PrepareSetup {
   observedTimes?: SharedArrayBuffer;
   /** The audit policy (`--policy`), when there is one: the latest version, which a worker started later begins with. */
   policy?: PolicyVersion;
+  /** The prepare steps of the configured sinks (sinks/prepared.ts), run on every record. */
+  steps: readonly PrepareStepName[];
+  /** With the spans step: the share of untraced statements sampled into spans (`--traces-sample-untraced`), and whether spans are encoded here (the traces sink sends protobuf). */
+  spans?: { untracedRatio: number; encode: boolean };
 }
 
 /** One version of the audit policy: plain data, compiled where records are prepared. Reloads number them. */
@@ -71,10 +76,8 @@ export interface PreparedRecord {
   instanceId: string | null;
   heartbeats: Heartbeat[];
   eventIds: string[];
-  /** Events with trace context (what the traces sink would make spans of). */
-  traced: number;
-  logRecords: EncodedLogRecords;
-  tally: EventTally;
+  /** What each of the setup's steps made of the events, by step name. */
+  results: PreparedResults;
   /** The decompressed record, to decode the events again (`decodePrepared`). */
   json: Uint8Array;
   /** The policy version that was applied, to apply it again when the events are decoded again. */
@@ -99,16 +102,11 @@ export const ALONE: BlockingWork = { gunzip: 'sync', verify: 'sync' };
 
 const KEPT_POLICY_VERSIONS = 16;
 
-function countTraced(events: DecodedRecord['events']): number {
-  let n = 0;
-  for (const event of events) if (event.enrichment?.trace) n++;
-  return n;
-}
-
 export class RecordPreparer {
   readonly #setup: PrepareSetup;
   readonly #decryptor: PayloadDecryptor;
   readonly #mapper: LogRecordMapper;
+  readonly #resources: ResourceCatalog;
   /** Compiled policy versions, the newest last: a record being prepared keeps the version it started with. */
   readonly #policies = new Map<number, CompiledPolicy>();
 
@@ -116,8 +114,9 @@ export class RecordPreparer {
     this.#setup = setup;
     this.#decryptor = decryptor;
     if (setup.policy) this.addPolicy(setup.policy);
+    this.#resources = new ResourceCatalog(setup.resources);
     this.#mapper = new LogRecordMapper({
-      resources: new ResourceCatalog(setup.resources),
+      resources: this.#resources,
       ...(setup.limits ? { limits: setup.limits } : {}),
       ...(setup.oldEvents ? { oldEvents: setup.oldEvents } : {}),
       ...(setup.observedTimes ? { observedTimes: new ObservedTimes({ shared: setup.observedTimes }) } : {}),
@@ -137,9 +136,13 @@ export class RecordPreparer {
       instanceId: decoded.instanceId,
       heartbeats: decoded.heartbeats,
       eventIds: decoded.events.map((event) => event.eventId),
-      traced: countTraced(decoded.events),
-      logRecords: this.#mapper.encodeEach(decoded.events, job.observedMs),
-      tally: tallyEvents(decoded.events, decoded.policy),
+      results: runSteps(this.#setup.steps, decoded.events, {
+        mapper: this.#mapper,
+        resources: this.#resources,
+        spans: this.#setup.spans,
+        observedMs: job.observedMs,
+        policy: decoded.policy,
+      }),
       json,
       ...(policy ? { policy: policy.generation } : {}),
     };

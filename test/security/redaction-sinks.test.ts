@@ -41,6 +41,7 @@ import { CREDENTIAL_FORMS, type CredentialForm } from '../support/credential-for
 import { ORACLE_LOGON } from '../support/documented-events.ts';
 import { loadExample } from '../support/fixtures.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
+import { LOGS_STEP, METRICS_STEP } from '../../src/sinks/prepared.ts';
 
 type Engine = CredentialForm['engine'];
 
@@ -276,7 +277,7 @@ describe('security: a password in any credential position reaches no sink', func
     const deadLetterFile = path.join(dir, `dead-letters-${run}.jsonl`);
 
     const pipeline = new Pipeline({
-      opener: new PreparingOpener({ dataKeys: keySource(keys), contextFor: contextResolver({}), setup: { redact: mode, maxRecordBytes: 1 << 20, resources: RESOURCES }, clock: () => NOW_MS }),
+      opener: new PreparingOpener({ dataKeys: keySource(keys), contextFor: contextResolver({}), setup: { redact: mode, maxRecordBytes: 1 << 20, resources: RESOURCES, steps: [LOGS_STEP, METRICS_STEP] }, clock: () => NOW_MS }),
       sinks: [
         otlp(refusing, 'http/protobuf'),
         otlp(accepting, 'http/json'),

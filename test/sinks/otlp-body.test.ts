@@ -22,6 +22,7 @@ import { tallyEvents } from '../../src/sinks/metrics-tally.ts';
 import { ORACLE_LOGON, SQLSERVER_LOGIN_FAILED } from '../support/documented-events.ts';
 import { decryptedExamples, loadExample } from '../support/fixtures.ts';
 import { asString, decodeJsonRequest, decodeProtobufRequest, LokiReceiver, type AnyValue } from '../support/loki-receiver.ts';
+import { LOGS_STEP, METRICS_STEP } from '../../src/sinks/prepared.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -111,7 +112,7 @@ describe('OTLP log record bodies, decoded from the bytes sent', () => {
           for (const mode of REDACTION_MODES) {
             const events = decoded(c, mode);
             const batch: SinkBatch = protocol.endsWith('prepared')
-              ? { events, heartbeats: [], prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events)], tallies: [tallyEvents(events)], traced: 0 } }
+              ? { events, heartbeats: [], prepared: { eventIds: events.map((e) => e.eventId), results: [{ [LOGS_STEP]: mapper.encodeEach(events), [METRICS_STEP]: tallyEvents(events) }] } }
               : { events, heartbeats: [] };
             assert.deepEqual(await sink.write(batch), { status: 'delivered', rejected: [] });
             const bodies = bodiesOf(sent.at(-1)!, protocol === 'http/json');

@@ -18,6 +18,7 @@ import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
 import type { SinkBatch } from '../../src/sinks/sink.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
+import { LOGS_STEP } from '../../src/sinks/prepared.ts';
 
 const PG = readJsonFixture(path.join(DECRYPTED_EXAMPLES, 'aurora-postgresql-select.json')) as Record<string, any>;
 const NOW = Date.parse('2026-05-01T12:00:00.250Z');
@@ -199,7 +200,7 @@ describe('events older than Loki accepts (reject_old_samples_max_age)', () => {
       const batch: SinkBatch = {
         events,
         heartbeats: [],
-        prepared: { eventIds: events.map((e) => e.eventId), logRecords: [mapper.encodeEach(events, NOW)], tallies: [], traced: 0 },
+        prepared: { eventIds: events.map((e) => e.eventId), results: [{ [LOGS_STEP]: mapper.encodeEach(events, NOW) }] },
       };
       const sink = new OtlpLogSink({ config: config(receiver), mapper, clock });
       assert.deepEqual(await sink.write(batch), { status: 'delivered', rejected: [] });

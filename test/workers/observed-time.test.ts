@@ -25,6 +25,7 @@ import { PreparePool } from '../../src/workers/pool.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 import { rawPostgresSelect } from '../support/raw-events.ts';
 import { InMemoryDataKeys } from '../support/record-mutations.ts';
+import { LOGS_STEP, METRICS_STEP } from '../../src/sinks/prepared.ts';
 
 const CLUSTER = 'cluster-OBSERVEDTIME000000000000000';
 const STREAM = `aws-rds-das-${CLUSTER}`;
@@ -73,7 +74,7 @@ describe('--old-events observed-time across worker threads', function () {
     const config = loadConfig({ streams: [STREAM], resourceIds: { [STREAM]: CLUSTER }, oldEvents: 'observed-time' }, {});
     // The process's times start at the millisecond's first nanosecond, so one shared counter hands out exactly 0 … 2,999 past it.
     const observedTimes = new ObservedTimes({ offsetNs: 0 });
-    const setup = prepareSetup(config, resources, observedTimes);
+    const setup = prepareSetup(config, resources, { observedTimes, steps: [LOGS_STEP, METRICS_STEP] });
     pool = new PreparePool({ size: 2, setup });
     const clock = () => NOW;
     const contextFor = contextResolver(config.resourceIds);

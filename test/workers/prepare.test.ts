@@ -28,12 +28,15 @@ import type { SourceRecord } from '../../src/source/record.ts';
 import { PreparingOpener } from '../../src/workers/opener.ts';
 import { PreparePool } from '../../src/workers/pool.ts';
 import type { PrepareSetup } from '../../src/workers/prepare.ts';
+import { LOGS_STEP, METRICS_STEP } from '../../src/sinks/prepared.ts';
+import type { EncodedLogRecords } from '../../src/sinks/otlp/protobuf.ts';
 
 const OBSERVED_MS = Date.parse('2026-11-22T04:00:00.123Z');
 const SETUP: PrepareSetup = {
   redact: 'passwords',
   maxRecordBytes: 1024 * 1024,
   resources: { region: 'eu-west-1', accountId: '111122223333', serviceNames: { [DEMO_CLUSTERS[0]!.resourceId]: 'orders' } },
+  steps: [LOGS_STEP, METRICS_STEP],
 };
 
 function keySource(keys: InMemoryDataKeys): DataKeySource {
@@ -47,7 +50,10 @@ function keySource(keys: InMemoryDataKeys): DataKeySource {
 }
 
 function refsOf(records: readonly OpenedRecord[]): EncodedRef[] {
-  return records.flatMap((r) => Array.from(r.prepared!.logRecords.ends, (_, index) => ({ set: r.prepared!.logRecords, index })));
+  return records.flatMap((r) => {
+    const set = r.prepared!.results[LOGS_STEP] as EncodedLogRecords;
+    return Array.from(set.ends, (_, index) => ({ set, index }));
+  });
 }
 
 /** Events as JSON, bigints as strings: what deepEqual can compare across threads. */
@@ -104,7 +110,7 @@ describe('records prepared in worker threads', function () {
     for (const [path, opened] of [['workers', fromWorkers], ['main thread', fromMain], ['main thread, one at a time', oneByOne]] as const) {
       assert.ok(opened.every((r) => r.prepared !== undefined), `${path}: every record prepared`);
       assert.ok(Buffer.from(assembleLogsRequest(refsOf(opened))).equals(expected), `${path}: the same request bytes`);
-      assert.deepEqual(opened.map((r) => r.prepared!.tally), reference.map((r) => tallyEvents(r.events)), `${path}: the same tallies`);
+      assert.deepEqual(opened.map((r) => r.prepared!.results[METRICS_STEP]), reference.map((r) => tallyEvents(r.events)), `${path}: the same tallies`);
       assert.deepEqual(opened.flatMap((r) => r.prepared!.eventIds), events.map((e) => e.eventId), `${path}: the same event ids`);
       assert.deepEqual(plain(opened.map((r) => r.heartbeats)), plain(reference.map((r) => r.heartbeats)), `${path}: the same heartbeats`);
       // Decoded again on demand: the same events as the plain opener's, redaction and enrichment included.

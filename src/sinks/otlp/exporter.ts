@@ -46,7 +46,8 @@ import type { Rejection, Sink, SinkBatch, SinkResult } from '../sink.ts';
 import { redactUrl, type OtlpExporterConfig } from './config.ts';
 import { httpPost, type HttpPost } from './http-post.ts';
 import type { LogRecordMapper } from './mapping.ts';
-import { assembleLogsRequest, type EncodedRef } from './protobuf.ts';
+import { LOGS_STEP, preparedBy, type PrepareStepName } from '../prepared.ts';
+import { assembleLogsRequest, type EncodedLogRecords, type EncodedRef } from './protobuf.ts';
 import type { Logger } from '../../source/kinesis/observer.ts';
 import { USER_AGENT } from '../../version.ts';
 import { AUTH_FAILURE_STATUS, AuthFailureWatch, OTLP_UNAUTHORIZED } from './auth-failures.ts';
@@ -89,6 +90,8 @@ export interface OtlpLogSinkOptions extends OtlpSinkOptions {
 export interface OtlpSignal {
   /** The sink's name: `otlp` (logs), `otlp-traces`. */
   readonly name: string;
+  /** The prepare step whose results `sliceOf` reads (sinks/prepared.ts), when it can. */
+  readonly prepareStep?: PrepareStepName;
   sliceOf(batch: SinkBatch): Slice;
 }
 
@@ -155,6 +158,7 @@ class EncodedSlice implements Slice {
 /** An OTLP/HTTP exporter of one signal, as a Sink (logs: OtlpLogSink; traces: traces.ts). */
 export class OtlpSink implements Sink {
   readonly name: string;
+  readonly prepareStep?: PrepareStepName;
   readonly #config: OtlpExporterConfig;
   readonly #signal: OtlpSignal;
   readonly #fetch: typeof globalThis.fetch;
@@ -175,6 +179,7 @@ export class OtlpSink implements Sink {
     this.#config = options.config;
     this.#signal = options.signal;
     this.name = options.signal.name;
+    if (options.signal.prepareStep !== undefined) this.prepareStep = options.signal.prepareStep;
     this.#transport = options.fetch ? undefined : httpPost();
     this.#fetch = options.fetch ?? this.#transport!.fetch;
     this.#clock = options.clock ?? (() => new Date());
@@ -331,12 +336,13 @@ export class OtlpSink implements Sink {
 export function logsSignal(config: OtlpExporterConfig, mapper: OtlpLogSinkOptions['mapper']): OtlpSignal {
   return {
     name: 'otlp',
+    ...(config.protocol === 'http/json' ? {} : { prepareStep: LOGS_STEP }),
     sliceOf(batch: SinkBatch): Slice {
-      const prepared = batch.prepared;
-      if (prepared !== undefined && config.protocol !== 'http/json') {
+      const sets = config.protocol === 'http/json' ? undefined : preparedBy<EncodedLogRecords>(batch.prepared, LOGS_STEP);
+      if (sets !== undefined) {
         const refs: EncodedRef[] = [];
-        for (const set of prepared.logRecords) for (let index = 0; index < set.ends.length; index++) refs.push({ set, index });
-        return new EncodedSlice(refs, prepared.eventIds);
+        for (const set of sets) for (let index = 0; index < set.ends.length; index++) refs.push({ set, index });
+        return new EncodedSlice(refs, batch.prepared!.eventIds);
       }
       const events = batch.events as ActivityEvent[];
       return new EventSlice(
