@@ -292,15 +292,15 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
   const fixedBytes = extras.bytes + 200;
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
-  const times = observedTime
-    ? { hrTime: UNSET_TIME, hrTimeObserved: observed, eventTime: logTime === null ? null : rfc3339Nanos(logTime) }
-    : { hrTime: logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)), hrTimeObserved: observed, eventTime: null };
+  const severity = severityOf(failed, event.policy?.severity ?? null);
+  // One object shape for every record (no spreads of optional parts): the encoder reads millions of them.
   return {
-    ...times,
-    ...(trace
-      ? { spanContext: { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } }
-      : {}),
-    ...severityOf(failed, event.policy?.severity ?? null),
+    hrTime: observedTime ? UNSET_TIME : logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
+    hrTimeObserved: observed,
+    eventTime: observedTime && logTime !== null ? rfc3339Nanos(logTime) : null,
+    spanContext: trace ? { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } : undefined,
+    severityNumber: severity.severityNumber,
+    severityText: severity.severityText,
     body: body.text,
     eventName: EVENT_NAME,
     resource,
