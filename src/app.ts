@@ -13,7 +13,7 @@ import { buildPipeline, resourceFactsOf } from './build-pipeline.ts';
 import type { Pipeline } from './pipeline.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetterSink } from './sinks/dead-letter.ts';
 import { metricsStreamHealth } from './sinks/metrics-sink.ts';
-import { endpointForLogs, loadOtlpEnvironment, type OtlpEnvironment } from './sinks/otlp/config.ts';
+import { endpointForLogs, loadOtlpEnvironment, untracedSamplingProblem, type OtlpEnvironment } from './sinks/otlp/config.ts';
 import type { OtlpExportObserver } from './sinks/otlp/exporter.ts';
 import type { LogRecordMapper } from './sinks/otlp/mapping.ts';
 import type { Sink } from './sinks/sink.ts';
@@ -72,6 +72,8 @@ export function preflight(config: Config, env: NodeJS.ProcessEnv, options: { nee
     if (error instanceof ConfigError) problems.push(...error.problems);
     else throw error;
   }
+  const sampling = otlp ? untracedSamplingProblem(config.tracesSampleUntraced, otlp) : null;
+  if (sampling) problems.push(sampling);
   if (problems.length > 0 || !otlp) throw new ConfigError(problems);
   return otlp;
 }

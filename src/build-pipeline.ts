@@ -16,7 +16,7 @@ import { Pipeline, type PipelineObserver, type PipelineOptions } from './pipelin
 import { PolicyRuntime } from './policy/runtime.ts';
 import type { DeadLetterSink } from './sinks/dead-letter.ts';
 import { metricsDataKeyObserver, metricsPipelineObserver, MetricsSink } from './sinks/metrics-sink.ts';
-import { untracedSampleRatio, type OtlpEnvironment } from './sinks/otlp/config.ts';
+import type { OtlpEnvironment } from './sinks/otlp/config.ts';
 import { OtlpLogSink, type OtlpExportObserver } from './sinks/otlp/exporter.ts';
 import { LogRecordMapper } from './sinks/otlp/mapping.ts';
 import { ObservedTimes } from './sinks/otlp/observed-times.ts';
@@ -100,7 +100,7 @@ export function buildPipeline(config: Config, o: BuildPipelineOptions): BuiltPip
           authFailure: (status) => metrics.exportAuthFailures.inc({ sink: TRACES_SINK, status: String(status) }),
         }
       : {};
-    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), observer, log }));
+    sinks.push(new OtlpTraceSink({ config: otlp.traces, resources: catalog, untracedRatio: config.tracesSampleUntraced, observer, log }));
   }
 
   // Records are prepared where they are opened (sinks/prepared.ts) only when every sink reads a prepare step's
@@ -113,7 +113,7 @@ export function buildPipeline(config: Config, o: BuildPipelineOptions): BuiltPip
   const prepared = {
     observedTimes,
     steps: steps as PrepareStepName[],
-    ...(otlp.traces ? { spans: { untracedRatio: untracedSampleRatio(config.tracesSampleUntraced, otlp), encode: otlp.traces.protocol !== 'http/json' } } : {}),
+    ...(otlp.traces ? { spans: { untracedRatio: config.tracesSampleUntraced, encode: otlp.traces.protocol !== 'http/json' } } : {}),
     ...(policy ? { policy } : {}),
   };
   const pool =

@@ -22,10 +22,10 @@
 import type { Writable } from 'node:stream';
 import { buildPipeline, resourceFactsOf } from '../build-pipeline.ts';
 import { createKmsClient } from '../cli/wiring.ts';
-import { loadConfig } from '../config/config.ts';
+import { ConfigError, loadConfig } from '../config/config.ts';
 import { describeError } from '../errors.ts';
 import { deadLetterFileIn, FileDeadLetterSink, type DeadLetter, type DeadLetterSink } from '../sinks/dead-letter.ts';
-import { loadOtlpEnvironment } from '../sinks/otlp/config.ts';
+import { loadOtlpEnvironment, untracedSamplingProblem } from '../sinks/otlp/config.ts';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { jsonLogger, type Logger } from './kinesis/observer.ts';
 import type { BatchProcessor } from './kinesis/shard-delivery.ts';
@@ -165,6 +165,8 @@ export interface LambdaEnvironmentOptions {
 export async function lambdaDependenciesFromEnvironment(env: NodeJS.ProcessEnv, options: LambdaEnvironmentOptions = {}): Promise<LambdaHandlerDependencies> {
   const config = loadConfig({}, env);
   const otlp = loadOtlpEnvironment(env);
+  const sampling = untracedSamplingProblem(config.tracesSampleUntraced, otlp);
+  if (sampling) throw new ConfigError([sampling]);
   const stdout = options.stdout ?? process.stdout;
   const log = options.log ?? jsonLogger();
   const deadLetters = env.DAS_STATE_DIR ? new FileDeadLetterSink(deadLetterFileIn(config.stateDir)) : new JsonLinesDeadLetterSink(stdout);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/config/config.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { loadOtlpEnvironment, untracedSampleRatio, parseKeyValueList } from '../../src/sinks/otlp/config.ts';
+import { preflight } from '../../src/app.ts';
+import { loadOtlpEnvironment, parseKeyValueList } from '../../src/sinks/otlp/config.ts';
+import { lambdaDependenciesFromEnvironment } from '../../src/source/lambda.ts';
+import { silentLogger } from '../../src/source/kinesis/observer.ts';
 
 function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
   try {
@@ -124,17 +127,21 @@ describe('OTLP exporter configuration from OTEL_* variables', () => {
       assert.equal(problemsOf({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).length, 1, 'a generic variable is one problem');
     });
 
-    it('--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED: a ratio, 0 unless set, refused outside 0..1 or with spans off', () => {
-      const ratio = (env: NodeJS.ProcessEnv) => untracedSampleRatio(loadConfig({}, env).tracesSampleUntraced, loadOtlpEnvironment(env));
-      assert.equal(ratio({ OTEL_TRACES_EXPORTER: 'otlp' }), 0);
-      assert.equal(ratio({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: '0.01' }), 0.01);
-      assert.equal(ratio({ OTEL_TRACES_EXPORTER: 'otlp', DAS_TRACES_SAMPLE_UNTRACED: '1' }), 1);
-      assert.equal(ratio({ DAS_TRACES_SAMPLE_UNTRACED: '0' }), 0, '0 needs no spans');
-      assert.equal(untracedSampleRatio(loadConfig({ tracesSampleUntraced: '0.5' }, {}).tracesSampleUntraced, loadOtlpEnvironment({ OTEL_TRACES_EXPORTER: 'otlp' })), 0.5, 'the flag');
+    it('--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED: a ratio, 0 unless set, refused outside 0..1, and refused at start (run, demo, Lambda) with spans off', async () => {
+      const ratio = (env: NodeJS.ProcessEnv) => loadConfig({}, env).tracesSampleUntraced;
+      assert.equal(ratio({}), 0);
+      assert.equal(ratio({ DAS_TRACES_SAMPLE_UNTRACED: '0.01' }), 0.01);
+      assert.equal(loadConfig({ tracesSampleUntraced: '0.5' }, {}).tracesSampleUntraced, 0.5, 'the flag');
       for (const bad of ['1.5', '-0.1', 'half']) {
         assert.throws(() => loadConfig({}, { DAS_TRACES_SAMPLE_UNTRACED: bad }), (e: Error) => e.message.includes(`--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED:`) && e.message.includes(`(actual: ${JSON.stringify(bad)})`), bad);
       }
-      assert.throws(() => ratio({ DAS_TRACES_SAMPLE_UNTRACED: '0.1' }), /DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp/);
+      const off = /DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp/;
+      // What run and demo check before anything starts.
+      const runEnv = (env: NodeJS.ProcessEnv) => preflight(loadConfig({ streams: ['aws-rds-das-cluster-ABC'] }, env), env, { needStreams: true });
+      assert.throws(() => runEnv({ DAS_TRACES_SAMPLE_UNTRACED: '0.1' }), off);
+      assert.doesNotThrow(() => runEnv({ DAS_TRACES_SAMPLE_UNTRACED: '0.1', OTEL_TRACES_EXPORTER: 'otlp' }));
+      assert.doesNotThrow(() => runEnv({ DAS_TRACES_SAMPLE_UNTRACED: '0' }), '0 needs no spans');
+      await assert.rejects(lambdaDependenciesFromEnvironment({ AWS_REGION: 'us-east-1', DAS_TRACES_SAMPLE_UNTRACED: '0.1' }, { log: silentLogger }), off);
     });
   });
 });

@@ -69,12 +69,12 @@ export function loadOtlpEnvironment(env: NodeJS.ProcessEnv): OtlpEnvironment {
   return { exporter: logs, traces, resource: { serviceName, resourceAttributes } };
 }
 
-/** `--traces-sample-untraced` (a validated ratio), refused when spans are off: sampled statements are sent as spans. */
-export function untracedSampleRatio(ratio: number, otlp: OtlpEnvironment): number {
+/** `--traces-sample-untraced` (a validated ratio) with spans off is a mistake to refuse at start: sampled statements are sent as spans. */
+export function untracedSamplingProblem(ratio: number, otlp: OtlpEnvironment): string | null {
   if (ratio > 0 && otlp.traces === null) {
-    throw new ConfigError([`--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp (actual: ${ratio})`]);
+    return `--traces-sample-untraced / DAS_TRACES_SAMPLE_UNTRACED: sampled statements are sent as spans, and spans are off: set OTEL_TRACES_EXPORTER=otlp (actual: ${ratio})`;
   }
-  return ratio;
+  return null;
 }
 
 /** The OTLP spec's default endpoint, where spans go when OTEL_TRACES_EXPORTER=otlp names no endpoint. */
