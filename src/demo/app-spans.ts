@@ -14,7 +14,6 @@
  * tick; a failed request is dropped (and said once): these are the demo's
  * stand-in for an application, not audit data.
  */
-import { createHash } from 'node:crypto';
 import { SpanKind, SpanStatusCode, type Attributes, type SpanContext } from '@opentelemetry/api';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -25,7 +24,7 @@ import { enrichRecord } from '../enrich/stage.ts';
 import type { Logger } from '../source/kinesis/observer.ts';
 import type { OtlpExporterConfig } from '../sinks/otlp/config.ts';
 import { DB_SYSTEM, hrTimeFromNanos } from '../sinks/otlp/mapping.ts';
-import { timesOf } from '../sinks/otlp/spans.ts';
+import { spanIdOf, timesOf } from '../sinks/otlp/spans.ts';
 import type { TrafficBatch } from './traffic/simulator.ts';
 
 /** The simulated services that append sqlcommenter comments, by database user. */
@@ -89,7 +88,7 @@ export class DemoAppSpans {
     if (start === null) return;
     // The display text: MySQL's DAS escaping (\') undone.
     const tags = tagsOf(event.enrichment?.queryText ?? event.commandText ?? '');
-    const rootId = derivedSpanId(`${trace.traceId}/${trace.spanId}/request`);
+    const rootId = spanIdOf(`${trace.traceId}/${trace.spanId}/request`);
     const resource = this.#resourceOf(service);
     const context = (spanId: string): SpanContext => ({ traceId: trace.traceId, spanId, traceFlags: trace.traceFlags });
     const failed = event.outcome === 'failure';
@@ -153,8 +152,4 @@ function tagsOf(sql: string): Record<string, string> {
     }
   }
   return tags;
-}
-
-function derivedSpanId(seed: string): string {
-  return createHash('sha256').update(seed).digest('hex').slice(0, 16);
 }
