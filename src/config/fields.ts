@@ -300,7 +300,7 @@ export const FIELDS = {
     env: { name: 'DAS_TRACES_SAMPLE_UNTRACED' },
     default: '0',
     meaning:
-      'with `OTEL_TRACES_EXPORTER=otlp`: the share (0 to 1) of statements *without* trace context also sent as spans, each the root of a trace of its own (`das.span.sampled`), chosen by a hash of the event so a re-sent event makes the same choice (see Traces)',
+      'with `OTEL_TRACES_EXPORTER=otlp`: the share (0 to 1) of statements *without* trace context also sent as spans, each the root of a trace of its own (`das.span.sampled`), chosen by a hash of the event so a re-sent event makes the same choice (see Traces); refused at start when spans are off',
   }),
   maxRecordBytes: field({
     schema: (z) => positiveInt(z).default(64 * 1024 * 1024),
