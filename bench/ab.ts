@@ -1,7 +1,7 @@
 /**
  * `npm run bench:ab -- <other checkout> [0x0178|0x0378] [passes]`: the CPU
  * per event of preparing records (decrypt → gunzip → decode → enrich → OTLP
- * encoding → tally: workers/prepare.ts, on one thread) in this checkout and
+ * encoding → tally: record/processor.ts, on one thread) in this checkout and
  * in another one, in one process, passes alternating, with medians. On a
  * shared machine whose speed moves by a third from one minute to the next,
  * two runs minutes apart cannot tell a 5 % change; passes interleaved in one
@@ -15,6 +15,7 @@
  * `npm run bench` is the measurement that counts; this is for deciding
  * whether a change to the per-event path is worth keeping.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -22,7 +23,7 @@ import { contextResolver } from '../src/cli/wiring.ts';
 import { DataKeyCache } from '../src/decrypt/data-keys.ts';
 import { LocalKms } from '../src/demo/local-kms.ts';
 import { parseEnvelope } from '../src/source/envelope.ts';
-import { IN_WORKER, RecordPreparer, type BlockingWork, type PrepareJob, type PrepareSetup } from '../src/workers/prepare.ts';
+import { IN_WORKER, RecordProcessor, type BlockingWork, type PrepareJob, type PrepareSetup } from '../src/record/processor.ts';
 import { buildCorpus } from './corpus.ts';
 import { LOGS_STEP, METRICS_STEP } from '../src/sinks/prepared.ts';
 import type { EncodedLogRecords } from '../src/sinks/otlp/protobuf.ts';
@@ -36,8 +37,11 @@ const passes = Number(passesArg);
 if (suiteId !== 0x0178 && suiteId !== 0x0378) throw new Error(`the suite is 0x0178 or 0x0378 (actual: ${suiteArg})`);
 if (!Number.isInteger(passes) || passes < 4) throw new Error(`passes must be a whole number of at least 4 (actual: ${passesArg})`);
 
-const otherModule = (await import(pathToFileURL(path.resolve(other, 'src/workers/prepare.ts')).href)) as { RecordPreparer: typeof RecordPreparer; IN_WORKER?: BlockingWork };
-const OtherPreparer = otherModule.RecordPreparer;
+// The processor moved from src/workers/prepare.ts (RecordPreparer) to src/record/processor.ts on 2026-12-07.
+const otherFile = ['src/record/processor.ts', 'src/workers/prepare.ts'].map((f) => path.resolve(other, f)).find((f) => existsSync(f));
+if (otherFile === undefined) throw new Error(`${other} has neither src/record/processor.ts nor src/workers/prepare.ts`);
+const otherModule = (await import(pathToFileURL(otherFile).href)) as { RecordProcessor?: typeof RecordProcessor; RecordPreparer?: typeof RecordProcessor; IN_WORKER?: BlockingWork };
+const OtherPreparer = (otherModule.RecordProcessor ?? otherModule.RecordPreparer)!;
 // As a worker thread prepares records. Checkouts before BlockingWork took the gunzip mode alone ('sync' there is what IN_WORKER says).
 const otherWhere = (otherModule.IN_WORKER ?? 'sync') as BlockingWork;
 
@@ -60,8 +64,8 @@ await kms.close();
 const events = corpus.reduce((n, r) => n + r.events, 0);
 
 const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {}, steps: [LOGS_STEP, METRICS_STEP] };
-const preparers = { other: new OtherPreparer(setup), this: new RecordPreparer(setup) };
-const prepareAll = async (p: RecordPreparer) => {
+const preparers = { other: new OtherPreparer(setup), this: new RecordProcessor(setup) };
+const prepareAll = async (p: RecordProcessor) => {
   const where = p === preparers.other ? otherWhere : IN_WORKER;
   const out = [];
   for (const job of jobs) out.push(await p.prepare(job, where));

@@ -18,7 +18,7 @@
  * - `das-1`, `das-n`: das-exporter end to end, wired as src/app.ts wires it:
  *   envelope → DataKeyCache (KMS) → NativePayloadDecryptor → gunzip → decode
  *   → enrich (redact `passwords`, summary, trace context) → OTLP log records
- *   and metric tallies (workers/prepare.ts) → MetricsSink + OTLP/protobuf
+ *   and metric tallies (record/processor.ts) → MetricsSink + OTLP/protobuf
  *   delivery, through the Pipeline, 100-record batches. `das-1`: one core
  *   (no worker threads), one record at a time; `das-n`: a worker thread per
  *   core (`--workers <cores>`), 8 records in flight; `das-main-n`: the
@@ -60,9 +60,9 @@ import type { Sink } from '../src/sinks/sink.ts';
 import { parseEnvelope } from '../src/source/envelope.ts';
 import type { SourceRecord } from '../src/source/record.ts';
 import { createMetrics, createMetricsRegistry } from '../src/telemetry/metrics.ts';
-import { PreparingOpener } from '../src/workers/opener.ts';
+import { DasRecordOpener } from '../src/record/opener.ts';
 import { PreparePool } from '../src/workers/pool.ts';
-import type { PrepareSetup } from '../src/workers/prepare.ts';
+import type { PrepareSetup } from '../src/record/processor.ts';
 import type { CorpusRecord } from './corpus.ts';
 import { limitOpen } from './limit.ts';
 import { defaultPolicy, fiftyRulePolicy } from './policies.ts';
@@ -246,7 +246,7 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
     const setup: PrepareSetup = { redact: 'passwords', maxRecordBytes: 64 * 1024 * 1024, resources: {}, steps: [LOGS_STEP, METRICS_STEP], ...(policy ? { policy: { generation: 1, document: policy } } : {}) };
     const workers = input.mode === 'das-n' ? new PreparePool({ size: availableParallelism(), setup }) : undefined;
     return async (records) => {
-      const opener = new PreparingOpener({ dataKeys: cacheFor(), contextFor, setup, ...(workers ? { pool: workers } : {}) });
+      const opener = new DasRecordOpener({ dataKeys: cacheFor(), contextFor, setup, ...(workers ? { pool: workers } : {}) });
       const deadLetters = new MemoryDeadLetterSink();
       const pipeline = new Pipeline({ opener, sinks: sinks(input.otlpEndpoint), deadLetters, concurrency: one ? 1 : CONCURRENCY });
       await inBatches(records, async (batch) => {

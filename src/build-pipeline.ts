@@ -11,7 +11,7 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { Writable } from 'node:stream';
 import type { Config } from './config/config.ts';
-import { buildOpener, buildPreparingOpener, policyVersion, prepareSetup } from './cli/wiring.ts';
+import { buildOpener, prepareSetup } from './cli/wiring.ts';
 import { Pipeline, type PipelineObserver, type PipelineOptions } from './pipeline.ts';
 import { PolicyRuntime } from './policy/runtime.ts';
 import type { DeadLetterSink } from './sinks/dead-letter.ts';
@@ -28,7 +28,6 @@ import type { Sink } from './sinks/sink.ts';
 import type { Logger } from './source/kinesis/observer.ts';
 import { parseKinesisStreamArn } from './source/resource.ts';
 import type { DasMetrics } from './telemetry/metrics.ts';
-import { PreparingOpener } from './workers/opener.ts';
 import { PreparePool } from './workers/pool.ts';
 
 export interface BuildPipelineOptions {
@@ -128,16 +127,13 @@ export function buildPipeline(config: Config, o: BuildPipelineOptions): BuiltPip
         })
       : undefined;
   const dataKeyObserver = metrics ? metricsDataKeyObserver(metrics) : undefined;
-  const opener = preparable
-    ? buildPreparingOpener(config, o.kms, {
-        resources: o.resources,
-        ...prepared,
-        ...(dataKeyObserver ? { observer: dataKeyObserver } : {}),
-        ...(pool ? { pool } : {}),
-      })
-    : buildOpener(config, o.kms, dataKeyObserver, policy);
-  // A reloaded policy reaches the workers before any record that names it; the other opener reads the current one per record.
-  if (policy && opener instanceof PreparingOpener) policy.onChange((loaded) => opener.setPolicy(policyVersion(loaded)));
+  const opener = buildOpener(config, o.kms, {
+    resources: o.resources,
+    ...prepared,
+    steps: preparable ? prepared.steps : [],
+    ...(dataKeyObserver ? { observer: dataKeyObserver } : {}),
+    ...(pool ? { pool } : {}),
+  });
   const observer = o.observer ?? (metrics ? metricsPipelineObserver(metrics) : undefined);
   const pipeline = new Pipeline({
     opener,

@@ -30,14 +30,14 @@ import { eventCount, type PreparedBatch, type Rejection, type Sink, type SinkBat
 import type { SourceRecord } from './source/record.ts';
 import { sleep as defaultSleep } from './util/backoff.ts';
 import { retry, RetryAborted, type RetryOptions } from './util/retry.ts';
-import type { PreparedRecord } from './workers/prepare.ts';
+import type { PreparedRecord } from './record/processor.ts';
 
 /** Opens one record; throws a DasError (or anything else, for a bug) when it cannot. */
 export interface RecordOpener {
   open(record: SourceRecord): Promise<OpenedRecord>;
 }
 
-/** A decoded record, maybe with its per-event work already done for the sinks (workers/opener.ts). */
+/** A decoded record, maybe with its per-event work already done for the sinks (record/opener.ts). */
 export type OpenedRecord = DecodedRecord & { prepared?: PreparedRecord };
 
 /** What the pipeline reports as it goes; the metrics layer implements it. */

@@ -8,7 +8,7 @@ import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config } from '../config/config.ts';
 import { DataKeyCache, type DataKeyObserver } from '../decrypt/data-keys.ts';
-import { DasRecordOpener } from '../decrypt/opener.ts';
+import { DasRecordOpener } from '../record/opener.ts';
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
 import { enrichRecord } from '../enrich/stage.ts';
@@ -22,9 +22,8 @@ import { encryptionContextFor, parseStreamRef } from '../source/resource.ts';
 import type { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import type { ResourceFacts } from '../sinks/otlp/resource.ts';
 import type { PrepareStepName } from '../sinks/prepared.ts';
-import { PreparingOpener } from '../workers/opener.ts';
 import type { PreparePool } from '../workers/pool.ts';
-import type { PolicyVersion, PrepareSetup } from '../workers/prepare.ts';
+import type { PolicyVersion, PrepareSetup } from '../record/processor.ts';
 import { USER_AGENT } from '../version.ts';
 
 /** The KMS client of the standard AWS SDK chain (region, credentials, AWS_ENDPOINT_URL_KMS), `config` over it; its User-Agent names das-exporter. */
@@ -98,34 +97,42 @@ function buildDataKeys(config: Config, kms: KMSClient, observer?: DataKeyObserve
   });
 }
 
+/** How `buildOpener` opens records, beyond the config: everything is optional (records then are opened for their events, on this thread). */
+export interface OpenerChoices {
+  /** The resources of the log records and spans that prepare steps make: those the log sink's mapper uses. */
+  resources?: ResourceFacts;
+  /** The log sink mapper's read times (`--old-events observed-time`), which prepared records then draw from too. */
+  observedTimes?: ObservedTimes;
+  /** The sinks' prepare steps (sinks/prepared.ts), and the spans step's settings; none: records are opened for their events. */
+  steps?: readonly PrepareStepName[];
+  spans?: PrepareSetup['spans'];
+  /** Worker threads that run the prepare steps (only with steps). */
+  pool?: PreparePool;
+  observer?: DataKeyObserver;
+  onLocalFallback?: (reason: string) => void;
+  /** The audit policy: records are opened with its current version, and with each reload's (`setPolicy`) from then on. */
+  policy?: PolicyRuntime;
+}
+
 /**
- * The opener of `run` and `demo`: records prepared for the sinks (decrypted,
- * decoded, enriched, encoded, counted) in `pool` when there is one. The
- * resources, and the read times of `--old-events observed-time`, must be
- * those the log sink's mapper uses.
+ * The one opener (record/opener.ts) as a Config says: data keys cached,
+ * records decrypted (node:crypto for suites 0x0078/0x0178/0x0378 with one
+ * BC/DataKey key, the Encryption SDK otherwise), decoded, enriched, the
+ * policy applied, and prepared for the sinks' steps in `pool` when there is
+ * one.
  */
-export function buildPreparingOpener(
-  config: Config,
-  kms: KMSClient,
-  options: {
-    resources: ResourceFacts;
-    observedTimes?: ObservedTimes;
-    pool?: PreparePool;
-    observer?: DataKeyObserver;
-    onLocalFallback?: (reason: string) => void;
-    policy?: PolicyRuntime;
-    /** The sinks' prepare steps (sinks/prepared.ts), and the spans step's settings. */
-    steps: readonly PrepareStepName[];
-    spans?: PrepareSetup['spans'];
-  },
-): PreparingOpener {
-  return new PreparingOpener({
-    dataKeys: buildDataKeys(config, kms, options.observer),
+export function buildOpener(config: Config, kms: KMSClient, choices: OpenerChoices = {}): DasRecordOpener {
+  const opener = new DasRecordOpener({
+    dataKeys: buildDataKeys(config, kms, choices.observer),
     contextFor: contextResolver(config.resourceIds),
-    setup: prepareSetup(config, options.resources, options),
-    ...(options.pool ? { pool: options.pool } : {}),
-    ...(options.onLocalFallback ? { onLocalFallback: options.onLocalFallback } : {}),
+    setup: prepareSetup(config, choices.resources ?? {}, { ...choices, steps: choices.steps ?? [] }),
+    ...(choices.pool ? { pool: choices.pool } : {}),
+    ...(choices.onLocalFallback ? { onLocalFallback: choices.onLocalFallback } : {}),
   });
+  const policy = choices.policy;
+  // A reloaded policy reaches the workers before any record that names it.
+  if (policy) policy.onChange((loaded) => opener.setPolicy(policyVersion(loaded)));
+  return opener;
 }
 
 /** `observedTimes`: the log sink mapper's, which the prepared records then draw from too (`--old-events observed-time`). */
@@ -144,16 +151,4 @@ export function prepareSetup(
 /** The plain-data form of a loaded policy that workers are sent. */
 export function policyVersion(policy: LoadedPolicy): PolicyVersion {
   return { generation: policy.generation, document: policy.document };
-}
-
-/** `policy`: applied after enrichment, the policy running when each record is opened. */
-export function buildOpener(config: Config, kms: KMSClient, observer?: DataKeyObserver, policy?: PolicyRuntime): DasRecordOpener {
-  return new DasRecordOpener({
-    dataKeys: buildDataKeys(config, kms, observer),
-    // Suites 0x0078/0x0178/0x0378 with one BC/DataKey key are opened on node:crypto; anything else by the Encryption SDK.
-    decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
-    contextFor: contextResolver(config.resourceIds),
-    maxRecordBytes: config.maxRecordBytes,
-    enrich: policy ? (record) => applyPolicy(enrichRecord(record, config.redact), policy.current.compiled) : (record) => enrichRecord(record, config.redact),
-  });
 }

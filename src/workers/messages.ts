@@ -5,7 +5,7 @@
  * inside a larger response).
  */
 import type { FailureReason } from '../errors.ts';
-import type { PolicyVersion, PrepareJob, PreparedRecord } from './prepare.ts';
+import type { PolicyVersion, PrepareJob, PreparedRecord } from '../record/processor.ts';
 import { ownResults } from './steps.ts';
 
 export interface JobMessage {

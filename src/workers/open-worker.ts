@@ -1,16 +1,16 @@
 /**
  * A worker thread of the prepare pool (pool.ts): prepares each record it is
- * sent (prepare.ts) and answers with the result, or with the failure as
+ * sent (record/processor.ts) and answers with the result, or with the failure as
  * plain data (reason and message of a DasError) for the main thread to throw.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError, isDasError } from '../errors.ts';
-import { IN_WORKER, RecordPreparer, type PrepareSetup } from './prepare.ts';
+import { IN_WORKER, RecordProcessor, type PrepareSetup } from '../record/processor.ts';
 import { transferListOf, type JobMessage, type PolicyMessage, type ResultMessage } from './messages.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('open-worker.ts runs as a worker thread of the prepare pool');
-const preparer = new RecordPreparer(workerData as PrepareSetup);
+const preparer = new RecordProcessor(workerData as PrepareSetup);
 
 port.on('message', (message: JobMessage | PolicyMessage) => {
   if ('policy' in message) preparer.addPolicy(message.policy);

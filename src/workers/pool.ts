@@ -15,7 +15,7 @@
 import { Worker } from 'node:worker_threads';
 import { DasError } from '../errors.ts';
 import { ownJob, type JobMessage, type PolicyMessage, type ResultMessage } from './messages.ts';
-import type { PolicyVersion, PrepareJob, PrepareSetup, PreparedRecord } from './prepare.ts';
+import type { PolicyVersion, PrepareJob, PrepareSetup, PreparedRecord } from '../record/processor.ts';
 
 /**
  * The compiled worker (dist/workers/open-worker.js) runs as it is; run from

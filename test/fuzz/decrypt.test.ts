@@ -11,13 +11,12 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { contextResolver } from '../../src/cli/wiring.ts';
-import { DasRecordOpener, type DataKeySource } from '../../src/decrypt/opener.ts';
+import { DasRecordOpener, type DataKeySource } from '../../src/record/opener.ts';
 import { NativePayloadDecryptor } from '../../src/decrypt/fast/native-payload.ts';
 import { CONTENT_TYPE, DAS_SUITES, parseMessageHeader } from '../../src/decrypt/message-header.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
 import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, type EngineProfile } from '../../src/demo/record-factory.ts';
 import { InMemoryDataKeys, rewritePayload } from '../support/record-mutations.ts';
-import { enrichRecord } from '../../src/enrich/stage.ts';
 import { DasError } from '../../src/errors.ts';
 import { toJsonLine } from '../../src/sinks/jsonl.ts';
 import { mapEvent } from '../../src/sinks/otlp/mapping.ts';
@@ -184,8 +183,7 @@ function opener(): DasRecordOpener {
     dataKeys,
     decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
     contextFor: contextResolver({}),
-    maxRecordBytes: 1024 * 1024,
-    enrich: (record) => enrichRecord(record, 'passwords'),
+    setup: { redact: 'passwords', maxRecordBytes: 1024 * 1024, steps: [] },
   });
 }
 

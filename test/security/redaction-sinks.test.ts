@@ -21,7 +21,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { contextResolver } from '../../src/cli/wiring.ts';
-import type { DataKeySource } from '../../src/decrypt/opener.ts';
+import type { DataKeySource } from '../../src/record/opener.ts';
 import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, type EngineProfile } from '../../src/demo/record-factory.ts';
 import { InMemoryDataKeys } from '../support/record-mutations.ts';
 import type { RedactionMode } from '../../src/enrich/redact.ts';
@@ -36,7 +36,7 @@ import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { StdoutLogSink } from '../../src/sinks/otlp/stdout.ts';
 import { PrettyLogSink } from '../../src/sinks/pretty.ts';
 import { createMetrics, createMetricsRegistry } from '../../src/telemetry/metrics.ts';
-import { PreparingOpener } from '../../src/workers/opener.ts';
+import { DasRecordOpener } from '../../src/record/opener.ts';
 import { CREDENTIAL_FORMS, type CredentialForm } from '../support/credential-forms.ts';
 import { ORACLE_LOGON } from '../support/documented-events.ts';
 import { loadExample } from '../support/fixtures.ts';
@@ -277,7 +277,7 @@ describe('security: a password in any credential position reaches no sink', func
     const deadLetterFile = path.join(dir, `dead-letters-${run}.jsonl`);
 
     const pipeline = new Pipeline({
-      opener: new PreparingOpener({ dataKeys: keySource(keys), contextFor: contextResolver({}), setup: { redact: mode, maxRecordBytes: 1 << 20, resources: RESOURCES, steps: [LOGS_STEP, METRICS_STEP] }, clock: () => NOW_MS }),
+      opener: new DasRecordOpener({ dataKeys: keySource(keys), contextFor: contextResolver({}), setup: { redact: mode, maxRecordBytes: 1 << 20, resources: RESOURCES, steps: [LOGS_STEP, METRICS_STEP] }, clock: () => NOW_MS }),
       sinks: [
         otlp(refusing, 'http/protobuf'),
         otlp(accepting, 'http/json'),

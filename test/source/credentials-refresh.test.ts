@@ -26,7 +26,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { contextResolver } from '../../src/cli/wiring.ts';
 import { DataKeyCache, type KmsRequestOutcome } from '../../src/decrypt/data-keys.ts';
 import { NativePayloadDecryptor } from '../../src/decrypt/fast/native-payload.ts';
-import { DasRecordOpener } from '../../src/decrypt/opener.ts';
+import { DasRecordOpener } from '../../src/record/opener.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
 import { LocalKms } from '../../src/demo/local-kms.ts';
 import { AURORA_POSTGRESQL, DasRecordFactory, kmsDataKeySource } from '../../src/demo/record-factory.ts';
@@ -346,7 +346,7 @@ describe('credentials that fail to refresh, against the real SDK clients', funct
       }),
       decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
       contextFor: contextResolver({}),
-      maxRecordBytes: 64 * 1024 * 1024,
+      setup: { redact: 'none', maxRecordBytes: 64 * 1024 * 1024, steps: [] },
     });
   }
 });

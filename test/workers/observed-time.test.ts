@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { contextResolver, prepareSetup } from '../../src/cli/wiring.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import type { DataKeySource } from '../../src/decrypt/opener.ts';
+import type { DataKeySource } from '../../src/record/opener.ts';
 import { DasRecordFactory } from '../../src/demo/record-factory.ts';
 import { Pipeline } from '../../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../../src/sinks/dead-letter.ts';
@@ -20,7 +20,7 @@ import { LogRecordMapper } from '../../src/sinks/otlp/mapping.ts';
 import { ObservedTimes } from '../../src/sinks/otlp/observed-times.ts';
 import { ResourceCatalog, type ResourceFacts } from '../../src/sinks/otlp/resource.ts';
 import type { SourceRecord } from '../../src/source/record.ts';
-import { PreparingOpener } from '../../src/workers/opener.ts';
+import { DasRecordOpener } from '../../src/record/opener.ts';
 import { PreparePool } from '../../src/workers/pool.ts';
 import { LokiReceiver } from '../support/loki-receiver.ts';
 import { rawPostgresSelect } from '../support/raw-events.ts';
@@ -83,12 +83,12 @@ describe('--old-events observed-time across worker threads', function () {
     const deadLetters = new MemoryDeadLetterSink();
     const fallbacks: string[] = [];
     const inWorkers = new Pipeline({
-      opener: new PreparingOpener({ dataKeys, contextFor, setup, pool, clock, onLocalFallback: (r) => fallbacks.push(r) }),
+      opener: new DasRecordOpener({ dataKeys, contextFor, setup, pool, clock, onLocalFallback: (r) => fallbacks.push(r) }),
       sinks: [sink],
       deadLetters,
       concurrency: 8,
     });
-    const onMain = new Pipeline({ opener: new PreparingOpener({ dataKeys, contextFor, setup, clock }), sinks: [sink], deadLetters, concurrency: 8 });
+    const onMain = new Pipeline({ opener: new DasRecordOpener({ dataKeys, contextFor, setup, clock }), sinks: [sink], deadLetters, concurrency: 8 });
 
     const [a, b] = await Promise.all([inWorkers.process(records.slice(0, 1000)), onMain.process(records.slice(1000))]);
     assert.deepEqual(fallbacks, [], 'the first thousand records were prepared in the workers');

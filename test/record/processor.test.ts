@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { contextResolver } from '../../src/cli/wiring.ts';
 import { NativePayloadDecryptor } from '../../src/decrypt/fast/native-payload.ts';
-import { DasRecordOpener, type DataKeySource } from '../../src/decrypt/opener.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
 import { DasRecordFactory } from '../../src/demo/record-factory.ts';
 import { flipCiphertextByte, InMemoryDataKeys, rewritePayload } from '../support/record-mutations.ts';
@@ -24,10 +23,13 @@ import { tallyEvents } from '../../src/sinks/metrics-tally.ts';
 import { LogRecordMapper } from '../../src/sinks/otlp/mapping.ts';
 import { assembleLogsRequest, type EncodedRef } from '../../src/sinks/otlp/protobuf.ts';
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
-import type { SourceRecord } from '../../src/source/record.ts';
-import { PreparingOpener } from '../../src/workers/opener.ts';
+import type { EncryptionContext, SourceRecord } from '../../src/source/record.ts';
+import { DasRecordOpener, unlock, type DataKeySource } from '../../src/record/opener.ts';
+import { gunzipCapped } from '../../src/decrypt/gunzip.ts';
+import { decodeRecord } from '../../src/events/decode.ts';
+import type { DecodedRecord } from '../../src/events/model.ts';
 import { PreparePool } from '../../src/workers/pool.ts';
-import type { PrepareSetup } from '../../src/workers/prepare.ts';
+import type { PrepareSetup } from '../../src/record/processor.ts';
 import { LOGS_STEP, METRICS_STEP } from '../../src/sinks/prepared.ts';
 import type { EncodedLogRecords } from '../../src/sinks/otlp/protobuf.ts';
 
@@ -54,6 +56,18 @@ function refsOf(records: readonly OpenedRecord[]): EncodedRef[] {
     const set = r.prepared!.results[LOGS_STEP] as EncodedLogRecords;
     return Array.from(set.ends, (_, index) => ({ set, index }));
   });
+}
+
+/** The steps composed by hand, apart from the processor and the opener: the reference they are held to. */
+function byHand(dataKeys: DataKeySource, contextFor: (record: SourceRecord) => EncryptionContext): { open(record: SourceRecord): Promise<DecodedRecord> } {
+  const decryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() });
+  return {
+    open: async (record) => {
+      const { payload, dataKey, decode } = await unlock(record, { dataKeys, contextFor });
+      const json = await gunzipCapped(await decryptor.decrypt(payload, dataKey), SETUP.maxRecordBytes);
+      return enrichRecord(decodeRecord(json, decode), SETUP.redact);
+    },
+  };
 }
 
 /** Events as JSON, bigints as strings: what deepEqual can compare across threads. */
@@ -83,15 +97,11 @@ describe('records prepared in worker threads', function () {
 
   it('prepare in two workers exactly what the main thread prepares, and what the plain opener, mapper and tally give', async () => {
     const fallbacks: string[] = [];
-    const inWorkers = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, pool, clock: () => OBSERVED_MS, onLocalFallback: (r) => fallbacks.push(r) });
-    const onMain = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, clock: () => OBSERVED_MS });
-    const plainOpener = new DasRecordOpener({
-      dataKeys,
-      contextFor,
-      decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
-      maxRecordBytes: SETUP.maxRecordBytes,
-      enrich: (record) => enrichRecord(record, SETUP.redact),
-    });
+    const inWorkers = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP, pool, clock: () => OBSERVED_MS, onLocalFallback: (r) => fallbacks.push(r) });
+    const onMain = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP, clock: () => OBSERVED_MS });
+    const plainOpener = byHand(dataKeys, contextFor);
+    // The same opener without prepare steps: records opened for their events.
+    const forEvents = new DasRecordOpener({ dataKeys, contextFor, setup: { ...SETUP, steps: [] } });
     const mapper = new LogRecordMapper({ resources: new ResourceCatalog(SETUP.resources), clock: () => new Date(OBSERVED_MS) });
 
     const fromWorkers = await Promise.all(records.map((r) => inWorkers.open(r)));
@@ -100,6 +110,9 @@ describe('records prepared in worker threads', function () {
     const oneByOne: OpenedRecord[] = [];
     for (const r of records) oneByOne.push(await onMain.open(r));
     const reference = await Promise.all(records.map((r) => plainOpener.open(r)));
+    const opened = await Promise.all(records.map((r) => forEvents.open(r)));
+    assert.ok(opened.every((r) => r.prepared === undefined), 'without steps, records are not prepared');
+    assert.deepEqual(plain(opened), plain(reference), 'without steps: the events of the steps composed by hand');
     assert.deepEqual(fallbacks, [], 'every record prepared in a worker');
     const events = reference.flatMap((r) => r.events);
     assert.ok(events.length > 3_000, `enough events to cover the mix (got ${events.length})`);
@@ -133,14 +146,9 @@ describe('records prepared in worker threads', function () {
       ['gzip of something that is not JSON', await factory.recordFromPlaintext(gzipSync('not json at all'))],
       ['gzip beyond the record cap', await factory.recordFromPlaintext(gzipSync(Buffer.alloc(SETUP.maxRecordBytes + 1, 0x20)))],
     ];
-    const plainOpener = new DasRecordOpener({
-      dataKeys,
-      contextFor,
-      decryptor: new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() }),
-      maxRecordBytes: SETUP.maxRecordBytes,
-    });
-    const inWorkers = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, pool });
-    const onMain = new PreparingOpener({ dataKeys, contextFor, setup: SETUP });
+    const plainOpener = byHand(dataKeys, contextFor);
+    const inWorkers = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP, pool });
+    const onMain = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP });
     const reasons = new Set<string>();
     for (const [name, data] of cases) {
       const record: SourceRecord = { stream, shardId: 'shardId-000000000000', sequenceNumber: '1', data };
@@ -186,12 +194,12 @@ describe('records prepared in worker threads', function () {
       const mapper = new LogRecordMapper({ resources: new ResourceCatalog(SETUP.resources), clock: () => new Date(OBSERVED_MS) });
       const otlp = new OtlpLogSink({ config: { endpoint, headers: {}, protocol: 'http/protobuf', compression: 'none', timeoutMs: 10_000 }, mapper, maxRecordsPerRequest: 250 });
       const deadLetters = new MemoryDeadLetterSink();
-      const opener = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, pool, clock: () => OBSERVED_MS });
+      const opener = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP, pool, clock: () => OBSERVED_MS });
       const pipeline = new Pipeline({ opener, sinks: [otlp], deadLetters, concurrency: 4 });
       const some = records.slice(0, 20);
       const outcome = await pipeline.process(some);
 
-      const reference = await Promise.all(some.map((r) => new PreparingOpener({ dataKeys, contextFor, setup: SETUP }).open(r)));
+      const reference = await Promise.all(some.map((r) => new DasRecordOpener({ dataKeys, contextFor, setup: SETUP }).open(r)));
       const events = reference.flatMap((r) => r.events);
       assert.deepEqual(outcome, { status: 'done', records: some.length, events: events.length, deadLettered: 1 });
       const [letter] = deadLetters.letters;
@@ -211,8 +219,8 @@ describe('records prepared in worker threads', function () {
     const doomed = new PreparePool({ size: 1, setup: SETUP, maxHeapMiB: 1, onWorkerLost: (reason) => lost.push(reason) });
     const fallbacks: string[] = [];
     try {
-      const opener = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, pool: doomed, clock: () => OBSERVED_MS, onLocalFallback: (r) => fallbacks.push(r) });
-      const healthy = new PreparingOpener({ dataKeys, contextFor, setup: SETUP, clock: () => OBSERVED_MS });
+      const opener = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP, pool: doomed, clock: () => OBSERVED_MS, onLocalFallback: (r) => fallbacks.push(r) });
+      const healthy = new DasRecordOpener({ dataKeys, contextFor, setup: SETUP, clock: () => OBSERVED_MS });
       const some = records.slice(0, 6);
       const opened: OpenedRecord[] = [];
       for (const r of some) opened.push(await opener.open(r));

@@ -1,22 +1,23 @@
 /**
- * The per-record work after the data key: decrypt → gunzip → decode →
- * enrich, then the sinks' prepare steps on the events (steps.ts:
- * OTLP/protobuf log records, metric tallies, spans). It needs nothing from
- * the process but its setup, so it
- * runs in a worker thread (open-worker.ts) as it runs in-process when no
- * worker can, with the same result.
+ * The one record processor: the per-record work after the data key, decrypt
+ * → gunzip → decode → enrich → audit policy, then the sinks' prepare steps on
+ * the events (steps.ts: OTLP/protobuf log records, metric tallies, spans).
+ * It needs nothing from the process but its setup, so it runs in a worker
+ * thread (workers/open-worker.ts) as it runs on the main thread, with the
+ * same result: where it runs is the opener's choice (opener.ts), not a
+ * second implementation.
  *
- * The result holds no event objects: a worker sending 200 events through
- * structured clone would cost the main thread about what decoding them did.
- * It keeps the decompressed JSON instead, so that the rare reader who needs
- * the events themselves (a stdout sink, a backend rejecting one) gets them
- * by decoding again: `decodePrepared`, the same decode and enrich, the same
- * events.
+ * `open` returns the events (for sinks without a prepare step: stdout, JSON
+ * lines, the demo's lines). `prepare` returns the steps' results and no
+ * event objects: a worker sending 200 events through structured clone would
+ * cost the main thread about what decoding them did. It keeps the
+ * decompressed JSON instead, so that the rare reader who needs the events
+ * themselves (a backend rejecting one) gets them by decoding again
+ * (`decode`): the same decode, enrichment and policy, the same events.
  */
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { gunzipCapped, gunzipCappedSync } from '../decrypt/gunzip.ts';
-import type { PayloadDecryptor } from '../decrypt/opener.ts';
-import { EsdkPayloadDecryptor, type DecryptOptions, type RunsOn } from '../decrypt/payload.ts';
+import { EsdkPayloadDecryptor, type DecryptOptions, type PayloadDecryptor, type RunsOn } from '../decrypt/payload.ts';
 import { enrichRecord } from '../enrich/stage.ts';
 import { applyPolicy } from '../policy/apply.ts';
 import { CompiledPolicy } from '../policy/compile.ts';
@@ -28,14 +29,15 @@ import { LogRecordMapper, type MappingLimits, type OldEventsMode } from '../sink
 import { ObservedTimes } from '../sinks/otlp/observed-times.ts';
 import { ResourceCatalog, type ResourceFacts } from '../sinks/otlp/resource.ts';
 import type { PrepareStepName, PreparedResults } from '../sinks/prepared.ts';
-import { runSteps } from './steps.ts';
+import { runSteps } from '../workers/steps.ts';
 
 /** How every record is prepared: plain data, sent once to each worker. */
 export interface PrepareSetup {
   redact: RedactionMode;
   /** Cap on a record's decompressed size. */
   maxRecordBytes: number;
-  resources: ResourceFacts;
+  /** What names the log records' and spans' resources (steps only). */
+  resources?: ResourceFacts;
   limits?: Partial<MappingLimits>;
   /** `--old-events`: which time a log record's Timestamp is (default `event-time`). */
   oldEvents?: OldEventsMode;
@@ -46,7 +48,7 @@ export interface PrepareSetup {
   observedTimes?: SharedArrayBuffer;
   /** The audit policy (`--policy`), when there is one: the latest version, which a worker started later begins with. */
   policy?: PolicyVersion;
-  /** The prepare steps of the configured sinks (sinks/prepared.ts), run on every record. */
+  /** The prepare steps of the configured sinks (sinks/prepared.ts), run on every record; none: records are opened for their events. */
   steps: readonly PrepareStepName[];
   /** With the spans step: the share of untraced statements sampled into spans (`--traces-sample-untraced`), and whether spans are encoded here (the traces sink sends protobuf). */
   spans?: { untracedRatio: number; encode: boolean };
@@ -102,7 +104,14 @@ export const ALONE: BlockingWork = { gunzip: 'sync', verify: 'sync' };
 
 const KEPT_POLICY_VERSIONS = 16;
 
-export class RecordPreparer {
+/** A record opened for its events: the decoded record (enriched, the policy applied), and the policy version applied. */
+export interface OpenedEvents {
+  decoded: DecodedRecord;
+  json: Uint8Array;
+  policy?: number;
+}
+
+export class RecordProcessor {
   readonly #setup: PrepareSetup;
   readonly #decryptor: PayloadDecryptor;
   readonly #mapper: LogRecordMapper;
@@ -123,13 +132,23 @@ export class RecordPreparer {
     });
   }
 
-  /** Throws a DasError when the record cannot be opened. */
-  async prepare(job: PrepareJob, where: BlockingWork): Promise<PreparedRecord> {
+  /** Whether records are prepared for the sinks' steps (`prepare`) or opened for their events (`open`). */
+  get prepares(): boolean {
+    return this.#setup.steps.length > 0;
+  }
+
+  /** Decrypts, gunzips, decodes, enriches and applies the policy version the job names. Throws a DasError when the record cannot be opened. */
+  async open(job: PrepareJob, where: BlockingWork): Promise<OpenedEvents> {
     const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey, where);
     const max = this.#setup.maxRecordBytes;
     const json = where.gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
     const policy = this.#policy(job.policy);
-    const decoded = this.decode(json, job.decode, policy?.generation);
+    return { decoded: this.decode(json, job.decode, policy?.generation), json, ...(policy ? { policy: policy.generation } : {}) };
+  }
+
+  /** `open`, then the sinks' prepare steps on the events. */
+  async prepare(job: PrepareJob, where: BlockingWork): Promise<PreparedRecord> {
+    const { decoded, json, policy } = await this.open(job, where);
     return {
       version: decoded.version,
       clusterId: decoded.clusterId,
@@ -144,18 +163,18 @@ export class RecordPreparer {
         policy: decoded.policy,
       }),
       json,
-      ...(policy ? { policy: policy.generation } : {}),
+      ...(policy !== undefined ? { policy } : {}),
     };
   }
 
-  /** Decodes, enriches and applies the policy version `policy` to a decompressed record: what `prepare` did, and what `decodePrepared` does again. */
+  /** Decodes, enriches and applies the policy version `policy` to a decompressed record: what `open` does, and what a prepared record's reader does again. */
   decode(json: Uint8Array, options: Required<DecodeOptions>, policy?: number): DecodedRecord {
     return applyPolicy(enrichRecord(decodeRecord(json, options), this.#setup.redact), this.#policy(policy)?.compiled);
   }
 
   /** Compiles a policy version and keeps it, with the 15 before it (a record in flight across more reloads gets the newest). */
   addPolicy(version: PolicyVersion): void {
-    const names = this.#setup.resources.serviceNames;
+    const names = this.#setup.resources?.serviceNames;
     this.#policies.set(version.generation, new CompiledPolicy(version.document, names ? { names } : {}));
     if (this.#policies.size > KEPT_POLICY_VERSIONS) this.#policies.delete(this.#policies.keys().next().value!);
   }
