@@ -11,7 +11,6 @@ import { DataKeyCache, type DataKeyObserver } from '../decrypt/data-keys.ts';
 import { DasRecordOpener } from '../record/opener.ts';
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { EsdkPayloadDecryptor } from '../decrypt/payload.ts';
-import { enrichRecord } from '../enrich/stage.ts';
 import { applyPolicy } from '../policy/apply.ts';
 import type { LoadedPolicy } from '../policy/holder.ts';
 import type { PolicyRuntime } from '../policy/runtime.ts';

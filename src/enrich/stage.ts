@@ -14,7 +14,7 @@
 import type { ActivityEvent, DecodedRecord } from '../events/model.ts';
 import { unescapeDasMysqlText } from './mysql-text.ts';
 import { redact, redactParams, scrubSecrets, type RedactionContext, type RedactionMode } from './redact.ts';
-import { summarize } from './summary.ts';
+import { QuerySummaries } from './summary.ts';
 import { extractTraceContext } from './trace-context.ts';
 
 /** Engine-native audit columns that hold SQL text or bind values (SQL Server `statement`, Oracle `SQL_TEXT`/`SQL_BINDS`). */
@@ -24,10 +24,56 @@ const NATIVE_BIND_FIELDS = /^sql_binds$/i;
 /** Model fields whose raw value lands in `extra` when it is not of the expected type: they still hold SQL. */
 const SQL_FIELDS_IN_EXTRA = new Set(['commandText', 'paramList']);
 
+/**
+ * The enrich stage with what it learns kept for the next event: recent
+ * statement summaries and the kind of each engine-native field name. A
+ * processor owns one (each thread has its own); nothing is kept by the module.
+ */
+export class Enricher {
+  readonly mode: RedactionMode;
+  readonly summaries = new QuerySummaries();
+  /** What a native field holds, by name: SQL Server sends the same two dozen names on every event. */
+  readonly #nativeKinds = new Map<string, 'sql' | 'binds' | 'other'>();
+
+  constructor(mode: RedactionMode) {
+    this.mode = mode;
+  }
+
+  record(record: DecodedRecord): DecodedRecord {
+    for (const event of record.events) enrichWith(this, event);
+    return record;
+  }
+
+  event(event: ActivityEvent): void {
+    enrichWith(this, event);
+  }
+
+  nativeFieldKind(key: string): 'sql' | 'binds' | 'other' {
+    let kind = this.#nativeKinds.get(key);
+    if (kind === undefined) {
+      kind = NATIVE_SQL_FIELDS.test(key) ? 'sql' : NATIVE_BIND_FIELDS.test(key) ? 'binds' : 'other';
+      // Bounded: native field names are whatever the engine sends.
+      if (this.#nativeKinds.size < 1024) this.#nativeKinds.set(key, kind);
+    }
+    return kind;
+  }
+}
+
+/** One event enriched by an enricher of its own (nothing learned is kept): for callers outside the pipeline. */
 export function enrichEvent(event: ActivityEvent, mode: RedactionMode): void {
+  enrichWith(new Enricher(mode), event);
+}
+
+/** One record enriched by an enricher of its own: for callers outside the pipeline. */
+export function enrichRecord(record: DecodedRecord, mode: RedactionMode): DecodedRecord {
+  return new Enricher(mode).record(record);
+}
+
+function enrichWith(enricher: Enricher, event: ActivityEvent): void {
+  const mode = enricher.mode;
   const original = event.commandText;
   const trace = extractTraceContext(original, event.clientApplication);
-  const summary = summarize(original, event.engine);
+  const summary = enricher.summaries.summarize(original, event.engine);
   const context: RedactionContext = { database: event.databaseName };
   const echoes = new Echoes(event, mode, context);
 
@@ -40,7 +86,7 @@ export function enrichEvent(event: ActivityEvent, mode: RedactionMode): void {
     params.forEach((p, i) => p !== null && p !== masked[i] && echoes.note(p));
   }
   event.commandText = echoes.sql(original);
-  if (event.engineNativeAuditFields) redactNativeFields(event.engineNativeAuditFields, event, mode, echoes);
+  if (event.engineNativeAuditFields) redactNativeFields(event.engineNativeAuditFields, event, enricher, echoes);
   if (mode !== 'none') {
     redactExtra(event.extra, echoes);
     if (event.errorMessage !== null) event.errorMessage = echoes.scrub(event.errorMessage);
@@ -57,11 +103,6 @@ export function enrichEvent(event: ActivityEvent, mode: RedactionMode): void {
     trace: trace ? { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags } : null,
     ...(echoes.failedClosed ? { redactionFailedClosed: true } : {}),
   };
-}
-
-export function enrichRecord(record: DecodedRecord, mode: RedactionMode): DecodedRecord {
-  for (const event of record.events) enrichEvent(event, mode);
-  return record;
 }
 
 /** What the redactions of one event masked, to scrub from the fields that may echo it, and whether any failed closed. */
@@ -96,12 +137,13 @@ class Echoes {
   }
 }
 
-function redactNativeFields(fields: Record<string, unknown>, event: ActivityEvent, mode: RedactionMode, echoes: Echoes): void {
+function redactNativeFields(fields: Record<string, unknown>, event: ActivityEvent, enricher: Enricher, echoes: Echoes): void {
+  const mode = enricher.mode;
   const others: string[] = [];
   for (const key of Object.keys(fields)) {
     const value = fields[key];
     if (typeof value !== 'string') continue;
-    const kind = nativeFieldKind(key);
+    const kind = enricher.nativeFieldKind(key);
     if (kind === 'sql') fields[key] = echoes.sql(value);
     else if (kind === 'binds' && mode !== 'none') fields[key] = redactParams([value], value, event.engine, mode === 'passwords' ? 'literals' : mode)?.[0] ?? null;
     else others.push(key);
@@ -138,17 +180,4 @@ function redactValue(value: unknown, echoes: Echoes, mode: RedactionMode | undef
     Object.defineProperty(out, key, { value: redactValue((value as Record<string, unknown>)[key], echoes, mode, depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return out;
-}
-
-/** What a native field holds, by name: SQL Server sends the same two dozen names on every event. */
-const nativeKinds = new Map<string, 'sql' | 'binds' | 'other'>();
-
-function nativeFieldKind(key: string): 'sql' | 'binds' | 'other' {
-  let kind = nativeKinds.get(key);
-  if (kind === undefined) {
-    kind = NATIVE_SQL_FIELDS.test(key) ? 'sql' : NATIVE_BIND_FIELDS.test(key) ? 'binds' : 'other';
-    // Bounded: native field names are whatever the engine sends.
-    if (nativeKinds.size < 1024) nativeKinds.set(key, kind);
-  }
-  return kind;
 }

@@ -44,30 +44,39 @@ const NOTHING: QuerySummary = Object.freeze({ operation: null, collection: null,
  * Recent summaries by dialect and text: a workload repeats the same statement
  * text constantly. Bounded per dialect (least recently used goes first: at
  * most a few MB for each engine a process reads), and long texts are not
- * kept, so memory stays small whatever the traffic.
+ * kept, so memory stays small whatever the traffic. Owned by whoever
+ * enriches (an Enricher: each thread has its own), not by the module.
  */
 const CACHE_ENTRIES = 2048;
 const CACHE_MAX_TEXT = 2048;
-/** One cache per dialect, keyed by the text itself: no key string to build (and hash) per event. */
-const caches = new Map<SqlDialect, Map<string, QuerySummary>>();
+
+export class QuerySummaries {
+  /** One cache per dialect, keyed by the text itself: no key string to build (and hash) per event. */
+  readonly #caches = new Map<SqlDialect, Map<string, QuerySummary>>();
+
+  /** `summarize`, from the cache when the text was summarized lately. */
+  summarize(text: string | null | undefined, engine: Engine | SqlDialect): QuerySummary {
+    if (typeof text !== 'string') return NOTHING;
+    const dialect = dialectOf(engine);
+    if (text.length > CACHE_MAX_TEXT) return summarizeText(text, dialect);
+    let cache = this.#caches.get(dialect);
+    if (cache === undefined) this.#caches.set(dialect, (cache = new Map()));
+    let summary = cache.get(text);
+    if (summary !== undefined) {
+      // Move to the most recent end.
+      cache.delete(text);
+    } else {
+      summary = Object.freeze(summarizeText(text, dialect));
+      if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(text, summary);
+    return summary;
+  }
+}
 
 /** Summarizes `text` for `engine`; null fields when there is nothing to say. Total: any input, no throw. */
 export function summarize(text: string | null | undefined, engine: Engine | SqlDialect): QuerySummary {
-  if (typeof text !== 'string') return NOTHING;
-  const dialect = dialectOf(engine);
-  if (text.length > CACHE_MAX_TEXT) return summarizeText(text, dialect);
-  let cache = caches.get(dialect);
-  if (cache === undefined) caches.set(dialect, (cache = new Map()));
-  let summary = cache.get(text);
-  if (summary !== undefined) {
-    // Move to the most recent end.
-    cache.delete(text);
-  } else {
-    summary = Object.freeze(summarizeText(text, dialect));
-    if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-  }
-  cache.set(text, summary);
-  return summary;
+  return typeof text === 'string' ? summarizeText(text, dialectOf(engine)) : NOTHING;
 }
 
 function summarizeText(text: string, dialect: SqlDialect): QuerySummary {

@@ -13,11 +13,11 @@
  */
 import { DasError } from '../errors.ts';
 import { engineFromFields, engineFromVersion } from './engine.ts';
-import { FieldReader, isRawObject, type RawObject } from './fields.ts';
+import { FieldReader, isRawObject, KnownShape, type RawObject } from './fields.ts';
 import type { ActivityEvent, DecodedRecord, Engine, EventPosition, Heartbeat } from './model.ts';
 import { linkAuxEvents, mysqlStatementKey } from './mysql-statements.ts';
 import { judgeOutcome } from './outcome.ts';
-import { parseDasTimestamp } from './time.ts';
+import { parseDasTimestamp, RecentSeconds } from './time.ts';
 
 export interface RecordPosition {
   stream: string;
@@ -45,24 +45,54 @@ const HEARTBEAT_FIELDS: ReadonlySet<string> = new Set(['type', 'logTime']);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Engine hints repeat on every event of an instance; the patterns run once per distinct triple. */
-const engineByHints = new Map<string, Engine>();
 const MAX_ENGINE_HINTS = 256;
 
-function engineOf(entry: RawObject): Engine {
-  const { serverType, dbProtocol, serviceName } = entry;
-  if (typeof serverType !== 'string' && typeof dbProtocol !== 'string' && typeof serviceName !== 'string') return 'unknown';
-  const key = `${typeof serverType === 'string' ? serverType : ''}\u0000${typeof dbProtocol === 'string' ? dbProtocol : ''}\u0000${typeof serviceName === 'string' ? serviceName : ''}`;
-  let engine = engineByHints.get(key);
-  if (engine === undefined) {
-    engine = engineFromFields(entry);
-    if (engineByHints.size >= MAX_ENGINE_HINTS) engineByHints.clear();
-    engineByHints.set(key, engine);
+/**
+ * Decodes records, keeping what it learns for the next one: the engine of
+ * each triple of hints (they repeat on every event of an instance, so the
+ * patterns run once per distinct triple) and the last shape of an event's
+ * keys. A processor owns one (each thread has its own); nothing is kept by
+ * the module.
+ */
+export class RecordDecoder {
+  readonly #engineByHints = new Map<string, Engine>();
+  readonly #eventShape = new KnownShape(EVENT_FIELDS);
+  readonly #heartbeatShape = new KnownShape(HEARTBEAT_FIELDS);
+  readonly recentSeconds = new RecentSeconds();
+
+  decode(json: Uint8Array | string, opts: DecodeOptions): DecodedRecord {
+    return decodeWith(this, json, opts);
   }
-  return engine;
+
+  engineOf(entry: RawObject): Engine {
+    const { serverType, dbProtocol, serviceName } = entry;
+    if (typeof serverType !== 'string' && typeof dbProtocol !== 'string' && typeof serviceName !== 'string') return 'unknown';
+    const key = `${typeof serverType === 'string' ? serverType : ''}\u0000${typeof dbProtocol === 'string' ? dbProtocol : ''}\u0000${typeof serviceName === 'string' ? serviceName : ''}`;
+    const hints = this.#engineByHints;
+    let engine = hints.get(key);
+    if (engine === undefined) {
+      engine = engineFromFields(entry);
+      if (hints.size >= MAX_ENGINE_HINTS) hints.clear();
+      hints.set(key, engine);
+    }
+    return engine;
+  }
+
+  eventReader(raw: RawObject): FieldReader {
+    return new FieldReader(raw, this.#eventShape);
+  }
+
+  heartbeatReader(raw: RawObject): FieldReader {
+    return new FieldReader(raw, this.#heartbeatShape);
+  }
 }
 
+/** One record decoded by a decoder of its own (nothing learned is kept): for callers outside the pipeline. */
 export function decodeRecord(json: Uint8Array | string, opts: DecodeOptions): DecodedRecord {
+  return decodeWith(new RecordDecoder(), json, opts);
+}
+
+function decodeWith(decoder: RecordDecoder, json: Uint8Array | string, opts: DecodeOptions): DecodedRecord {
   const record = parseRecord(json);
   const clusterId = typeof record.clusterId === 'string' && record.clusterId !== '' ? record.clusterId : null;
   const instanceId = typeof record.instanceId === 'string' && record.instanceId !== '' ? record.instanceId : null;
@@ -75,7 +105,7 @@ export function decodeRecord(json: Uint8Array | string, opts: DecodeOptions): De
     if (nestsTooDeep(entry)) {
       throw new DasError('invalid_event', `databaseActivityEventList[${index}] nests values deeper than ${MAX_VALUE_DEPTH} levels`);
     }
-    return { raw: entry, index, ownEngine: engineOf(entry) };
+    return { raw: entry, index, ownEngine: decoder.engineOf(entry) };
   });
 
   // Every entry of a record comes from one instance, so an entry that does not
@@ -83,19 +113,20 @@ export function decodeRecord(json: Uint8Array | string, opts: DecodeOptions): De
   const recordEngine =
     entries.find((e) => e.ownEngine !== 'unknown')?.ownEngine ?? engineFromVersion(opts.version);
 
-  const context: EventContext = { clusterId, instanceId, position: opts.position ?? null };
+  const context: EventContext = { clusterId, instanceId, position: opts.position ?? null, recent: decoder.recentSeconds };
   const events: ActivityEvent[] = [];
   const heartbeats: Heartbeat[] = [];
   for (const { raw, index, ownEngine } of entries) {
     const engine = ownEngine === 'unknown' ? recordEngine : ownEngine;
-    if (raw.type === 'heartbeat') heartbeats.push(decodeHeartbeat(raw, engine, context));
-    else events.push(decodeEvent(raw, index, engine, context));
+    if (raw.type === 'heartbeat') heartbeats.push(decodeHeartbeat(decoder.heartbeatReader(raw), engine, context));
+    else events.push(decodeEvent(raw, decoder.eventReader(raw), index, engine, context));
   }
   linkAuxEvents(events);
   return { version: opts.version, clusterId, instanceId, events, heartbeats };
 }
 
 interface EventContext {
+  recent: RecentSeconds;
   clusterId: string | null;
   instanceId: string | null;
   position: RecordPosition | null;
@@ -122,8 +153,7 @@ function parseRecord(json: Uint8Array | string): RawObject {
   return value;
 }
 
-function decodeEvent(raw: RawObject, index: number, engine: Engine, context: EventContext): ActivityEvent {
-  const f = new FieldReader(raw, EVENT_FIELDS);
+function decodeEvent(raw: RawObject, f: FieldReader, index: number, engine: Engine, context: EventContext): ActivityEvent {
   // Oracle's documented events carry no `type`; any value but "heartbeat" is activity.
   f.expect('type', 'record', raw.type);
 
@@ -161,9 +191,9 @@ function decodeEvent(raw: RawObject, index: number, engine: Engine, context: Eve
     statementId,
     substatementId: f.integer('substatementId', raw.substatementId),
     transactionId: f.identifier('transactionId', raw.transactionId),
-    logTimeUnixNano: parseTime(logTimeRaw),
-    startTimeUnixNano: parseTime(startTimeRaw),
-    endTimeUnixNano: parseTime(endTimeRaw),
+    logTimeUnixNano: parseTime(logTimeRaw, context.recent),
+    startTimeUnixNano: parseTime(startTimeRaw, context.recent),
+    endTimeUnixNano: parseTime(endTimeRaw, context.recent),
     logTimeRaw,
     startTimeRaw,
     endTimeRaw,
@@ -187,8 +217,7 @@ function decodeEvent(raw: RawObject, index: number, engine: Engine, context: Eve
   return event;
 }
 
-function decodeHeartbeat(raw: RawObject, engine: Engine, context: EventContext): Heartbeat {
-  const f = new FieldReader(raw, HEARTBEAT_FIELDS);
+function decodeHeartbeat(f: FieldReader, engine: Engine, context: EventContext): Heartbeat {
   f.expect('type', 'heartbeat');
   const logTimeRaw = f.text('logTime');
   return {
@@ -196,14 +225,14 @@ function decodeHeartbeat(raw: RawObject, engine: Engine, context: EventContext):
     engine,
     clusterId: context.clusterId,
     instanceId: context.instanceId,
-    logTimeUnixNano: parseTime(logTimeRaw),
+    logTimeUnixNano: parseTime(logTimeRaw, context.recent),
     logTimeRaw,
     extra: f.extra(),
   };
 }
 
-function parseTime(raw: string | null): bigint | null {
-  return raw === null ? null : parseDasTimestamp(raw);
+function parseTime(raw: string | null, recent: RecentSeconds): bigint | null {
+  return raw === null ? null : parseDasTimestamp(raw, recent);
 }
 
 /**

@@ -22,13 +22,13 @@ const HEX_ID = /^0x[0-9a-f]+$/i;
 
 export class FieldReader {
   readonly #raw: RawObject;
-  /** Keys the caller reads, when it says so up front (one shared set instead of one per event); else recorded as read. */
-  readonly #known: ReadonlySet<string> | null;
+  /** Keys the caller reads, when it says so up front (one shared shape instead of a set per event); else recorded as read. */
+  readonly #known: KnownShape | null;
   readonly #read: Set<string> | null;
   #unreadable: RawObject | null = null;
 
   /** `known`, when given, must list every key this reader will be asked for: `extra()` keeps all the others. */
-  constructor(raw: RawObject, known?: ReadonlySet<string>) {
+  constructor(raw: RawObject, known?: KnownShape) {
     this.#raw = raw;
     this.#known = known ?? null;
     this.#read = known === undefined ? new Set<string>() : null;
@@ -98,7 +98,7 @@ export class FieldReader {
   /** Every field no reader took, plus the raw value of every field a reader could not use. */
   extra(): RawObject {
     const extra: RawObject = {};
-    const names = this.#known === null ? unreadNames(Object.keys(this.#raw), this.#read!) : knownShape(this.#known).unknownNames(Object.keys(this.#raw));
+    const names = this.#known === null ? unreadNames(Object.keys(this.#raw), this.#read!) : this.#known.unknownNames(Object.keys(this.#raw));
     for (const key of names) setOwn(extra, key, this.#raw[key]);
     if (this.#unreadable !== null) for (const key of Object.keys(this.#unreadable)) setOwn(extra, key, this.#unreadable[key]);
     return extra;
@@ -126,8 +126,9 @@ function unreadNames(keys: readonly string[], read: ReadonlySet<string>): string
  * mostly come in one shape (every event of an engine lists the same fields
  * in the same order): the answer for the last list of keys is kept, so an
  * event of that shape costs one comparison of names, not a set lookup each.
+ * Owned by whoever decodes (a RecordDecoder), not by the module.
  */
-class KnownShape {
+export class KnownShape {
   readonly #known: ReadonlySet<string>;
   #keys: readonly string[] = [];
   #unknown: readonly string[] = [];
@@ -143,14 +144,6 @@ class KnownShape {
     }
     return this.#unknown;
   }
-}
-
-const shapes = new WeakMap<ReadonlySet<string>, KnownShape>();
-
-function knownShape(known: ReadonlySet<string>): KnownShape {
-  let shape = shapes.get(known);
-  if (shape === undefined) shapes.set(known, (shape = new KnownShape(known)));
-  return shape;
 }
 
 /** Plain assignment would turn a `__proto__` key sent by the database into a prototype change. */

@@ -23,18 +23,33 @@ const SECONDS_PER_DAY = 86_400;
 const NANOS_PER_SECOND = 1_000_000_000n;
 
 /** Epoch nanoseconds (UTC) of a DAS timestamp, or null when the text is not one. */
-export function parseDasTimestamp(text: string): bigint | null {
-  return parseUtcForm(text) ?? parseAnyForm(text);
+export function parseDasTimestamp(text: string, recent: RecentSeconds = new RecentSeconds()): bigint | null {
+  return parseUtcForm(text, recent) ?? parseAnyForm(text);
 }
+
+const RECENT_SECONDS = 4;
 
 /**
  * The last few UTC texts' first 19 characters (date and time to the second)
  * and their epoch nanoseconds: an event's log, start and end times, and the
- * events of a record, mostly fall in a handful of seconds.
+ * events of a record, mostly fall in a handful of seconds. Owned by a
+ * decoder (each thread has its own), not by the module.
  */
-const recentSeconds: { text: string; nanos: bigint }[] = [];
-const RECENT_SECONDS = 4;
-let nextSlot = 0;
+export class RecentSeconds {
+  readonly seconds: { text: string; nanos: bigint }[] = [];
+  #next = 0;
+
+  nanosOf(text: string): bigint | undefined {
+    const seconds = this.seconds;
+    for (let i = 0; i < seconds.length; i++) if (text.startsWith(seconds[i]!.text)) return seconds[i]!.nanos;
+    return undefined;
+  }
+
+  keep(text: string, nanos: bigint): void {
+    this.seconds[this.#next] = { text, nanos };
+    this.#next = (this.#next + 1) % RECENT_SECONDS;
+  }
+}
 const FRACTION_SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
 
 /**
@@ -42,7 +57,7 @@ const FRACTION_SCALE = [1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
  * then decides, null included): 19 characters of date and time, maybe a dot
  * and 1–9 digits, then `+00`, `Z` or nothing.
  */
-function parseUtcForm(text: string): bigint | undefined {
+function parseUtcForm(text: string, recent: RecentSeconds): bigint | undefined {
   const length = text.length;
   if (length < 19 || text.charCodeAt(10) !== 0x20) return undefined;
   let end = length;
@@ -59,16 +74,13 @@ function parseUtcForm(text: string): bigint | undefined {
     }
     fraction *= FRACTION_SCALE[digits]!;
   }
-  for (let i = 0; i < recentSeconds.length; i++) {
-    const seconds = recentSeconds[i]!;
-    if (text.startsWith(seconds.text)) return seconds.nanos + BigInt(fraction);
-  }
+  const known = recent.nanosOf(text);
+  if (known !== undefined) return known + BigInt(fraction);
   // A second not seen lately: the general parser checks the date and time fields.
   const head = text.slice(0, 19);
   const nanos = parseAnyForm(head);
   if (nanos === null) return undefined;
-  recentSeconds[nextSlot] = { text: head, nanos };
-  nextSlot = (nextSlot + 1) % RECENT_SECONDS;
+  recent.keep(head, nanos);
   return nanos + BigInt(fraction);
 }
 

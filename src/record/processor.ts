@@ -18,12 +18,12 @@
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { gunzipCapped, gunzipCappedSync } from '../decrypt/gunzip.ts';
 import { EsdkPayloadDecryptor, type DecryptOptions, type PayloadDecryptor, type RunsOn } from '../decrypt/payload.ts';
-import { enrichRecord } from '../enrich/stage.ts';
+import { Enricher } from '../enrich/stage.ts';
 import { applyPolicy } from '../policy/apply.ts';
 import { CompiledPolicy } from '../policy/compile.ts';
 import type { PolicyDocument } from '../policy/document.ts';
 import type { RedactionMode } from '../enrich/redact.ts';
-import { decodeRecord, type DecodeOptions } from '../events/decode.ts';
+import { RecordDecoder, type DecodeOptions } from '../events/decode.ts';
 import type { DecodedRecord, Heartbeat } from '../events/model.ts';
 import { LogRecordMapper, type MappingLimits, type OldEventsMode } from '../sinks/otlp/mapping.ts';
 import { ObservedTimes } from '../sinks/otlp/observed-times.ts';
@@ -116,12 +116,16 @@ export class RecordProcessor {
   readonly #decryptor: PayloadDecryptor;
   readonly #mapper: LogRecordMapper;
   readonly #resources: ResourceCatalog;
+  /** What decoding and enrichment learn (engines of hints, shapes, statement summaries), kept by this processor alone. */
+  readonly #decoder = new RecordDecoder();
+  readonly #enricher: Enricher;
   /** Compiled policy versions, the newest last: a record being prepared keeps the version it started with. */
   readonly #policies = new Map<number, CompiledPolicy>();
 
   constructor(setup: PrepareSetup, decryptor: PayloadDecryptor = new NativePayloadDecryptor({ fallback: new EsdkPayloadDecryptor() })) {
     this.#setup = setup;
     this.#decryptor = decryptor;
+    this.#enricher = new Enricher(setup.redact);
     if (setup.policy) this.addPolicy(setup.policy);
     this.#resources = new ResourceCatalog(setup.resources);
     this.#mapper = new LogRecordMapper({
@@ -169,7 +173,7 @@ export class RecordProcessor {
 
   /** Decodes, enriches and applies the policy version `policy` to a decompressed record: what `open` does, and what a prepared record's reader does again. */
   decode(json: Uint8Array, options: Required<DecodeOptions>, policy?: number): DecodedRecord {
-    return applyPolicy(enrichRecord(decodeRecord(json, options), this.#setup.redact), this.#policy(policy)?.compiled);
+    return applyPolicy(this.#enricher.record(this.#decoder.decode(json, options)), this.#policy(policy)?.compiled);
   }
 
   /** Compiles a policy version and keeps it, with the 15 before it (a record in flight across more reloads gets the newest). */

@@ -96,12 +96,15 @@ describe('OTLP protobuf encoding', () => {
     const keys = fc.oneof(fc.constantFrom('db.query.text', 'user.name', 'aws.rds.das.server_version'), fc.string({ unit: 'binary', maxLength: 80 }));
     fc.assert(
       fc.property(keys, fc.string({ unit: 'binary', maxLength: 200 }), fc.boolean(), (key, text, keySeenBefore) => {
-        // The one-pass path needs the key's encoded name, which the first write of a key leaves behind.
-        if (keySeenBefore) new ProtoWriter(16).keyValue(key, '');
+        // The one-pass path needs the key's encoded name, which the writer's first write of a key leaves behind.
         const general = new ProtoWriter(8);
         general.tag(6, 2);
         general.keyValue(key, text);
         const onePass = new ProtoWriter(8);
+        if (keySeenBefore) {
+          onePass.keyValue(key, '');
+          onePass.reset();
+        }
         onePass.stringAttribute(6, key, text);
         assert.ok(Buffer.from(onePass.finish()).equals(Buffer.from(general.finish())));
       }),

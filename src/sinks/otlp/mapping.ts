@@ -42,7 +42,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
 import type { ActivityEvent, Engine } from '../../events/model.ts';
 import { OUTCOME_RULES } from '../../events/outcome.ts';
-import { encodeEach, encodeRequest, ProtoWriter, type EncodedLogRecords, type RecordWriter } from './protobuf.ts';
+import { assembleLogsRequest, LogRecordEncoder, refsOf, type EncodedLogRecords, type ProtoWriter, type RecordWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
 import { sameKeys } from '../../util/same-keys.ts';
 import { VERSION } from '../../version.ts';
@@ -128,8 +128,9 @@ export class LogRecordMapper {
    * kept once an event is gone.
    */
   readonly #readAt = new WeakMap<ActivityEvent, HrTime>();
-  /** encodeEach's buffer, reused from one record to the next (it grows to the largest record's size). */
-  readonly #scratch = new ProtoWriter(1 << 20);
+  /** encodeEach's encoder, kept from one call to the next with its buffer and what it learns. */
+  readonly #encoder = new LogRecordEncoder();
+  readonly #memo = new MappingMemo();
 
   constructor(options: LogRecordMapperOptions) {
     this.#resources = options.resources;
@@ -146,7 +147,7 @@ export class LogRecordMapper {
   mapFields(event: ActivityEvent): LogRecordFields {
     const now = this.#clock().getTime();
     const observed = this.#times === null ? hrTimeFromMs(now) : this.#readTimes([event], now)(event);
-    return mapWithLimits(event, this.#resources.resourceFor(event), observed, this.#limits, this.#times !== null);
+    return mapWithLimits(event, this.#resources.resourceFor(event), observed, this.#limits, this.#times !== null, this.#memo);
   }
 
   /**
@@ -176,7 +177,8 @@ export class LogRecordMapper {
    * fit is rewound and mapped the careful way (exact sizes, drops counted).
    */
   encode(events: readonly ActivityEvent[]): Uint8Array {
-    return encodeRequest(events, this.#writer(this.#observedOf(events, this.#clock().getTime())));
+    if (events.length === 0) return new Uint8Array(0);
+    return assembleLogsRequest(refsOf(this.encodeEach(events)));
   }
 
   /**
@@ -185,7 +187,7 @@ export class LogRecordMapper {
    * assembles). Same bytes per record as `encode`.
    */
   encodeEach(events: readonly ActivityEvent[], observedMs: number = this.#clock().getTime()): EncodedLogRecords {
-    return encodeEach(events, this.#writer(this.#observedOf(events, observedMs)), SCOPE, resourceKey, this.#scratch);
+    return this.#encoder.encodeEach(events, this.#writer(this.#observedOf(events, observedMs)), SCOPE);
   }
 
   /** Each event's ObservedTimestamp: the read time `readMs` with `event-time`, the event's own read time with `observed-time`. */
@@ -199,29 +201,24 @@ export class LogRecordMapper {
     const limits = this.#limits;
     const resources = this.#resources;
     const observedTime = this.#times !== null;
+    const memo = this.#memo;
     return {
       resourceOf: (event) => resources.resourceFor(event),
-      scopeOf: () => SCOPE,
       write: (w, event, resource) => {
-        const head = headOf(event, resource, observedOf(event), limits, observedTime);
+        const head = headOf(event, resource, observedOf(event), limits, observedTime, memo);
         const mark = w.position;
         const at = w.recordStart(head);
         const direct = new DirectAttributes(w, head.maxEntries, head.maxBytes, limits.maxValueBytes);
-        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes, head.eventTime);
+        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes, head.eventTime, memo);
         if (direct.fits) {
           w.recordEnd(at, head);
           return;
         }
         w.rewind(mark);
-        w.logRecord(withAttributes(head, event, limits));
+        w.logRecord(withAttributes(head, event, limits, memo));
       },
     };
   }
-}
-
-/** Resources with the same attributes and schema are one resource in a request, whichever catalog (or thread) made them. */
-function resourceKey(resource: Resource): string {
-  return JSON.stringify([resource.schemaUrl ?? '', Object.entries(resource.attributes)]);
 }
 
 /** A mapped log record whose attributes are two parallel lists, in rank order. */
@@ -247,20 +244,42 @@ export interface MapContext {
 
 export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
   const limits = { ...DEFAULT_LIMITS, ...context.limits };
-  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), limits, context.oldEvents === 'observed-time'));
+  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), limits, context.oldEvents === 'observed-time', new MappingMemo()));
 }
 
-/** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
-const resourceCosts = new WeakMap<Resource, { entries: number; bytes: number }>();
+/**
+ * What a mapper learns as it goes and keeps for the next record: the
+ * structured-metadata cost of each resource, the attribute names of the
+ * last shapes of unknown and native fields, and the seed hash of the last
+ * Kinesis record. Owned by one mapper (each thread has its own), never by
+ * the module.
+ */
+class MappingMemo {
+  readonly extraNames = new AttributeNames('aws.rds.das.extra.');
+  readonly nativeNames = new AttributeNames('aws.rds.das.native.');
+  readonly #resourceCosts = new WeakMap<Resource, { entries: number; bytes: number }>();
+  /** The events of one Kinesis record share their seed: its hash is kept for the next event. */
+  #lastSeed = { shardId: '', sequenceNumber: '', hash: 0 };
 
-function resourceCost(resource: Resource): { entries: number; bytes: number } {
-  let cost = resourceCosts.get(resource);
-  if (cost === undefined) {
-    const extras = Object.entries(resource.attributes).filter(([k]) => !LOKI_INDEXED_RESOURCE_ATTRIBUTES.has(k));
-    cost = { entries: extras.length, bytes: extras.reduce((n, [k, v]) => n + k.length + String(v).length, 0) };
-    resourceCosts.set(resource, cost);
+  /** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
+  resourceCost(resource: Resource): { entries: number; bytes: number } {
+    let cost = this.#resourceCosts.get(resource);
+    if (cost === undefined) {
+      const extras = Object.entries(resource.attributes).filter(([k]) => !LOKI_INDEXED_RESOURCE_ATTRIBUTES.has(k));
+      cost = { entries: extras.length, bytes: extras.reduce((n, [k, v]) => n + k.length + String(v).length, 0) };
+      this.#resourceCosts.set(resource, cost);
+    }
+    return cost;
   }
-  return cost;
+
+  seedHash(position: ActivityEvent['position'], eventId: string): number {
+    if (!position) return fnv1a(eventId);
+    const last = this.#lastSeed;
+    if (last.sequenceNumber === position.sequenceNumber && last.shardId === position.shardId && last.sequenceNumber !== '') return last.hash;
+    const hash = fnv1a(`${position.shardId}/${position.sequenceNumber}`);
+    this.#lastSeed = { shardId: position.shardId, sequenceNumber: position.sequenceNumber, hash };
+    return hash;
+  }
 }
 
 /** A record but its attributes, and the structured-metadata budget its attributes have. */
@@ -274,12 +293,12 @@ interface RecordHead extends Omit<LogRecordFields, 'attributeKeys' | 'attributeV
   maxBytes: number;
 }
 
-function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean): LogRecordFields {
-  return withAttributes(headOf(event, resource, observed, limits, observedTime), event, limits);
+function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean, memo: MappingMemo): LogRecordFields {
+  return withAttributes(headOf(event, resource, observed, limits, observedTime, memo), event, limits, memo);
 }
 
 /** `observedTime`: `--old-events observed-time` (the module's opening says what it changes). */
-function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean): RecordHead {
+function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean, memo: MappingMemo): RecordHead {
   const failed = event.outcome === 'failure';
   const trace = event.enrichment?.trace ?? null;
   const body = bodyOf(event, limits.maxBodyBytes);
@@ -287,7 +306,7 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
   // Entries Loki adds to every record besides its attributes: non-indexed resource
   // attributes, scope_name/scope_version, severity_number/severity_text,
   // detected_level, observed_timestamp, trace_id/span_id/flags, dropped_attributes_count.
-  const extras = resourceCost(resource);
+  const extras = memo.resourceCost(resource);
   const fixedEntries = extras.entries + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
   const fixedBytes = extras.bytes + 200;
 
@@ -295,7 +314,7 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
   const severity = severityOf(failed, event.policy?.severity ?? null);
   // One object shape for every record (no spreads of optional parts): the encoder reads millions of them.
   return {
-    hrTime: observedTime ? UNSET_TIME : logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime)),
+    hrTime: observedTime ? UNSET_TIME : logTime === null ? observed : hrTimeFromNanos(distinctTimestamp(event, logTime, memo)),
     hrTimeObserved: observed,
     eventTime: observedTime && logTime !== null ? rfc3339Nanos(logTime) : null,
     spanContext: trace ? { traceId: trace.traceId, spanId: trace.spanId, traceFlags: trace.traceFlags, isRemote: true } : undefined,
@@ -328,9 +347,9 @@ function severityOf(failed: boolean, policy: string | null): { severityNumber: S
 }
 
 /** The whole record: its head and the attributes its budget keeps, drops counted. */
-function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingLimits): LogRecordFields {
+function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingLimits, memo: MappingMemo): LogRecordFields {
   const budget = new AttributeBudget(head.maxEntries, head.maxBytes, limits.maxValueBytes);
-  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes, head.eventTime);
+  forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes, head.eventTime, memo);
   const { keys, values, dropped } = budget;
   if (dropped > 0) {
     keys.push('aws.rds.das.dropped_attributes');
@@ -398,6 +417,7 @@ function forEachRankedAttribute(
   truncatedFrom: number | null,
   maxValueBytes: number,
   eventTime: string | null,
+  memo: MappingMemo,
 ): void {
   // receiver.add, not a local arrow: under tsx (esbuild keepNames) every closure made costs a defineProperty.
   const r = receiver;
@@ -468,11 +488,11 @@ function forEachRankedAttribute(
     r.add('aws.rds.das.sequence_number', event.position.sequenceNumber);
   }
   // Extra (fields the model does not know, raw values it could not read) outrank native audit columns.
-  const extra = EXTRA_NAMES.of(event.extra);
+  const extra = memo.extraNames.of(event.extra);
   for (let i = 0; i < extra.length; i += 2) r.add(extra[i + 1]!, attributeValue(event.extra[extra[i]!]));
   const native = event.engineNativeAuditFields;
   if (native) {
-    const names = NATIVE_NAMES.of(native);
+    const names = memo.nativeNames.of(native);
     for (let i = 0; i < names.length; i += 2) r.add(names[i + 1]!, attributeValue(native[names[i]!]));
   }
 }
@@ -519,8 +539,6 @@ class AttributeNames {
   }
 }
 
-const EXTRA_NAMES = new AttributeNames('aws.rds.das.extra.');
-const NATIVE_NAMES = new AttributeNames('aws.rds.das.native.');
 
 function attributeValue(value: unknown): AttributeValue | null {
   if (value === null || value === undefined) return null;
@@ -655,7 +673,7 @@ function valueBytes(value: AttributeValue): number {
  * on its first copy and Loki deduplicates it. The exact time stays in
  * `aws.rds.das.log_time`.
  */
-export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'startTimeRaw' | 'logTimeUnixNano' | 'position' | 'eventId'>, nanos: bigint): bigint {
+export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'startTimeRaw' | 'logTimeUnixNano' | 'position' | 'eventId'>, nanos: bigint, memo: MappingMemo = new MappingMemo()): bigint {
   const raw = event.logTimeUnixNano !== null ? event.logTimeRaw : event.startTimeRaw;
   const digits = raw ? fractionDigits(raw) : 6;
   if (digits >= 9) return nanos;
@@ -664,7 +682,7 @@ export function distinctTimestamp(event: Pick<ActivityEvent, 'logTimeRaw' | 'sta
   if (nanos % BIG_FREE[digits]! !== 0n) return nanos;
   const position = event.position;
   const index = position?.index ?? 0;
-  return nanos + BigInt((seedHash(position, event.eventId) + index) % free);
+  return nanos + BigInt((memo.seedHash(position, event.eventId) + index) % free);
 }
 
 /** Epoch nanoseconds as RFC 3339 UTC with nine fraction digits: `2026-04-20T09:15:02.123456000Z`. */
@@ -692,18 +710,6 @@ function fractionDigits(raw: string): number {
 }
 
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
-
-/** The events of one Kinesis record share their seed: its hash is kept for the next event. */
-let lastSeed = { shardId: '', sequenceNumber: '', hash: 0 };
-
-function seedHash(position: ActivityEvent['position'], eventId: string): number {
-  if (!position) return fnv1a(eventId);
-  const last = lastSeed;
-  if (last.sequenceNumber === position.sequenceNumber && last.shardId === position.shardId && last.sequenceNumber !== '') return last.hash;
-  const hash = fnv1a(`${position.shardId}/${position.sequenceNumber}`);
-  lastSeed = { shardId: position.shardId, sequenceNumber: position.sequenceNumber, hash };
-  return hash;
-}
 
 function fnv1a(text: string): number {
   let hash = 0x811c9dc5;

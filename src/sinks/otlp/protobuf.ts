@@ -4,73 +4,50 @@
  * writes (test/sinks/otlp-protobuf.test.ts compares the bytes), in one pass:
  * the library's two passes (size estimate, then write) over attribute
  * objects were the largest single cost of the export path in the benchmark.
- * Records come either mapped (`encodeLogsRequest`, from LogRecordFields) or
- * straight from events (`LogRecordMapper.encode`, which writes each record's
- * attributes here as it ranks them, with no attribute lists in between).
+ * Records come straight from events (`LogRecordMapper.encodeEach`, which
+ * writes each record's attributes here as it ranks them, with no attribute
+ * lists in between), or mapped (`encodeLogsRequest`, from LogRecordFields:
+ * the reference). Either way they are encoded one by one
+ * (`LogRecordEncoder`) and put into requests by `assembleLogsRequest`: one
+ * path, whichever thread encodes.
  */
 import type { AttributeValue, HrTime } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { LogRecordFields } from './mapping.ts';
 
-/** How the request encoder reads the items it is given: their resource and scope, and how to write each as a LogRecord. */
+/** How the encoder reads the items it is given: their resource, and how to write each as a LogRecord. */
 export interface RecordWriter<T> {
   resourceOf(item: T): Resource;
-  scopeOf(item: T): InstrumentationScope;
   /** Writes `item` as a LogRecord message (its length prefix included), the field tag already written; `resource` is resourceOf(item). */
   write(w: ProtoWriter, item: T, resource: Resource): void;
 }
 
 const MAPPED: RecordWriter<LogRecordFields> = {
   resourceOf: (r) => r.resource,
-  scopeOf: (r) => r.instrumentationScope,
   write: (w, r) => w.logRecord(r),
 };
 
-/** An ExportLogsServiceRequest of mapped records. */
+/**
+ * An ExportLogsServiceRequest of mapped records (the reference the direct
+ * encoder is held to: same bytes as otlp-transformer's serializer), through
+ * the one path every request takes: records encoded one by one, then
+ * assembled. Every record of das-exporter has the one scope, SCOPE.
+ */
 export function encodeLogsRequest(records: readonly LogRecordFields[]): Uint8Array {
-  return encodeRequest(records, MAPPED);
+  if (records.length === 0) return new Uint8Array(0);
+  const set = new LogRecordEncoder().encodeEach(records, MAPPED, records[0]!.instrumentationScope);
+  return assembleLogsRequest(refsOf(set));
 }
 
-/**
- * An OTLP ExportLogsServiceRequest in protobuf, written in one pass: the same
- * fields, order and value encoding as otlp-transformer's
- * ProtobufLogsSerializer, without its size-estimating first pass or the
- * attribute objects it reads. A length is written after its message, moving
- * the message when the length needs more than the one byte reserved for it.
- * Records are grouped by resource, then scope (by identity), as the library does.
- */
-export function encodeRequest<T>(items: readonly T[], records: RecordWriter<T>): Uint8Array {
-  const byResource = new Map<Resource, Map<InstrumentationScope, T[]>>();
-  for (const item of items) {
-    const resource = records.resourceOf(item);
-    let scopes = byResource.get(resource);
-    if (scopes === undefined) byResource.set(resource, (scopes = new Map()));
-    const scope = records.scopeOf(item);
-    let list = scopes.get(scope);
-    if (list === undefined) scopes.set(scope, (list = []));
-    list.push(item);
-  }
-  const w = new ProtoWriter(items.length * 1024 + 1024);
-  for (const [resource, scopes] of byResource) {
-    w.tag(1, 2);
-    const resourceLogs = w.begin();
-    writeResource(w, resource);
-    for (const [scope, list] of scopes) {
-      w.tag(2, 2);
-      const scopeLogs = w.begin();
-      writeScope(w, scope);
-      for (const item of list) {
-        w.tag(2, 2);
-        records.write(w, item, resource);
-      }
-      writeSchemaUrl(w, scope.schemaUrl);
-      w.end(scopeLogs);
-    }
-    writeSchemaUrl(w, resource.schemaUrl);
-    w.end(resourceLogs);
-  }
-  return w.finish();
+/** Every record of a set, in order, as refs for `assembleLogsRequest`. */
+export function refsOf(set: EncodedLogRecords): EncodedRef[] {
+  return Array.from(set.ends, (_, index) => ({ set, index }));
+}
+
+/** Resources with the same attributes and schema are one resource in a request, whichever catalog (or thread) made them. */
+export function resourceKey(resource: Resource): string {
+  return JSON.stringify([resource.schemaUrl ?? '', Object.entries(resource.attributes)]);
 }
 
 /** The `resource` field (1) of a ResourceLogs. */
@@ -132,67 +109,61 @@ export interface EncodedResource {
 }
 
 /**
- * Encodes each item as a LogRecord on its own, with its resource (keyed by
- * `keyOf`) and the one scope. `assembleLogsRequest` puts them together into
- * the request `encodeRequest` would have written for the same items.
- * `scratch`, a writer the caller keeps from one call to the next, saves
- * allocating (and growing) a buffer per call; the bytes returned are then a
- * copy of exactly their size, owning their ArrayBuffer (ready to transfer).
+ * Encodes items as LogRecords one by one, each with its resource (keyed by
+ * `resourceKey`) and the one scope; `assembleLogsRequest` puts them together
+ * into requests. One encoder is kept by its owner (a LogRecordMapper: one
+ * per thread) from one call to the next, with what it learns: its buffer
+ * (which grows to the largest set's size), the encoded key fields, and each
+ * resource's and scope's encoded fields (every record of a cluster has the
+ * same two, and encoding them per record cost three buffers and a JSON key
+ * each time). The bytes returned are a copy of exactly their size, owning
+ * their ArrayBuffer (ready to transfer).
  */
-export function encodeEach<T>(
-  items: readonly T[],
-  records: Omit<RecordWriter<T>, 'scopeOf'>,
-  scope: InstrumentationScope,
-  keyOf: (resource: Resource) => string,
-  scratch?: ProtoWriter,
-): EncodedLogRecords {
-  const w = scratch ?? new ProtoWriter(items.length * 1024 + 64);
-  w.reset();
-  const ends = new Uint32Array(items.length);
-  const resourceOf = new Uint16Array(items.length);
-  const indexOf = new Map<Resource, number>();
-  const resources: EncodedResource[] = [];
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
-    const resource = records.resourceOf(item);
-    let index = indexOf.get(resource);
-    if (index === undefined) {
-      if (resources.length === 0xffff) throw new RangeError('more than 65,535 resources in one set of log records');
-      index = resources.length;
-      indexOf.set(resource, index);
-      resources.push(encodedResource(resource, keyOf));
+export class LogRecordEncoder {
+  readonly #w = new ProtoWriter(1 << 16);
+  readonly #resources = new WeakMap<Resource, EncodedResource>();
+  readonly #scopes = new WeakMap<InstrumentationScope, Uint8Array>();
+
+  encodeEach<T>(items: readonly T[], records: RecordWriter<T>, scope: InstrumentationScope): EncodedLogRecords {
+    const w = this.#w;
+    w.reset();
+    const ends = new Uint32Array(items.length);
+    const resourceOf = new Uint16Array(items.length);
+    const indexOf = new Map<Resource, number>();
+    const resources: EncodedResource[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const resource = records.resourceOf(item);
+      let index = indexOf.get(resource);
+      if (index === undefined) {
+        if (resources.length === 0xffff) throw new RangeError('more than 65,535 resources in one set of log records');
+        index = resources.length;
+        indexOf.set(resource, index);
+        resources.push(this.#resource(resource));
+      }
+      resourceOf[i] = index;
+      w.tag(2, 2);
+      records.write(w, item, resource);
+      ends[i] = w.position;
     }
-    resourceOf[i] = index;
-    w.tag(2, 2);
-    records.write(w, item, resource);
-    ends[i] = w.position;
+    const bytes = Uint8Array.prototype.slice.call(w.finish()) as Uint8Array;
+    return { bytes, ends, resourceOf, resources, scope: this.#scope(scope) };
   }
-  const bytes = scratch ? (Uint8Array.prototype.slice.call(w.finish()) as Uint8Array) : w.finish();
-  return { bytes, ends, resourceOf, resources, scope: encodedScope(scope) };
-}
 
-/**
- * A resource's and a scope's encoded fields, kept per object: every record
- * of a cluster has the same two, and encoding them again per record cost
- * three buffers and a JSON key each time. The bytes are only ever read.
- * `keyOf` must depend on the resource alone (it is `resourceKey` in mapping.ts).
- */
-const encodedResources = new WeakMap<Resource, EncodedResource>();
-const encodedScopes = new WeakMap<InstrumentationScope, Uint8Array>();
-
-function encodedResource(resource: Resource, keyOf: (resource: Resource) => string): EncodedResource {
-  let encoded = encodedResources.get(resource);
-  if (encoded === undefined) {
-    encoded = { key: keyOf(resource), head: encodedWith((rw) => writeResource(rw, resource)), tail: encodedWith((rw) => writeSchemaUrl(rw, resource.schemaUrl)) };
-    encodedResources.set(resource, encoded);
+  #resource(resource: Resource): EncodedResource {
+    let encoded = this.#resources.get(resource);
+    if (encoded === undefined) {
+      encoded = { key: resourceKey(resource), head: encodedWith((rw) => writeResource(rw, resource)), tail: encodedWith((rw) => writeSchemaUrl(rw, resource.schemaUrl)) };
+      this.#resources.set(resource, encoded);
+    }
+    return encoded;
   }
-  return encoded;
-}
 
-function encodedScope(scope: InstrumentationScope): Uint8Array {
-  let encoded = encodedScopes.get(scope);
-  if (encoded === undefined) encodedScopes.set(scope, (encoded = encodedWith((sw) => writeScope(sw, scope))));
-  return encoded;
+  #scope(scope: InstrumentationScope): Uint8Array {
+    let encoded = this.#scopes.get(scope);
+    if (encoded === undefined) this.#scopes.set(scope, (encoded = encodedWith((sw) => writeScope(sw, scope))));
+    return encoded;
+  }
 }
 
 function encodedWith(write: (w: ProtoWriter) => void): Uint8Array {
@@ -210,8 +181,8 @@ export interface EncodedRef {
 /**
  * An ExportLogsServiceRequest of records encoded apart (`encodeEach`), in
  * the order given: grouped by resource key in the order keys first appear,
- * under the scope of the first record, which is what `encodeRequest` writes
- * for the same records (one scope for all).
+ * under the scope of the first record (one scope for all), as
+ * otlp-transformer groups them.
  */
 export function assembleLogsRequest(refs: readonly EncodedRef[]): Uint8Array {
   const byKey = new Map<string, { resource: EncodedResource; refs: EncodedRef[] }>();
@@ -247,13 +218,13 @@ const recordEnd = (ref: EncodedRef): number => ref.set.ends[ref.index]!;
 
 const TWO_POW_32 = 0x1_0000_0000;
 
-/** Encoded `key` fields of KeyValue messages (tag, length, UTF-8), per key: the same few dozen names are written on every record. */
-const KEY_FIELDS = new Map<string, Uint8Array>();
 const MAX_KEY_FIELDS = 4096;
 
 export class ProtoWriter {
   #buf: Buffer;
   #pos = 0;
+  /** Encoded `key` fields of KeyValue messages (tag, length, UTF-8), per key: the same few dozen names are written on every record of a writer that is kept. */
+  readonly #keys = new Map<string, Uint8Array>();
 
   constructor(capacity: number) {
     this.#buf = Buffer.allocUnsafe(capacity);
@@ -335,12 +306,12 @@ export class ProtoWriter {
 
   /** The `key` field (1) of a KeyValue, from the cache of encoded keys when it is there. */
   key(key: string): void {
-    let field = KEY_FIELDS.get(key);
+    let field = this.#keys.get(key);
     if (field === undefined) {
       const start = this.#pos;
       this.tag(1, 2);
       this.string(key);
-      if (KEY_FIELDS.size < MAX_KEY_FIELDS) KEY_FIELDS.set(key, Uint8Array.prototype.slice.call(this.#buf, start, this.#pos));
+      if (this.#keys.size < MAX_KEY_FIELDS) this.#keys.set(key, Uint8Array.prototype.slice.call(this.#buf, start, this.#pos));
       return;
     }
     // One native copy: about a third of a byte-by-byte loop's time for these 10-40 bytes.
@@ -467,7 +438,7 @@ export class ProtoWriter {
    * three nested lengths are then single bytes known before the text is copied.
    */
   stringAttribute(field: number, key: string, text: string): void {
-    const keyField = KEY_FIELDS.get(key);
+    const keyField = this.#keys.get(key);
     const n = text.length;
     if (keyField !== undefined && keyField.length + n < 120) {
       this.#ensure(6 + keyField.length + n);
