@@ -10,7 +10,8 @@
  * such as `|= "CONNECT"` finds it.
  *
  * Loki is the main backend, so a record is shaped to pass its default limits
- * whatever the event holds:
+ * whatever the event holds (the budget itself, apart from the conventions,
+ * is loki-budget.ts):
  * - the body becomes the log line, at most 256 KiB (`max_line_size`): longer
  *   SQL is cut at a character boundary, a marker appended, and the full
  *   length kept in `aws.rds.das.query_text_length`;
@@ -42,6 +43,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
 import type { ActivityEvent, Engine } from '../../events/model.ts';
 import { OUTCOME_RULES } from '../../events/outcome.ts';
+import { AttributeBudget, capValue, DEFAULT_LIMITS, DROPPED_ATTRIBUTES, LokiBudgets, truncateUtf8, type MappingLimits } from './loki-budget.ts';
 import { assembleLogsRequest, LogRecordEncoder, refsOf, type EncodedLogRecords, type ProtoWriter, type RecordWriter } from './protobuf.ts';
 import type { ResourceCatalog } from './resource.ts';
 import { sameKeys } from '../../util/same-keys.ts';
@@ -52,6 +54,7 @@ import type { OldEventsMode } from './old-events.ts';
 export const EVENT_NAME = 'aws.rds.database_activity';
 
 export { OLD_EVENTS_MODES, type OldEventsMode } from './old-events.ts';
+export { DEFAULT_LIMITS, LOKI_MAX_LINE_BYTES, LOKI_MAX_STRUCTURED_METADATA_BYTES, LOKI_MAX_STRUCTURED_METADATA_ENTRIES, truncateUtf8, type MappingLimits } from './loki-budget.ts';
 
 /** With `--old-events observed-time`: when the event occurred, as RFC 3339 UTC with nine fraction digits (strings of it sort as times). */
 export const EVENT_TIME_ATTRIBUTE = 'aws.rds.das.event_time';
@@ -59,23 +62,6 @@ export const EVENT_TIME_ATTRIBUTE = 'aws.rds.das.event_time';
 /** The OTLP Timestamp of an event whose time is left unset: 0. */
 const UNSET_TIME: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
 export const SCOPE = Object.freeze({ name: 'das-exporter', version: VERSION });
-
-/** Loki 3 defaults (limits_config). */
-export const LOKI_MAX_LINE_BYTES = 256 * 1024;
-export const LOKI_MAX_STRUCTURED_METADATA_ENTRIES = 128;
-export const LOKI_MAX_STRUCTURED_METADATA_BYTES = 64 * 1024;
-
-/**
- * Resource attributes Loki 3 makes index labels by default
- * (distributor.otlp.default_resource_attributes_as_index_labels); the others
- * cost a structured-metadata entry on every record.
- */
-const LOKI_INDEXED_RESOURCE_ATTRIBUTES = new Set([
-  'service.name', 'service.namespace', 'service.instance.id', 'deployment.environment', 'deployment.environment.name',
-  'cloud.region', 'cloud.availability_zone', 'k8s.cluster.name', 'k8s.namespace.name', 'k8s.pod.name',
-  'k8s.container.name', 'container.name', 'k8s.replicaset.name', 'k8s.deployment.name', 'k8s.statefulset.name',
-  'k8s.daemonset.name', 'k8s.cronjob.name', 'k8s.job.name',
-]);
 
 /** `db.system.name` per engine (semconv well-known values); the spans say the same. */
 export const DB_SYSTEM: Readonly<Record<Engine, string>> = {
@@ -85,24 +71,6 @@ export const DB_SYSTEM: Readonly<Record<Engine, string>> = {
   oracle: 'oracle.db',
   unknown: 'other_sql',
 };
-
-export interface MappingLimits {
-  /** Log line cap in UTF-8 bytes (default 256 KiB). */
-  maxBodyBytes: number;
-  /** Structured-metadata entries per record, Loki's extras included (default 128). */
-  maxEntries: number;
-  /** Structured-metadata bytes (names + values) per record (default 64 KiB minus a margin). */
-  maxEntryBytes: number;
-  /** Cap on one attribute's string value in UTF-8 bytes (default 4 KiB); the body holds the full SQL. */
-  maxValueBytes: number;
-}
-
-export const DEFAULT_LIMITS: MappingLimits = Object.freeze({
-  maxBodyBytes: LOKI_MAX_LINE_BYTES,
-  maxEntries: LOKI_MAX_STRUCTURED_METADATA_ENTRIES,
-  maxEntryBytes: LOKI_MAX_STRUCTURED_METADATA_BYTES - 1024,
-  maxValueBytes: 4096,
-});
 
 export interface LogRecordMapperOptions {
   resources: ResourceCatalog;
@@ -172,9 +140,9 @@ export class LogRecordMapper {
   /**
    * The events as one OTLP ExportLogsServiceRequest in protobuf: the bytes
    * `encodeLogsRequest(events.map(mapFields))` gives, without building the
-   * records first. Each record's attributes are written as they are ranked
-   * while an upper bound proves they fit Loki's budget; a record that may not
-   * fit is rewound and mapped the careful way (exact sizes, drops counted).
+   * records first: each record's attributes are written as they are ranked,
+   * each as the record's Loki budget admits it (the same budget `mapFields`
+   * asks).
    */
   encode(events: readonly ActivityEvent[]): Uint8Array {
     if (events.length === 0) return new Uint8Array(0);
@@ -206,16 +174,12 @@ export class LogRecordMapper {
       resourceOf: (event) => resources.resourceFor(event),
       write: (w, event, resource) => {
         const head = headOf(event, resource, observedOf(event), limits, observedTime, memo);
-        const mark = w.position;
+        const budget = budgetOf(head, memo);
         const at = w.recordStart(head);
-        const direct = new DirectAttributes(w, head.maxEntries, head.maxBytes, limits.maxValueBytes);
-        forEachRankedAttribute(event, direct, head.truncatedFrom, limits.maxValueBytes, head.eventTime, memo);
-        if (direct.fits) {
-          w.recordEnd(at, head);
-          return;
-        }
-        w.rewind(mark);
-        w.logRecord(withAttributes(head, event, limits, memo));
+        forEachRankedAttribute(event, new WrittenAttributes(w, budget), head.truncatedFrom, limits.maxValueBytes, head.eventTime, memo);
+        const dropped = budget.dropped;
+        if (dropped > 0) writeAttribute(w, DROPPED_ATTRIBUTES, dropped);
+        w.recordEnd(at, head, dropped);
       },
     };
   }
@@ -249,7 +213,7 @@ export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLog
 
 /**
  * What a mapper learns as it goes and keeps for the next record: the
- * structured-metadata cost of each resource, the attribute names of the
+ * structured-metadata cost of each resource (in its Loki budgets), the attribute names of the
  * last shapes of unknown and native fields, and the seed hash of the last
  * Kinesis record. Owned by one mapper (each thread has its own), never by
  * the module.
@@ -257,19 +221,13 @@ export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLog
 class MappingMemo {
   readonly extraNames = new AttributeNames('aws.rds.das.extra.');
   readonly nativeNames = new AttributeNames('aws.rds.das.native.');
-  readonly #resourceCosts = new WeakMap<Resource, { entries: number; bytes: number }>();
+  /** Loki's budget of each record (loki-budget.ts), with what each resource costs. */
+  readonly budgets: LokiBudgets;
   /** The events of one Kinesis record share their seed: its hash is kept for the next event. */
   #lastSeed = { shardId: '', sequenceNumber: '', hash: 0 };
 
-  /** Structured-metadata entries and bytes a resource costs every record; computed once per resource. */
-  resourceCost(resource: Resource): { entries: number; bytes: number } {
-    let cost = this.#resourceCosts.get(resource);
-    if (cost === undefined) {
-      const extras = Object.entries(resource.attributes).filter(([k]) => !LOKI_INDEXED_RESOURCE_ATTRIBUTES.has(k));
-      cost = { entries: extras.length, bytes: extras.reduce((n, [k, v]) => n + k.length + String(v).length, 0) };
-      this.#resourceCosts.set(resource, cost);
-    }
-    return cost;
+  constructor(limits: MappingLimits = DEFAULT_LIMITS) {
+    this.budgets = new LokiBudgets(limits);
   }
 
   seedHash(position: ActivityEvent['position'], eventId: string): number {
@@ -282,19 +240,22 @@ class MappingMemo {
   }
 }
 
-/** A record but its attributes, and the structured-metadata budget its attributes have. */
+/** A record but its attributes. */
 interface RecordHead extends Omit<LogRecordFields, 'attributeKeys' | 'attributeValues' | 'droppedAttributesCount'> {
   droppedAttributesCount: 0;
   /** Set when the body was cut: the SQL's full length in UTF-8 bytes. */
   truncatedFrom: number | null;
   /** With `observed-time`: the event's own time for EVENT_TIME_ATTRIBUTE; null otherwise or when the event has none. */
   eventTime: string | null;
-  maxEntries: number;
-  maxBytes: number;
 }
 
 function mapWithLimits(event: ActivityEvent, resource: Resource, observed: HrTime, limits: MappingLimits, observedTime: boolean, memo: MappingMemo): LogRecordFields {
   return withAttributes(headOf(event, resource, observed, limits, observedTime, memo), event, limits, memo);
+}
+
+/** The Loki budget of a record with this head (what its resource and trace context already cost). */
+function budgetOf(head: RecordHead, memo: MappingMemo): AttributeBudget {
+  return memo.budgets.budgetFor(head.resource, head.spanContext ?? null);
 }
 
 /** `observedTime`: `--old-events observed-time` (the module's opening says what it changes). */
@@ -302,13 +263,6 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
   const failed = event.outcome === 'failure';
   const trace = event.enrichment?.trace ?? null;
   const body = bodyOf(event, limits.maxBodyBytes);
-
-  // Entries Loki adds to every record besides its attributes: non-indexed resource
-  // attributes, scope_name/scope_version, severity_number/severity_text,
-  // detected_level, observed_timestamp, trace_id/span_id/flags, dropped_attributes_count.
-  const extras = memo.resourceCost(resource);
-  const fixedEntries = extras.entries + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
-  const fixedBytes = extras.bytes + 200;
 
   const logTime = event.logTimeUnixNano ?? event.startTimeUnixNano;
   const severity = severityOf(failed, event.policy?.severity ?? null);
@@ -326,8 +280,6 @@ function headOf(event: ActivityEvent, resource: Resource, observed: HrTime, limi
     instrumentationScope: SCOPE,
     droppedAttributesCount: 0,
     truncatedFrom: body.truncatedFrom,
-    maxEntries: limits.maxEntries - fixedEntries,
-    maxBytes: limits.maxEntryBytes - fixedBytes,
   };
 }
 
@@ -348,14 +300,14 @@ function severityOf(failed: boolean, policy: string | null): { severityNumber: S
 
 /** The whole record: its head and the attributes its budget keeps, drops counted. */
 function withAttributes(head: RecordHead, event: ActivityEvent, limits: MappingLimits, memo: MappingMemo): LogRecordFields {
-  const budget = new AttributeBudget(head.maxEntries, head.maxBytes, limits.maxValueBytes);
+  const budget = budgetOf(head, memo);
   forEachRankedAttribute(event, budget, head.truncatedFrom, limits.maxValueBytes, head.eventTime, memo);
   const { keys, values, dropped } = budget;
   if (dropped > 0) {
-    keys.push('aws.rds.das.dropped_attributes');
+    keys.push(DROPPED_ATTRIBUTES);
     values.push(dropped);
   }
-  const { truncatedFrom: _t, maxEntries: _e, maxBytes: _b, eventTime: _v, ...record } = head;
+  const { truncatedFrom: _t, eventTime: _v, ...record } = head;
   return { ...record, attributeKeys: keys, attributeValues: values, droppedAttributesCount: dropped };
 }
 
@@ -388,14 +340,6 @@ export function fallbackBody(event: ActivityEvent): string {
   return `${what}${saysFailed ? '' : ' failed'}${message ? `: ${message}` : code}`;
 }
 
-/** The longest prefix of `text` within `maxBytes` UTF-8 bytes, never splitting a character. */
-export function truncateUtf8(text: string, maxBytes: number): string {
-  const buf = Buffer.from(text, 'utf8');
-  if (buf.length <= maxBytes) return text;
-  let end = Math.max(0, maxBytes);
-  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
-  return buf.subarray(0, end).toString('utf8');
-}
 
 const SELECT_FIRST = /^select\b/i;
 
@@ -540,128 +484,37 @@ class AttributeNames {
 }
 
 
+/** Writes each attribute the record's budget admits straight into the protobuf LogRecord being written: no lists in between. */
+class WrittenAttributes implements AttributeReceiver {
+  readonly #w: ProtoWriter;
+  readonly #budget: AttributeBudget;
+
+  constructor(w: ProtoWriter, budget: AttributeBudget) {
+    this.#w = w;
+    this.#budget = budget;
+  }
+
+  add(key: string, raw: AttributeValue | null | undefined): void {
+    const value = this.#budget.admit(key, raw);
+    if (value !== null) writeAttribute(this.#w, key, value);
+  }
+}
+
+/** A LogRecord's `attributes` field (6): one KeyValue. */
+function writeAttribute(w: ProtoWriter, key: string, value: AttributeValue): void {
+  if (typeof value === 'string') w.stringAttribute(6, key, value);
+  else {
+    w.tag(6, 2);
+    w.keyValue(key, value);
+  }
+}
+
 function attributeValue(value: unknown): AttributeValue | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (typeof value === 'bigint') return value.toString();
   return JSON.stringify(value);
-}
-
-function capValue(value: string, maxBytes: number): string {
-  if (value.length * 3 <= maxBytes || Buffer.byteLength(value, 'utf8') <= maxBytes) return value;
-  const marker = '…[truncated]';
-  return truncateUtf8(value, maxBytes - Buffer.byteLength(marker, 'utf8')) + marker;
-}
-
-/**
- * Keeps offered attributes in order while they fit; one slot is held back for
- * the dropped count. Byte sizes are counted exactly only once the record gets
- * near its budget: until then an upper bound (3 bytes per UTF-16 unit) proves
- * that everything fits, which is the same answer for less work.
- */
-class AttributeBudget {
-  readonly keys: string[] = [];
-  readonly values: AttributeValue[] = [];
-  dropped = 0;
-  readonly maxValueBytes: number;
-  readonly #maxEntries: number;
-  readonly #maxBytes: number;
-  #entries = 0;
-  #bytes = 0;
-  #exact = false;
-
-  constructor(maxEntries: number, maxBytes: number, maxValueBytes: number) {
-    this.#maxEntries = maxEntries;
-    this.#maxBytes = maxBytes;
-    this.maxValueBytes = maxValueBytes;
-  }
-
-  add(key: string, raw: AttributeValue | null | undefined): void {
-    if (raw === null || raw === undefined || raw === '') return;
-    const value = typeof raw === 'string' ? capValue(raw, this.maxValueBytes) : raw;
-    if (this.#entries + 1 + RESERVED_ENTRIES > this.#maxEntries) {
-      this.dropped++;
-      return;
-    }
-    if (!this.#exact) {
-      const upper = upperBytes(key, value);
-      if (this.#bytes + upper <= this.#maxBytes) {
-        this.#keep(key, value, upper);
-        return;
-      }
-      // Near the budget: from here on, exact sizes.
-      this.#exact = true;
-      this.#bytes = 0;
-      for (let i = 0; i < this.keys.length; i++) this.#bytes += Buffer.byteLength(this.keys[i]!, 'utf8') + valueBytes(this.values[i]!);
-    }
-    // Loki counts UTF-8 bytes; an unknown field's name (`aws.rds.das.extra.<key>`) can be any text.
-    const size = Buffer.byteLength(key, 'utf8') + valueBytes(value);
-    if (this.#bytes + size <= this.#maxBytes) this.#keep(key, value, size);
-    else this.dropped++;
-  }
-
-  #keep(key: string, value: AttributeValue, size: number): void {
-    this.keys.push(key);
-    this.values.push(value);
-    this.#entries++;
-    this.#bytes += size;
-  }
-}
-
-/** The slot AttributeBudget holds back for `aws.rds.das.dropped_attributes`. */
-const RESERVED_ENTRIES = 1;
-
-/** At least the UTF-8 size of an attribute, cheaply: 3 bytes per UTF-16 unit of text. */
-function upperBytes(key: string, value: AttributeValue): number {
-  return key.length * 3 + (typeof value === 'string' ? value.length * 3 : valueBytes(value));
-}
-
-/**
- * Writes attributes straight into a protobuf LogRecord for as long as
- * AttributeBudget would keep them without counting exactly (the same upper
- * bound, the same capped values): while `fits` holds, the bytes are those of
- * the budgeted mapping with nothing dropped. The first attribute that might
- * not fit clears `fits`, and the caller starts the record again the careful way.
- */
-class DirectAttributes implements AttributeReceiver {
-  fits = true;
-  readonly #w: ProtoWriter;
-  readonly #maxEntries: number;
-  readonly #maxBytes: number;
-  readonly #maxValueBytes: number;
-  #entries = 0;
-  #bytes = 0;
-
-  constructor(w: ProtoWriter, maxEntries: number, maxBytes: number, maxValueBytes: number) {
-    this.#w = w;
-    this.#maxEntries = maxEntries;
-    this.#maxBytes = maxBytes;
-    this.#maxValueBytes = maxValueBytes;
-  }
-
-  add(key: string, raw: AttributeValue | null | undefined): void {
-    if (!this.fits || raw === null || raw === undefined || raw === '') return;
-    const value = typeof raw === 'string' ? capValue(raw, this.#maxValueBytes) : raw;
-    const upper = upperBytes(key, value);
-    if (this.#entries + 1 + RESERVED_ENTRIES > this.#maxEntries || this.#bytes + upper > this.#maxBytes) {
-      this.fits = false;
-      return;
-    }
-    this.#entries++;
-    this.#bytes += upper;
-    if (typeof value === 'string') this.#w.stringAttribute(6, key, value);
-    else {
-      this.#w.tag(6, 2);
-      this.#w.keyValue(key, value);
-    }
-  }
-}
-
-function valueBytes(value: AttributeValue): number {
-  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
-  if (Array.isArray(value)) return Buffer.byteLength(JSON.stringify(value), 'utf8');
-  return String(value).length;
 }
 
 /**

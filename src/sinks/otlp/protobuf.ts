@@ -320,13 +320,9 @@ export class ProtoWriter {
     this.#pos += field.length;
   }
 
-  /** Where the next byte goes; `rewind` returns to such a mark, dropping what was written since. */
+  /** Where the next byte goes. */
   get position(): number {
     return this.#pos;
-  }
-
-  rewind(position: number): void {
-    this.#pos = position;
   }
 
   /** Bytes already encoded, as they are. */
@@ -492,7 +488,7 @@ export class ProtoWriter {
   logRecord(r: LogRecordFields): void {
     const at = this.recordStart(r);
     this.attributes(6, r.attributeKeys, r.attributeValues);
-    this.recordEnd(at, r);
+    this.recordEnd(at, r, r.droppedAttributesCount);
   }
 
   /** A LogRecord up to its attributes (time, severity, body); returns the mark `recordEnd` closes. */
@@ -515,10 +511,10 @@ export class ProtoWriter {
     return at;
   }
 
-  /** The fields of a LogRecord after its attributes; closes the record `recordStart` opened at `at`. */
-  recordEnd(at: number, r: Pick<LogRecordFields, 'droppedAttributesCount' | 'spanContext' | 'hrTimeObserved' | 'eventName'>): void {
+  /** The fields of a LogRecord after its attributes (`dropped`: how many a budget dropped); closes the record `recordStart` opened at `at`. */
+  recordEnd(at: number, r: Pick<LogRecordFields, 'spanContext' | 'hrTimeObserved' | 'eventName'>, dropped: number): void {
     this.tag(7, 0);
-    this.varint(r.droppedAttributesCount);
+    this.varint(dropped);
     const span = r.spanContext;
     if (span?.traceFlags) {
       this.tag(8, 5);
