@@ -15,8 +15,12 @@ import { backoffDelay, sleep as abortableSleep, type BackoffOptions } from './ba
 export type RetryVerdict =
   /** Throw `error` (the failure itself, or what the caller makes of it). */
   | { retry: false; error: unknown }
-  /** Try again: `reason` names the failure for counters and logs; `delayMs` is the service's own wait (Retry-After); `credentials` puts it on the credentials budget. */
-  | { retry: true; reason: string; delayMs?: number; credentials?: boolean };
+  /**
+   * Try again: `reason` names the failure for counters and logs; `delayMs` is the service's own wait (Retry-After);
+   * `credentials` puts it on the credentials budget; `fresh`: the attempt made progress before it failed (a
+   * subscription that delivered events before it was cut), so the backoff and the credentials count start over.
+   */
+  | { retry: true; reason: string; delayMs?: number; credentials?: boolean; fresh?: boolean };
 
 export interface RetryOptions {
   backoff?: BackoffOptions;
@@ -47,12 +51,15 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, class
   const aborted = o.aborted ?? (() => new RetryAborted());
   let credentialFailures = 0;
   let otherFailures = 0;
+  /** Failures since the last progress: what the backoff grows with. */
+  let backoffFailures = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return await operation(attempt);
     } catch (error) {
       const verdict = classify(error, attempt);
       if (!verdict.retry) throw verdict.error;
+      if (verdict.fresh) backoffFailures = credentialFailures = 0;
       if (verdict.credentials) credentialFailures++;
       else {
         credentialFailures = 0;
@@ -62,7 +69,9 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, class
       if (otherFailures >= (o.maxAttempts ?? Infinity)) throw o.exhausted ? o.exhausted('attempts', otherFailures, error) : error;
       o.onRetry?.(verdict.reason, attempt + 1, error);
       if (o.signal?.aborted) throw aborted();
-      await sleep(verdict.delayMs ?? backoffDelay(attempt, o.backoff), o.signal).catch(() => {});
+      const delayMs = verdict.delayMs ?? backoffDelay(backoffFailures, o.backoff);
+      backoffFailures++;
+      await sleep(delayMs, o.signal).catch(() => {});
       if (o.signal?.aborted) throw aborted();
     }
   }

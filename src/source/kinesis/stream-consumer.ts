@@ -16,8 +16,8 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
-import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
 import { backoffDelay, sleep as defaultSleep, type BackoffOptions } from '../../util/backoff.ts';
+import { retry, type RetryVerdict } from '../../util/retry.ts';
 import { classifyLeaseStoreError, LeaseStoreError, leaseStoreCall } from '../checkpoints/failures.ts';
 import type { LeaseCoordinator, ShardLease } from '../checkpoints/store.ts';
 import { classifyKinesisError, streamRef, type StreamRef } from './client.ts';
@@ -28,6 +28,16 @@ import { deregisterStreamConsumer, EfoSetupError, ensureStreamConsumer } from '.
 import { credentialsUnavailable, type BatchProcessor, type ShardOutcome, type StartPosition } from './shard-delivery.ts';
 import { ShardReader } from './shard-reader.ts';
 import { SubscriptionReader } from './subscription-reader.ts';
+
+/** Shard discovery cannot go on: the stream stops (`reason`) until a re-probe finds it fixed. */
+class DiscoveryStopped extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
 
 export interface KinesisConsumerOptions {
   client: KinesisClient;
@@ -192,42 +202,48 @@ class StreamConsumer {
 
   async #discoverLoop(): Promise<void> {
     const signal = this.#controller.signal;
-    for (let failures = 0, credentialFailures = 0; !signal.aborted; ) {
+    while (!signal.aborted) {
       if (this.#stoppedFor !== undefined) {
         await this.#waitToReprobe(signal);
         continue;
       }
-      let waitMs = this.#o.discoveryIntervalMs;
       try {
-        await this.#discover(signal);
-        failures = 0;
-        credentialFailures = 0;
+        await retry(() => this.#discover(signal), (error) => this.#discoveryVerdict(error), {
+          signal,
+          backoff: this.#o.retry,
+          // A failed discovery is tried again no later than the next regular one; an ended shard wakes it early.
+          sleep: (ms) => this.#idle(Math.min(ms, this.#o.discoveryIntervalMs), signal),
+          onRetry: (reason, _failures, error) => {
+            const cause = error instanceof LeaseStoreError ? error.cause : error;
+            const where = error instanceof LeaseStoreError ? 'leases' : this.#discoveryCall;
+            this.#o.observer?.retrying?.(this.#ref.name, null, where, reason);
+            this.#o.log.warn(`shard discovery failed (${where === 'leases' ? 'lease store' : `Kinesis ${where}`}); retrying`, { stream: this.#ref.name, error: describeError(cause) });
+          },
+          exhausted: (_budget, attempts, error) => {
+            const fromLeases = error instanceof LeaseStoreError;
+            const stopped = credentialsUnavailable(fromLeases ? 'shard discovery (lease store)' : this.#discoveryCall, attempts, fromLeases ? error.cause : error);
+            return new DiscoveryStopped(stopped.reason, stopped.message);
+          },
+        });
       } catch (error) {
         if (signal.aborted) return;
-        if (error instanceof EfoSetupError) {
-          this.#fail(error.reason, error.message);
-          continue;
-        }
-        const fromLeases = error instanceof LeaseStoreError;
-        const failure = fromLeases ? classifyLeaseStoreError(error.cause) : classifyKinesisError(error);
-        const cause = fromLeases ? error.cause : error;
-        if (failure.kind === 'fatal') {
-          this.#fail(failure.reason, describeError(cause));
-          continue;
-        }
-        credentialFailures = failure.kind === 'retryable' && failure.reason === 'credentials' ? credentialFailures + 1 : 0;
-        if (credentialFailures >= CREDENTIALS_ATTEMPTS) {
-          const stopped = credentialsUnavailable(fromLeases ? 'shard discovery (lease store)' : this.#discoveryCall, credentialFailures, cause);
-          this.#fail(stopped.reason, stopped.message);
-          credentialFailures = 0;
-          continue;
-        }
-        this.#o.observer?.retrying?.(this.#ref.name, null, fromLeases ? 'leases' : this.#discoveryCall, failure.kind === 'retryable' ? failure.reason : 'unexpected');
-        this.#o.log.warn(`shard discovery failed (${fromLeases ? 'lease store' : `Kinesis ${this.#discoveryCall}`}); retrying`, { stream: this.#ref.name, error: describeError(cause) });
-        waitMs = Math.min(waitMs, backoffDelay(failures++, this.#o.retry));
+        if (error instanceof DiscoveryStopped) this.#fail(error.reason, error.message);
+        else throw error;
+        continue;
       }
-      await this.#idle(waitMs, signal);
+      await this.#idle(this.#o.discoveryIntervalMs, signal);
     }
+  }
+
+  /** What a failed discovery means: try again (Kinesis or the lease store said so), or stop this stream (DiscoveryStopped). */
+  #discoveryVerdict(error: unknown): RetryVerdict {
+    if (this.#controller.signal.aborted) return { retry: false, error };
+    if (error instanceof EfoSetupError) return { retry: false, error: new DiscoveryStopped(error.reason, error.message) };
+    const fromLeases = error instanceof LeaseStoreError;
+    const failure = fromLeases ? classifyLeaseStoreError(error.cause) : classifyKinesisError(error);
+    if (failure.kind === 'fatal') return { retry: false, error: new DiscoveryStopped(failure.reason, describeError(fromLeases ? error.cause : error)) };
+    if (failure.kind === 'retryable') return { retry: true, reason: failure.reason, credentials: failure.reason === 'credentials' };
+    return { retry: true, reason: 'unexpected' };
   }
 
   /** Lists the shards, records them, and starts a reader for each shard the coordinator hands out. */

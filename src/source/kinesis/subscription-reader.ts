@@ -26,8 +26,8 @@
  */
 import { SubscribeToShardCommand, type KinesisClient, type StartingPosition, type SubscribeToShardEvent, type SubscribeToShardEventStream } from '@aws-sdk/client-kinesis';
 import { describeError } from '../../errors.ts';
-import { CREDENTIALS_ATTEMPTS } from '../../util/aws-errors.ts';
-import { backoffDelay, sleep as defaultSleep } from '../../util/backoff.ts';
+import { sleep as defaultSleep } from '../../util/backoff.ts';
+import { retry, type RetryVerdict } from '../../util/retry.ts';
 import { LeaseLostError } from '../checkpoints/store.ts';
 import { classifySubscriptionError, type SubscriptionEnd } from './efo-errors.ts';
 import { credentialsUnavailable, ShardDelivery, Stop, STOPPED, type ReadPosition, type ShardOutcome, type ShardReadOptions } from './shard-delivery.ts';
@@ -53,6 +53,21 @@ const SUBSCRIPTION_LIFETIME_MS = 290_000;
 /** How one subscription ended: the shard's end, or a reason to subscribe again (and whether it handled an event first). */
 type Resubscribe = { kind: 'resubscribe'; reason: SubscriptionEnd; error?: unknown; progressed?: boolean };
 type Ended = { kind: 'shard_end' } | Resubscribe;
+
+/** A subscription ended early: the retry loop subscribes again after a backoff. */
+class SubscriptionCut extends Error {
+  readonly ended: Resubscribe;
+
+  constructor(ended: Resubscribe) {
+    super(`subscription ended: ${ended.reason}`);
+    this.ended = ended;
+  }
+}
+
+/** A subscription that handled events before it was cut is progress: its successor backs off from the start. */
+function cutVerdict(ended: Resubscribe): RetryVerdict {
+  return { retry: true, reason: ended.reason, credentials: ended.reason === 'credentials', fresh: ended.progressed === true };
+}
 
 export class SubscriptionReader {
   readonly shardId: string;
@@ -83,30 +98,19 @@ export class SubscriptionReader {
     const { stream } = this.#o;
     try {
       this.#o.observer?.shardStarted?.(stream.name, this.shardId);
-      let failures = 0;
-      let credentialFailures = 0;
-      for (;;) {
-        if (signal.aborted) return STOPPED;
-        const ended = await this.#subscribeOnce(signal);
-        this.#o.observer?.subscriptionEnded?.(stream.name, this.shardId, ended.kind === 'shard_end' ? 'shard_end' : ended.reason);
-        if (ended.kind === 'shard_end') {
-          await this.#delivery.shardEnded(signal);
-          return { status: 'ended' };
-        }
-        if (ended.reason === 'completed') {
-          failures = 0;
-          credentialFailures = 0;
-          continue;
-        }
-        // A subscription that handled events before it was cut is progress: its successor backs off from the start.
-        if (ended.progressed) failures = 0;
-        const fields = { stream: stream.name, shardId: this.shardId, reason: ended.reason, error: describeError(ended.error) };
-        credentialFailures = ended.reason === 'credentials' ? credentialFailures + 1 : 0;
-        if (credentialFailures >= CREDENTIALS_ATTEMPTS) return credentialsUnavailable('SubscribeToShard', credentialFailures, ended.error);
-        if (ended.reason === 'unexpected' || ended.reason === 'credentials' || failures >= 3) this.#o.log.warn('subscription ended; subscribing again', { ...fields, attempt: failures });
-        else this.#o.log.info('subscription ended; subscribing again', fields);
-        await this.#sleep(backoffDelay(failures++, { baseDelayMs: 1_000, maxDelayMs: 30_000, ...this.#o.retry }), signal).catch(() => {});
-      }
+      return await retry(() => this.#subscribeUntilCut(signal), (error) => (error instanceof SubscriptionCut ? cutVerdict(error.ended) : { retry: false, error }), {
+        signal,
+        sleep: this.#sleep,
+        backoff: { baseDelayMs: 1_000, maxDelayMs: 30_000, ...this.#o.retry },
+        onRetry: (reason, failures, error) => {
+          const ended = (error as SubscriptionCut).ended;
+          const fields = { stream: stream.name, shardId: this.shardId, reason, error: describeError(ended.error) };
+          if (reason === 'unexpected' || reason === 'credentials' || failures > 3) this.#o.log.warn('subscription ended; subscribing again', { ...fields, attempt: failures });
+          else this.#o.log.info('subscription ended; subscribing again', fields);
+        },
+        exhausted: (_budget, attempts, error) => new Stop(credentialsUnavailable('SubscribeToShard', attempts, (error as SubscriptionCut).ended.error)),
+        aborted: () => new Stop(STOPPED),
+      });
     } catch (error) {
       if (error instanceof Stop) return error.outcome;
       if (error instanceof LeaseLostError) {
@@ -115,6 +119,30 @@ export class SubscriptionReader {
       }
       if (signal.aborted) return STOPPED;
       throw error;
+    }
+  }
+
+  /**
+   * Subscribes again and again while the service ends each subscription after
+   * its 5 minutes (`completed`), until the shard ends (its outcome) or a
+   * subscription is cut (thrown as a SubscriptionCut, for the retry loop to
+   * back off; one that follows a completed subscription counts as progress).
+   */
+  async #subscribeUntilCut(signal: AbortSignal): Promise<ShardOutcome> {
+    let completed = false;
+    for (;;) {
+      if (signal.aborted) return STOPPED;
+      const ended = await this.#subscribeOnce(signal);
+      this.#o.observer?.subscriptionEnded?.(this.#o.stream.name, this.shardId, ended.kind === 'shard_end' ? 'shard_end' : ended.reason);
+      if (ended.kind === 'shard_end') {
+        await this.#delivery.shardEnded(signal);
+        return { status: 'ended' };
+      }
+      if (ended.reason === 'completed') {
+        completed = true;
+        continue;
+      }
+      throw new SubscriptionCut(completed ? { ...ended, progressed: true } : ended);
     }
   }
 
