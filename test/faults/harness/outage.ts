@@ -24,10 +24,12 @@ export function outagePhases(target: OutageTarget, messages: { unavailable: stri
   return [
     ['503', async () => target.answerAlways({ status: 503, message: messages.unavailable })],
     ['429 Retry-After: 1', async () => target.answerAlways({ status: 429, message: messages.rateLimited, retryAfter: '1' })],
-    // Each switch closes the old way before it opens the new one: a request already through the proxy must not be answered normally.
+    // Each switch closes the old way before it opens the new one. While connections are refused the backend
+    // keeps refusing too: a request the proxy read just before it closed is still forwarded (on a connection of
+    // its own) and must not be stored when it lands.
     ['connection refused', async () => {
       await target.proxy.refuseConnections();
-      target.answerAlways(null);
+      target.answerAlways({ status: 503, message: messages.unavailable });
     }],
     ['hang past the 1 s timeout', async () => {
       target.answerAlways({ hang: true });
