@@ -99,6 +99,10 @@ export interface MeasureResult {
    * themselves node). Where the cores went, not what each costs alone.
    */
   threadCpu?: { main: number; others: number[] };
+  /** CPU of every thread of the process per event over the measured run, in µs (GC and helpers included). */
+  cpuUsPerEvent: number;
+  /** `das-decrypt-1` and `sdk-decrypt-1`: the CPU JSON.parse took per event, in µs (part of the decrypt stage's cpuUsPerEvent). */
+  jsonParseUsPerEvent?: number;
   /** Highest RSS sampled while the measured run went (backlog mode). */
   sampledPeakRssMiB?: number;
   failures: number;
@@ -229,7 +233,11 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
       for (const r of records) {
         const envelope = parseEnvelope(r.data);
         const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(r)), { verify: 'sync' });
-        JSON.parse(gunzipCappedSync(compressed).toString('utf8'));
+        const text = gunzipCappedSync(compressed).toString('utf8');
+        const before = process.cpuUsage();
+        JSON.parse(text);
+        const used = process.cpuUsage(before);
+        jsonParseCpuUs += used.user + used.system;
       }
       return 0;
     };
@@ -294,6 +302,9 @@ async function runnerFor(input: MeasureInput, allRecords: SourceRecord[]): Promi
   };
 }
 
+/** CPU JSON.parse took in the decrypt-stage modes, summed over a run (reset before the measured one). */
+let jsonParseCpuUs = 0;
+
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2]!) as MeasureInput;
   const corpus = (JSON.parse(readFileSync(input.corpusFile, 'utf8')) as Record<string, CorpusRecord[]>)[String(input.suiteId)]!;
@@ -307,6 +318,7 @@ async function main(): Promise<void> {
   let sampledPeak = process.memoryUsage.rss();
   const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss())), 100);
   const started = process.hrtime.bigint();
+  jsonParseCpuUs = 0;
   const threadsBefore = threadTicks();
   const cpuBefore = process.cpuUsage();
   const profiler = process.env['BENCH_PROFILE_MEASURED'] ? await startProfile() : undefined;
@@ -328,6 +340,8 @@ async function main(): Promise<void> {
     eventsPerSecond: events / seconds,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     cpuCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    cpuUsPerEvent: (cpu.user + cpu.system) / events,
+    ...(input.mode === 'das-decrypt-1' || input.mode === 'sdk-decrypt-1' ? { jsonParseUsPerEvent: jsonParseCpuUs / events } : {}),
     ...(threadsBefore && threadsAfter ? { threadCpu: threadCpuPerEvent(threadsBefore, threadsAfter, events) } : {}),
     failures,
   };
