@@ -26,7 +26,7 @@ import { parseEnvelope } from '../src/source/envelope.ts';
 import { IN_WORKER, RecordProcessor, type BlockingWork, type PrepareJob, type PrepareSetup } from '../src/record/processor.ts';
 import { buildCorpus } from './corpus.ts';
 import { LOGS_STEP, METRICS_STEP } from '../src/sinks/prepared.ts';
-import type { EncodedLogRecords } from '../src/sinks/otlp/protobuf.ts';
+import { assembleLogsRequest, refsOf, type EncodedLogRecords } from '../src/sinks/otlp/protobuf.ts';
 
 // The AWS SDK's notice about a future Node 22 requirement is not this tool's output.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -76,7 +76,9 @@ const [a, b] = [await prepareAll(preparers.other), await prepareAll(preparers.th
 const logsOf = (r: (typeof a)[number]) => r.results[LOGS_STEP] as EncodedLogRecords;
 const sameBytes = a.every((r, i) => Buffer.from(logsOf(r).bytes).equals(Buffer.from(logsOf(b[i]!).bytes)));
 const sameTallies = JSON.stringify(a.map((r) => r.results[METRICS_STEP])) === JSON.stringify(b.map((r) => r.results[METRICS_STEP]));
-console.log(`${jobs.length} records, ${events} events of suite ${suiteArg}; same bytes: ${sameBytes}, same tallies: ${sameTallies}`);
+// Bytes per event as requests carry them: every record's bytes, plus each request's resources and scope once per record set.
+const bytesPerEvent = (side: typeof a) => side.reduce((n, r) => n + Buffer.from(assembleLogsRequest(refsOf(logsOf(r)))).length, 0) / events;
+console.log(`${jobs.length} records, ${events} events of suite ${suiteArg}; same bytes: ${sameBytes}, same tallies: ${sameTallies}; OTLP bytes per event (one request per record): other ${bytesPerEvent(a).toFixed(0)}, this ${bytesPerEvent(b).toFixed(0)}`);
 
 const samples: Record<keyof typeof preparers, number[]> = { other: [], this: [] };
 for (let pass = 0; pass < passes; pass++) {

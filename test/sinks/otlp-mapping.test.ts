@@ -85,6 +85,21 @@ describe('OTLP log record mapping', () => {
     assert.equal(resource['cloud.account.id'], '123456789012');
     assert.equal(resource['aws.rds.cluster_resource_id'], 'cluster-4HNY5V4RRNPKKYB7ICFKE5JBQQ');
     assert.equal(resource['aws.rds.instance_resource_id'], 'db-FZJTMYKCXQBUUZ6VLU7NW3ITCM');
+    // Where the event was read: the stream and shard once per resource, the Kinesis record in the uid.
+    assert.equal(resource['aws.rds.das.stream'], 'aws-rds-das-test');
+    assert.equal(resource['aws.rds.das.shard_id'], 'shardId-000000000000');
+    assert.equal(a['log.record.uid'], 'aws-rds-das-test/shardId-000000000000/4960/0');
+    for (const moved of ['aws.rds.das.stream', 'aws.rds.das.shard_id', 'aws.rds.das.sequence_number']) assert.equal(a[moved], undefined, `${moved} is not repeated on every record`);
+  });
+
+  it('one resource per (cluster, instance, stream, shard), the same object for every event of it', () => {
+    const catalog = new ResourceCatalog();
+    const at = (stream: string, shardId: string) => ({ clusterId: 'cluster-A', instanceId: 'db-A', position: { stream, shardId } });
+    const first = catalog.resourceFor(at('s', 'shardId-1'));
+    assert.equal(catalog.resourceFor(at('s', 'shardId-1')), first);
+    assert.notEqual(catalog.resourceFor(at('s', 'shardId-2')), first);
+    assert.equal(catalog.resourceFor(at('s', 'shardId-1')), first, 'kept, not only the last one');
+    assert.equal(catalog.resourceFor({ clusterId: 'cluster-A', instanceId: 'db-A' }).attributes['aws.rds.das.stream'], undefined, 'no position, no stream');
   });
 
   it('MySQL CONNECT refused with 1045 is a WARN with its status code and error type', () => {
@@ -175,10 +190,10 @@ describe('OTLP log record mapping', () => {
     event.enrichment = { queryText: 'select 1', querySummary: null, operationName: 'SELECT', collectionName: null, trace: TRACE };
     const record = mapper().map(event);
     const attributes = Object.keys(record.attributes);
-    // What Loki adds: 4 non-indexed resource attributes, scope name/version,
-    // severity number/text, observed_timestamp, detected_level, trace_id,
-    // span_id, flags, dropped_attributes_count.
-    const lokiExtras = 4 + 2 + 2 + 1 + 1 + 3 + 1;
+    // What Loki adds: 6 non-indexed resource attributes (cloud provider, platform and account,
+    // instance id, stream, shard), scope name/version, severity number/text, observed_timestamp,
+    // detected_level, trace_id, span_id, flags, dropped_attributes_count.
+    const lokiExtras = 6 + 2 + 2 + 1 + 1 + 3 + 1;
     assert.ok(attributes.length + lokiExtras <= 128, `${attributes.length} attributes + ${lokiExtras} Loki entries`);
     assert.ok(record.droppedAttributesCount > 100);
     assert.equal(record.attributes['aws.rds.das.dropped_attributes'], record.droppedAttributesCount);

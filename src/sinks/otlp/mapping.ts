@@ -426,11 +426,7 @@ function forEachRankedAttribute(
   r.add('aws.rds.das.service_name', event.serviceName);
   r.add('aws.rds.das.db_protocol', event.dbProtocol);
   r.add('aws.rds.das.net_protocol', event.netProtocol);
-  if (event.position) {
-    r.add('aws.rds.das.stream', event.position.stream);
-    r.add('aws.rds.das.shard_id', event.position.shardId);
-    r.add('aws.rds.das.sequence_number', event.position.sequenceNumber);
-  }
+  // The record's stream and shard are its resource's (resource.ts); its Kinesis sequence number is in log.record.uid.
   // Extra (fields the model does not know, raw values it could not read) outrank native audit columns.
   const extra = memo.extraNames.of(event.extra);
   for (let i = 0; i < extra.length; i += 2) r.add(extra[i + 1]!, attributeValue(event.extra[extra[i]!]));

@@ -1,12 +1,16 @@
 /**
- * One OpenTelemetry Resource per Aurora cluster or RDS instance.
+ * One OpenTelemetry Resource per Aurora cluster or RDS instance and the
+ * Kinesis shard its events were read from.
  *
  * A resource names the database that wrote an event: `service.name` (a
  * friendly name per resource id, else the id itself; `OTEL_SERVICE_NAME`
- * overrides it for all), the cloud it runs in, and the DAS resource ids.
- * Loki makes `service.name` and `cloud.region` stream labels, so a resource
- * must stay small and stable: one object per (cluster, instance), reused, so
- * the OTLP serializers group a batch's records under it.
+ * overrides it for all), the cloud it runs in, and the DAS resource ids; and
+ * where its events came from (`aws.rds.das.stream`, `aws.rds.das.shard_id`),
+ * said once per request rather than on every record. Loki makes
+ * `service.name` and `cloud.region` stream labels (the others are structured
+ * metadata on every entry, as record attributes are), so a resource must
+ * stay small and stable: one object per (cluster, instance, stream, shard),
+ * reused, so the OTLP serializers group a batch's records under it.
  * Attributes from `OTEL_RESOURCE_ATTRIBUTES` fill in; what the stream itself
  * tells (ids, region, account) wins over them.
  */
@@ -29,12 +33,14 @@ export interface ResourceFacts {
 export interface ResourceIds {
   clusterId: string | null;
   instanceId: string | null;
+  /** Where the event was read: its stream and shard are the same for every event of a record, so they are the resource's, not each record's. */
+  position?: { stream: string; shardId: string } | null;
 }
 
 export class ResourceCatalog {
   readonly #facts: ResourceFacts;
   readonly #cache = new Map<string, Resource>();
-  #last: { clusterId: string | null; instanceId: string | null; resource: Resource } | undefined;
+  #last: { clusterId: string | null; instanceId: string | null; stream: string; shardId: string; resource: Resource } | undefined;
 
   constructor(facts: ResourceFacts = {}) {
     this.#facts = facts;
@@ -44,14 +50,18 @@ export class ResourceCatalog {
   resourceFor(ids: ResourceIds): Resource {
     // The events of a record share their ids: the last answer first.
     const last = this.#last;
-    if (last !== undefined && last.clusterId === ids.clusterId && last.instanceId === ids.instanceId) return last.resource;
-    const key = `${ids.clusterId ?? ''}/${ids.instanceId ?? ''}`;
+    const stream = ids.position?.stream ?? '';
+    const shardId = ids.position?.shardId ?? '';
+    if (last !== undefined && last.clusterId === ids.clusterId && last.instanceId === ids.instanceId && last.stream === stream && last.shardId === shardId) return last.resource;
+    const key = JSON.stringify([ids.clusterId, ids.instanceId, stream, shardId]);
     let resource = this.#cache.get(key);
     if (resource === undefined) {
       resource = resourceFromAttributes(this.attributesFor(ids));
+      // Bounded: a shard's resource is made again if it comes back after 4,096 others.
+      if (this.#cache.size >= 4096) this.#cache.clear();
       this.#cache.set(key, resource);
     }
-    this.#last = { clusterId: ids.clusterId, instanceId: ids.instanceId, resource };
+    this.#last = { clusterId: ids.clusterId, instanceId: ids.instanceId, stream, shardId, resource };
     return resource;
   }
 
@@ -73,6 +83,8 @@ export class ResourceCatalog {
     set('cloud.account.id', local?.accountId ?? facts.accountId);
     set('aws.rds.cluster_resource_id', ids.clusterId);
     set('aws.rds.instance_resource_id', ids.instanceId);
+    set('aws.rds.das.stream', ids.position?.stream);
+    set('aws.rds.das.shard_id', ids.position?.shardId);
     return attributes;
   }
 }
