@@ -96,6 +96,8 @@ export interface CorpusOptions {
   keyId: string;
   /** Records per (suite, engine, events-per-record) cell. */
   recordsPerCell: number;
+  /** Events per record, one cell each (default EVENTS_PER_RECORD: 1, 20 and 200). */
+  eventsPerRecord?: readonly number[];
 }
 
 /** Records per suite, interleaved over engines and sizes as shards of several clusters would be. */
@@ -112,7 +114,7 @@ export async function buildCorpus(options: CorpusOptions): Promise<Map<number, C
         recordsPerDataKey: 100,
       });
       for (let i = 0; i < options.recordsPerCell; i++) {
-        for (const size of EVENTS_PER_RECORD) {
+        for (const size of options.eventsPerRecord ?? EVENTS_PER_RECORD) {
           const events = Array.from({ length: size }, (_, n) => vary(engine.templates[n % engine.templates.length]!, n, random));
           const data = await factory.record({ clusterId: engine.clusterId, instanceId: engine.instanceId, events });
           records.push({ data: Buffer.from(data).toString('base64'), events: size, engine: engine.name, stream: `aws-rds-das-${engine.resourceId}` });

@@ -1,0 +1,44 @@
+/**
+ * replay's JSON lines: each event and heartbeat as one line, its
+ * epoch-nanosecond times as decimal strings (JSON numbers cannot hold them),
+ * every other field as decoded, in the model's key order.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { enrichRecord } from '../../src/enrich/stage.ts';
+import { decodeRecord } from '../../src/events/decode.ts';
+import type { ActivityEvent } from '../../src/events/model.ts';
+import { toJsonLine } from '../../src/sinks/jsonl.ts';
+import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
+
+/** What a line must say: the value with every bigint, wherever it is, written as its decimal string. */
+const reference = (value: unknown): string => JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v));
+
+describe('JSON lines (replay)', () => {
+  const files = ['aurora-postgresql-select.json', 'aurora-postgresql-connect.json', 'aurora-mysql-select-main.json', 'aurora-mysql-select-aux.json', 'aurora-mysql-connect.json', 'rds-sqlserver-select.json'];
+
+  it('writes every documented event and a heartbeat with their times as decimal strings, the rest as decoded', () => {
+    let checked = 0;
+    for (const file of files) {
+      const json = readJsonFixture(path.join(DECRYPTED_EXAMPLES, file)) as Record<string, any>;
+      const inner = json.type === 'DatabaseActivityMonitoringRecords' ? json.databaseActivityEvents : json;
+      inner.databaseActivityEventList.push({ type: 'heartbeat', logTime: '2024-05-01 12:00:00.123456+00' });
+      const decoded = enrichRecord(decodeRecord(JSON.stringify(inner), { version: '1.2', position: { stream: 's', shardId: 'shardId-0', sequenceNumber: '7' } }), 'passwords');
+      for (const value of [...decoded.events, ...decoded.heartbeats]) {
+        const line = toJsonLine(value);
+        assert.equal(line, reference(value), file);
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        assert.equal(parsed['logTimeUnixNano'], value.logTimeUnixNano === null ? null : String(value.logTimeUnixNano));
+        checked++;
+      }
+    }
+    assert.ok(checked >= 12, `events and heartbeats of every engine (${checked})`);
+  });
+
+  it('writes a bigint found elsewhere as a string too, rather than throwing', () => {
+    const event = decodeRecord(JSON.stringify({ type: 'DatabaseActivityMonitoringRecord', databaseActivityEventList: [{ type: 'record', logTime: '2024-05-01 12:00:00+00' }] }), { version: '1.2' }).events[0]! as ActivityEvent & { extra: Record<string, unknown> };
+    event.extra = { odd: 12345678901234567890n };
+    assert.equal(toJsonLine(event), reference(event));
+    assert.match(toJsonLine(event), /"odd":"12345678901234567890"/);
+  });
+});
