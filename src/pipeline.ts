@@ -234,6 +234,7 @@ export class Pipeline {
 
 /** What a part's slots hold once the part was handed out: nothing to keep alive. */
 const RELEASED: Promise<'aborted'> = Promise.resolve('aborted');
+const SETTLED = (): void => {};
 
 /**
  * Opens a batch's records, `concurrency` at a time, in order, as far as the
@@ -282,7 +283,13 @@ class OpeningWindow {
    */
   async part(from: number, to: number): Promise<readonly Opened[] | 'aborted'> {
     const opened = await Promise.all(this.#results.slice(from, to));
-    for (let i = from; i < to && i < this.#results.length; i++) this.#results[i] = RELEASED;
+    for (let i = from; i < to && i < this.#results.length; i++) {
+      this.#results[i] = RELEASED;
+      // A settled promise's resolving functions still reach it, and it its record: let go of them too,
+      // or every record of the batch (its JSON, its encoded log records) lives until the batch ends.
+      this.#settle[i] = SETTLED;
+      this.#fail[i] = SETTLED;
+    }
     return opened.some((o) => o === 'aborted') ? 'aborted' : (opened as Opened[]);
   }
 

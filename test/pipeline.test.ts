@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DasError } from '../src/errors.ts';
 import { Pipeline, type RecordOpener } from '../src/pipeline.ts';
 import { MemoryDeadLetterSink } from '../src/sinks/dead-letter.ts';
@@ -32,6 +34,34 @@ describe('Pipeline: a batch larger than recordsPerPart', () => {
     assert.deepEqual(await pipeline.process(batch), { status: 'done', records: 60, events: 60, deadLettered: 0 });
     assert.deepEqual(sink.sizes, [25, 25, 10]);
     assert.deepEqual(memory.events.map((e) => e.position?.sequenceNumber), batch.map((r) => r.sequenceNumber));
+  });
+
+  it('lets go of a delivered part\'s opened records while the batch goes on (memory holds two parts, not the batch)', async () => {
+    // A full collection on demand: the flag can be set at run time, and `gc` is then reachable from a new context.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const opened = new Map<string, WeakRef<object>>();
+    const opener: RecordOpener = {
+      open: async (record) => {
+        const decoded = await plainRecordOpener.open(record);
+        opened.set(record.sequenceNumber, new WeakRef(decoded));
+        return decoded;
+      },
+    };
+    let heldAtLastPart: string[] = [];
+    const sink = scripted(async (call) => {
+      if (call === 4) {
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+        heldAtLastPart = [...opened].filter(([, ref]) => ref.deref() !== undefined).map(([n]) => n);
+      }
+      return DELIVERED;
+    });
+    const pipeline = new Pipeline({ opener, sinks: [sink], deadLetters: new MemoryDeadLetterSink(), recordsPerPart: 10, concurrency: 4 });
+    assert.equal((await pipeline.process(records(40))).status, 'done');
+    assert.equal(opened.size, 40);
+    // While the fourth part is delivered, only it (and nothing of the three before) may still be reachable.
+    assert.deepEqual(heldAtLastPart.filter((n) => Number(n) < 30), [], `records of delivered parts still held: ${heldAtLastPart.join(', ')}`);
   });
 
   it('opens the next part while the current one is being delivered', async () => {
