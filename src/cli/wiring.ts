@@ -124,7 +124,8 @@ export function buildOpener(config: Config, kms: KMSClient, choices: OpenerChoic
   const opener = new DasRecordOpener({
     dataKeys: buildDataKeys(config, kms, choices.observer),
     contextFor: contextResolver(config.resourceIds),
-    setup: prepareSetup(config, choices.resources ?? {}, { ...choices, steps: choices.steps ?? [] }),
+    // Without resources, the config's friendly names still name clusters for the policy's `cluster:` rules.
+    setup: prepareSetup(config, choices.resources ?? { serviceNames: config.serviceNames }, { ...choices, steps: choices.steps ?? [] }),
     ...(choices.pool ? { pool: choices.pool } : {}),
     ...(choices.onLocalFallback ? { onLocalFallback: choices.onLocalFallback } : {}),
   });

@@ -30,7 +30,7 @@ export interface RetryOptions {
   maxAttempts?: number;
   /** Credentials failures in a row before giving up; default CREDENTIALS_ATTEMPTS. */
   credentialAttempts?: number;
-  /** Before each wait: `failures` is how many attempts failed so far (1 after the first). */
+  /** Before each wait: `failures` is how many attempts failed since the last progress (1 after the first; see `fresh`). */
   onRetry?: (reason: string, failures: number, error: unknown) => void;
   /** What to throw when a budget is spent; default the last failure. */
   exhausted?: (budget: 'credentials' | 'attempts', attempts: number, error: unknown) => unknown;
@@ -67,7 +67,7 @@ export async function retry<T>(operation: (attempt: number) => Promise<T>, class
       }
       if (credentialFailures >= (o.credentialAttempts ?? CREDENTIALS_ATTEMPTS)) throw o.exhausted ? o.exhausted('credentials', credentialFailures, error) : error;
       if (otherFailures >= (o.maxAttempts ?? Infinity)) throw o.exhausted ? o.exhausted('attempts', otherFailures, error) : error;
-      o.onRetry?.(verdict.reason, attempt + 1, error);
+      o.onRetry?.(verdict.reason, backoffFailures + 1, error);
       if (o.signal?.aborted) throw aborted();
       const delayMs = verdict.delayMs ?? backoffDelay(backoffFailures, o.backoff);
       backoffFailures++;

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
 import { loadOtlpEnvironment } from '../../src/sinks/otlp/config.ts';
-import { distinctTimestamp, EVENT_NAME, LogRecordMapper, truncateUtf8 } from '../../src/sinks/otlp/mapping.ts';
+import { distinctTimestamp, EVENT_NAME, LogRecordMapper, mapEvent, truncateUtf8 } from '../../src/sinks/otlp/mapping.ts';
+import { encodeLogsRequest } from '../../src/sinks/otlp/protobuf.ts';
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
 
@@ -90,6 +91,23 @@ describe('OTLP log record mapping', () => {
     assert.equal(resource['aws.rds.das.shard_id'], 'shardId-000000000000');
     assert.equal(a['log.record.uid'], 'aws-rds-das-test/shardId-000000000000/4960/0');
     for (const moved of ['aws.rds.das.stream', 'aws.rds.das.shard_id', 'aws.rds.das.sequence_number']) assert.equal(a[moved], undefined, `${moved} is not repeated on every record`);
+  });
+
+  it('custom limits hold for the attribute budget too, on every path (lists, protobuf, mapEvent)', () => {
+    const event = exampleEvent('rds-sqlserver-select.json');
+    const limits = { maxEntries: 30, maxValueBytes: 8 };
+    const custom = new LogRecordMapper({ resources: new ResourceCatalog(), clock: () => READ_AT, limits });
+    const record = custom.map(event);
+    // 30 entries, Loki's extras included: 5 non-indexed resource attributes (cloud provider and platform,
+    // instance id, stream, shard), scope name/version, severity number/text, detected_level, observed_timestamp.
+    assert.equal(Object.keys(record.attributes).length, 30 - 5 - 7, 'the budget of the custom limits, the dropped count included');
+    assert.ok(record.droppedAttributesCount > 0);
+    assert.equal(record.attributes['aws.rds.das.dropped_attributes'], record.droppedAttributesCount);
+    assert.ok(String(record.attributes['log.record.uid']).endsWith('…[truncated]') || Buffer.byteLength(String(record.attributes['log.record.uid'])) <= 8);
+    const viaMapEvent = mapEvent(event, { resource: custom.map(event).resource, observed: READ_AT, limits });
+    assert.equal(viaMapEvent.droppedAttributesCount, record.droppedAttributesCount);
+    // The protobuf writer asks the same budget as the lists.
+    assert.ok(Buffer.from(custom.encode([event])).equals(Buffer.from(encodeLogsRequest([custom.mapFields(event)]))));
   });
 
   it('one resource per (cluster, instance, stream, shard), the same object for every event of it', () => {

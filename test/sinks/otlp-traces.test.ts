@@ -76,6 +76,9 @@ describe('database spans to an OTLP traces receiver', () => {
       assert.equal(oraSpan.startTimeUnixNano, oraSpan.endTimeUnixNano, 'Oracle: no start or end, a zero-length span at logTime');
       assert.equal(oraSpan.attributes['das.span.timing'], 'log_time');
       assert.equal(oraSpan.resource['aws.rds.instance_resource_id'], 'db-ORACLEINSTANCE');
+      // A span's resource is the database's; the Kinesis stream and shard are the log records' resource only.
+      assert.equal(oraSpan.resource['aws.rds.das.stream'], undefined);
+      assert.equal(oraSpan.resource['aws.rds.das.shard_id'], undefined);
     });
   }
 

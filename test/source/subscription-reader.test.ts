@@ -6,12 +6,13 @@
  * and HTTP/2 flow control holding the server back while the sink is behind.
  */
 import assert from 'node:assert/strict';
+import { CapturingLogger } from '../support/capturing-logger.ts';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { BatchOutcome } from '../../src/pipeline.ts';
 import { LeaseLostError, SHARD_END, type LeaseCoordinator, type ShardEnd } from '../../src/source/checkpoints/store.ts';
 import { classifySubscriptionError } from '../../src/source/kinesis/efo-errors.ts';
 import { streamRef } from '../../src/source/kinesis/client.ts';
-import { silentLogger, type KinesisObserver } from '../../src/source/kinesis/observer.ts';
+import { silentLogger, type KinesisObserver, type Logger } from '../../src/source/kinesis/observer.ts';
 import type { ShardOutcome, StartPosition } from '../../src/source/kinesis/shard-delivery.ts';
 import { SubscriptionReader } from '../../src/source/kinesis/subscription-reader.ts';
 import type { SourceRecord } from '../../src/source/record.ts';
@@ -90,7 +91,7 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
     abort: AbortController;
   }
 
-  function read(options: { checkpoint?: string | null; startPosition?: StartPosition; pipeline?: Pipeline; checkpoints?: Checkpoints; now?: () => number; limit?: number; idleTimeoutMs?: number } = {}): Run {
+  function read(options: { checkpoint?: string | null; startPosition?: StartPosition; pipeline?: Pipeline; checkpoints?: Checkpoints; now?: () => number; limit?: number; idleTimeoutMs?: number; log?: Logger } = {}): Run {
     const pipeline = options.pipeline ?? new Pipeline();
     const checkpoints = options.checkpoints ?? new Checkpoints();
     const ended: string[] = [];
@@ -111,7 +112,7 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
       coordinator: checkpoints.coordinator(),
       startPosition: options.startPosition ?? { type: 'trim_horizon' },
       observer,
-      log: silentLogger,
+      log: options.log ?? silentLogger,
       ...(options.now ? { now: options.now } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
       ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
@@ -217,6 +218,23 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
       assert.deepEqual(positions()[1], delivered ? { Type: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: seq(2) } : { Type: 'TRIM_HORIZON' });
     });
   }
+
+  it('a subscription cut after it delivered starts the backoff over: six such cuts in a row are each an info line and a first wait', async () => {
+    const shardEnd: Step = { event: { Records: [], ChildShards: [{ ShardId: 'shardId-000000000001', ParentShards: [SHARD] }] } };
+    // Each subscription delivers one event, then fails mid-stream (InternalFailureException); the seventh reaches the shard's end.
+    let subscriptions = 0;
+    script = (_i, first) => (subscriptions++ < 6 ? [event(first, first), { exception: 'InternalFailureException' }] : [event(first, first), shardEnd]);
+    const log = new CapturingLogger();
+    const run = read({ log });
+    assert.deepEqual(await run.outcome, { status: 'ended' });
+    assert.deepEqual(run.pipeline.delivered, records(1, 7), `ended: ${run.ended.join(', ')}; subscriptions: ${subscriptions}`);
+    const resubscribes = log.lines.filter((l) => l.message === 'subscription ended; subscribing again');
+    assert.equal(resubscribes.length, 6);
+    assert.deepEqual(resubscribes.map((l) => l.level), Array(6).fill('info'), 'progress between cuts: none of them is worth a warning');
+    // The backoff's first step (1 s base, jittered), never a grown one: under 2 s each.
+    const backoffs = run.sleeps.filter((ms) => ms >= 500 && ms !== 1_000);
+    assert.ok(backoffs.every((ms) => ms < 2_000), `waits after the cuts: ${run.sleeps.join(', ')}`);
+  });
 
   const fatal: [string, Step, string][] = [
     ['the consumer or shard is gone (ResourceNotFoundException)', { refuse: 'ResourceNotFoundException' }, 'efo_consumer_not_found'],

@@ -98,12 +98,13 @@ export class LogRecordMapper {
   readonly #readAt = new WeakMap<ActivityEvent, HrTime>();
   /** encodeEach's encoder, kept from one call to the next with its buffer and what it learns. */
   readonly #encoder = new LogRecordEncoder();
-  readonly #memo = new MappingMemo();
+  readonly #memo: MappingMemo;
 
   constructor(options: LogRecordMapperOptions) {
     this.#resources = options.resources;
     this.#clock = options.clock ?? (() => new Date());
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#memo = new MappingMemo(this.#limits);
     this.#times = options.oldEvents === 'observed-time' ? (options.observedTimes ?? new ObservedTimes()) : null;
   }
 
@@ -208,7 +209,7 @@ export interface MapContext {
 
 export function mapEvent(event: ActivityEvent, context: MapContext): ReadableLogRecord {
   const limits = { ...DEFAULT_LIMITS, ...context.limits };
-  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), limits, context.oldEvents === 'observed-time', new MappingMemo()));
+  return toReadableLogRecord(mapWithLimits(event, context.resource, hrTimeFromMs(context.observed.getTime()), limits, context.oldEvents === 'observed-time', new MappingMemo(limits)));
 }
 
 /**

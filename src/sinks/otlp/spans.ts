@@ -126,7 +126,8 @@ export function spanOf(event: ActivityEvent, resources: ResourceCatalog, untrace
     links: [],
     events: [],
     ended: true,
-    resource: resources.resourceFor(event) as Resource,
+    // The database's resource, not split by Kinesis shard as log records' are: a span belongs to the database's trace.
+    resource: resources.resourceFor({ clusterId: event.clusterId, instanceId: event.instanceId }) as Resource,
     instrumentationScope: SCOPE,
     droppedAttributesCount: 0,
     droppedEventsCount: 0,

@@ -231,6 +231,8 @@ class StreamConsumer {
         else throw error;
         continue;
       }
+      // Stopped meanwhile (a shard reader's fatal error): straight to the re-probe's wait.
+      if (this.#stoppedFor !== undefined) continue;
       await this.#idle(this.#o.discoveryIntervalMs, signal);
     }
   }
@@ -238,6 +240,8 @@ class StreamConsumer {
   /** What a failed discovery means: try again (Kinesis or the lease store said so), or stop this stream (DiscoveryStopped). */
   #discoveryVerdict(error: unknown): RetryVerdict {
     if (this.#controller.signal.aborted) return { retry: false, error };
+    // A shard reader stopped the stream meanwhile: the re-probe takes over from here.
+    if (this.#stoppedFor !== undefined) return { retry: false, error: new DiscoveryStopped(this.#stoppedFor, 'stream stopped while discovery was retrying') };
     if (error instanceof EfoSetupError) return { retry: false, error: new DiscoveryStopped(error.reason, error.message) };
     const fromLeases = error instanceof LeaseStoreError;
     const failure = fromLeases ? classifyLeaseStoreError(error.cause) : classifyKinesisError(error);
@@ -248,6 +252,7 @@ class StreamConsumer {
 
   /** Lists the shards, records them, and starts a reader for each shard the coordinator hands out. */
   async #discover(signal: AbortSignal): Promise<void> {
+    if (this.#stoppedFor !== undefined) return;
     this.#discoveryCall = 'RegisterStreamConsumer';
     const consumerArn = await this.#registeredConsumer(signal);
     this.#discoveryCall = 'ListShards';
