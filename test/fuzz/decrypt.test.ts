@@ -38,13 +38,7 @@ interface Sample {
 }
 
 const keys = new InMemoryDataKeys();
-const dataKeys: DataKeySource = {
-  async get(ciphertext, context) {
-    const key = keys.plaintextOf(ciphertext, context);
-    if (key === undefined) throw new DasError('kms_invalid_ciphertext', 'KMS could not decrypt the data key (in-memory stand-in)');
-    return key;
-  },
-};
+const dataKeys: DataKeySource = keys;
 
 const EVENTS = [
   { type: 'record', class: 'READ', command: 'SELECT', commandText: "SELECT * FROM t WHERE a = 'x'", serverType: 'PostgreSQL', logTime: '2024-01-01 00:00:00.123456+00', paramList: ['1'] },

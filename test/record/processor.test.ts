@@ -41,15 +41,6 @@ const SETUP: PrepareSetup = {
   steps: [LOGS_STEP, METRICS_STEP],
 };
 
-function keySource(keys: InMemoryDataKeys): DataKeySource {
-  return {
-    get: async (ciphertext, context) => {
-      const key = keys.plaintextOf(ciphertext, context);
-      if (key === undefined) throw new Error('unknown data key');
-      return key;
-    },
-  };
-}
 
 function refsOf(records: readonly OpenedRecord[]): EncodedRef[] {
   return records.flatMap((r) => {
@@ -76,7 +67,7 @@ const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (_k,
 describe('records prepared in worker threads', function () {
   this.timeout(120_000);
   const keys = new InMemoryDataKeys();
-  const dataKeys = keySource(keys);
+  const dataKeys = keys;
   const contextFor = contextResolver({});
   const records: SourceRecord[] = [];
   let pool: PreparePool;

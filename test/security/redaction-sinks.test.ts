@@ -21,7 +21,6 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { contextResolver } from '../../src/cli/wiring.ts';
-import type { DataKeySource } from '../../src/record/opener.ts';
 import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory, type EngineProfile } from '../../src/demo/record-factory.ts';
 import { InMemoryDataKeys } from '../support/record-mutations.ts';
 import type { RedactionMode } from '../../src/enrich/redact.ts';
@@ -210,15 +209,6 @@ function rawEvents(statement: Statement, sql: string, echo: string): Record<stri
   }
 }
 
-function keySource(keys: InMemoryDataKeys): DataKeySource {
-  return {
-    get: async (ciphertext, context) => {
-      const key = keys.plaintextOf(ciphertext, context);
-      if (key === undefined) throw new Error('unknown data key');
-      return key;
-    },
-  };
-}
 
 /** A writable whose bytes are kept. */
 function collector(): { stream: PassThrough; bytes: () => Buffer } {
@@ -277,7 +267,7 @@ describe('security: a password in any credential position reaches no sink', func
     const deadLetterFile = path.join(dir, `dead-letters-${run}.jsonl`);
 
     const pipeline = new Pipeline({
-      opener: new DasRecordOpener({ dataKeys: keySource(keys), contextFor: contextResolver({}), setup: { redact: mode, maxRecordBytes: 1 << 20, resources: RESOURCES, steps: [LOGS_STEP, METRICS_STEP] }, clock: () => NOW_MS }),
+      opener: new DasRecordOpener({ dataKeys: keys, contextFor: contextResolver({}), setup: { redact: mode, maxRecordBytes: 1 << 20, resources: RESOURCES, steps: [LOGS_STEP, METRICS_STEP] }, clock: () => NOW_MS }),
       sinks: [
         otlp(refusing, 'http/protobuf'),
         otlp(accepting, 'http/json'),

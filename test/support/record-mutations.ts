@@ -4,6 +4,7 @@
  * records it made (a rewritten payload, a flipped byte). Not part of the
  * package: the demo never damages its own records.
  */
+import { DasError } from '../../src/errors.ts';
 import { randomBytes } from 'node:crypto';
 import type { EncryptionContext } from '../../src/source/record.ts';
 import { CONTENT_TYPE, parseMessageHeader } from '../../src/decrypt/message-header.ts';
@@ -31,6 +32,16 @@ export class InMemoryDataKeys implements DataKeyGenerator {
   get generated(): number {
     return this.#issued.size;
   }
+
+  /**
+   * As a DataKeySource (`dataKeys` of an opener): the plaintext behind `ciphertext`, or KMS's answer to a
+   * key it did not issue or a context that differs, a DasError kms_invalid_ciphertext.
+   */
+  readonly get = async (ciphertext: Uint8Array, context: EncryptionContext): Promise<Uint8Array> => {
+    const key = this.plaintextOf(ciphertext, context);
+    if (key === undefined) throw new DasError('kms_invalid_ciphertext', 'KMS could not decrypt the data key (in-memory stand-in)');
+    return key;
+  };
 
   /** The plaintext behind `ciphertextBlob` (a fresh copy), or undefined if unknown or the context differs. */
   plaintextOf(ciphertextBlob: Uint8Array, context: EncryptionContext): Uint8Array | undefined {

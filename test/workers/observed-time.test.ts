@@ -46,13 +46,7 @@ function kinesisSequenceNumbers(n: number): string[] {
 describe('--old-events observed-time across worker threads', function () {
   this.timeout(120_000);
   const keys = new InMemoryDataKeys();
-  const dataKeys: DataKeySource = {
-    get: async (ciphertext, context) => {
-      const key = keys.plaintextOf(ciphertext, context);
-      if (key === undefined) throw new Error('unknown data key');
-      return key;
-    },
-  };
+  const dataKeys: DataKeySource = keys;
   const resources: ResourceFacts = { region: 'eu-west-1', accountId: '111122223333' };
   let receiver: LokiReceiver;
   let pool: PreparePool | undefined;
