@@ -26,8 +26,21 @@
  * the front serves such a subscription itself, as AWS documents it, from the
  * emulator's GetRecords (which does name a closed shard's children). Open
  * shards are the emulator's own. It pushes an event about once a second.
+ *
+ * And one difference is made up for: the emulator keeps a subscription whose
+ * client is gone until its 5 minutes are up (its lease ends with its stream of
+ * events), and refuses the next with ResourceInUse, where Kinesis frees it
+ * with its stream. The front knows which client streams are open; when the
+ * emulator refuses a subscription that no open stream holds, the front serves
+ * it from GetRecords instead (FromGetRecords). Each subscription goes to the
+ * emulator over a connection of its own, closed when it ends.
+ *
+ * The front is also where the tests inject Kinesis-side faults into
+ * subscriptions (`faults`, `subscription-faults.ts`): refusals, exceptions
+ * and resets mid-stream, as Kinesis and the network deliver them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
@@ -45,7 +58,8 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { freePort } from './prometheus.ts';
-import { eventMessage, eventPayload } from './subscription-stand-in.ts';
+import { eventMessage, eventPayload, message as eventStreamMessage } from './subscription-stand-in.ts';
+import { SubscriptionFaults, type FaultPlan } from './subscription-faults.ts';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -57,6 +71,8 @@ export interface KinesisLocal {
   client: KinesisClient;
   /** A client with the SDK's default HTTP/2 handler, as production builds it for SubscribeToShard. */
   http2Client(): KinesisClient;
+  /** Faults the front injects into subscriptions; none unless a test schedules them. */
+  faults: SubscriptionFaults;
   stop(): Promise<void>;
 }
 
@@ -97,7 +113,8 @@ export async function startKinesisLocal(options: KinesisLocalOptions = {}): Prom
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const front = await startFront(plainPort, options.paceMs);
+  const faults = new SubscriptionFaults();
+  const front = await startFront(plainPort, faults, options.paceMs);
   const endpoint = `http://127.0.0.1:${front.port}`;
   const clients: KinesisClient[] = [];
   const client = new KinesisClient({ endpoint, region: 'us-east-1', credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 1 });
@@ -112,6 +129,7 @@ export async function startKinesisLocal(options: KinesisLocalOptions = {}): Prom
   return {
     endpoint,
     client,
+    faults,
     http2Client() {
       const c = new KinesisClient({ endpoint, region: 'us-east-1', credentials: CREDENTIALS, maxAttempts: 1 });
       clients.push(c);
@@ -156,18 +174,116 @@ interface SubscribeInput {
   StartingPosition: { Type: ShardIteratorType; SequenceNumber?: string; Timestamp?: number };
 }
 
+/** One whole event-stream message: its type (`:event-type`, or `:exception-type` for an exception) and its records. */
+interface Message {
+  bytes: Buffer;
+  exception: boolean;
+  type: string;
+  records: number;
+}
+
 /**
- * What the emulator leaves out: a subscription to a shard that is (or
- * becomes) closed by a reshard ends, as AWS documents, with the shard's
- * remaining records and a last event that names the ChildShards and has no
- * ContinuationSequenceNumber; kinesis-local sends empty events forever
- * instead. The front forwards the emulator's subscription, reading each
- * event's continuation as it passes; once ListShards shows the shard closed,
- * it ends the emulator's stream and serves the rest itself from the
- * emulator's GetRecords (which does name a closed shard's children), right
- * after the last event forwarded.
+ * What one subscription's client is sent, in order; a subscription given a
+ * fault (`subscription-faults.ts`) is cut by it once enough events with
+ * records have passed, at the next message, which is then not sent whole.
  */
-class ShardEnds {
+class SubscriptionOut {
+  readonly stream: http2.ServerHttp2Stream;
+  readonly #cut: Extract<FaultPlan, { afterEvents: number }> | undefined;
+  readonly #faults: SubscriptionFaults;
+  readonly #resetConnection: () => void;
+  readonly #paced: PacedWriter | undefined;
+  #withRecords = 0;
+  #struck = false;
+  started = false;
+
+  constructor(stream: http2.ServerHttp2Stream, faults: SubscriptionFaults, plan: FaultPlan | undefined, resetConnection: () => void, paceMs?: number) {
+    this.stream = stream;
+    this.#faults = faults;
+    this.#cut = plan && 'afterEvents' in plan ? plan : undefined;
+    this.#resetConnection = resetConnection;
+    this.#paced = paceMs ? new PacedWriter(stream, paceMs) : undefined;
+    // A subscription that ended before its fault struck (say the emulator refused it): the next one gets the fault.
+    stream.on('close', () => {
+      if (this.#cut && !this.#struck) faults.putBack(this.#cut);
+    });
+  }
+
+  /** Closed by the client, or cut by its fault: nothing more is sent. */
+  get closed(): boolean {
+    return this.#struck || this.stream.closed || this.stream.destroyed;
+  }
+
+  /** Answers 200 with the initial response, unless the emulator's answer already did. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (!this.stream.headersSent) this.stream.respond({ ':status': 200, 'content-type': 'application/vnd.amazon.eventstream' });
+    this.stream.write(eventMessage('initial-response', {}));
+  }
+
+  /** Sends one message; false once the subscription is closed or its fault cut it instead. */
+  send(message: Buffer, records: number): boolean {
+    if (this.closed) return false;
+    if (this.#cut && this.#withRecords >= this.#cut.afterEvents) {
+      this.#strike(message);
+      return false;
+    }
+    if (this.#paced) this.#paced.push(message);
+    else this.stream.write(message);
+    if (records > 0) this.#withRecords++;
+    return true;
+  }
+
+  end(): void {
+    if (this.closed) return;
+    if (this.#paced) this.#paced.end();
+    else this.stream.end();
+  }
+
+  /** Writes what pacing holds back at once (the rest is served from GetRecords after it). */
+  flush(): void {
+    this.#paced?.flush();
+  }
+
+  #strike(next: Buffer): void {
+    this.#struck = true;
+    const fault = this.#cut!.fault;
+    this.#faults.struck(fault);
+    const half = next.subarray(0, next.length >> 1);
+    switch (fault) {
+      case 'internal_failure':
+        this.stream.end(eventStreamMessage({ ':message-type': 'exception', ':exception-type': 'InternalFailureException', ':content-type': 'application/json' }, { message: 'Internal service failure. (injected by the test front)' }));
+        return;
+      case 'stream_reset':
+        this.stream.write(half, () => this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
+        return;
+      case 'connection_reset':
+        this.stream.write(half, () => this.#resetConnection());
+        return;
+      case 'ended_early':
+        this.stream.end();
+        return;
+    }
+  }
+}
+
+/**
+ * Subscriptions the front serves itself from the emulator's GetRecords, as
+ * AWS would push them, where the emulator cannot:
+ * - a shard that is (or becomes) closed by a reshard: AWS ends the
+ *   subscription with the shard's remaining records and a last event that
+ *   names the ChildShards and has no ContinuationSequenceNumber;
+ *   kinesis-local sends empty events forever instead (GetRecords does name a
+ *   closed shard's children);
+ * - an open shard whose last subscription the emulator still holds after the
+ *   client's stream and connection are gone: kinesis-local frees a
+ *   subscription only when its stream of events ends (after 5 minutes), where
+ *   Kinesis frees it once the stream is closed, so it would refuse every
+ *   resubscription after a reset with ResourceInUse for minutes.
+ * An open shard gets an event a second, as the emulator pushes them.
+ */
+class FromGetRecords {
   readonly #client: KinesisClient;
 
   constructor(client: KinesisClient) {
@@ -177,8 +293,8 @@ class ShardEnds {
   /** One ListShards per stream every 250 ms at most, whatever the number of subscriptions watching it. */
   readonly #listed = new Map<string, { at: number; shards: Promise<Shard[]> }>();
 
-  /** The shard's starting sequence number when it is closed, else undefined. */
-  async closed(input: SubscribeInput): Promise<string | undefined> {
+  /** The shard's starting sequence number, and whether it is closed. */
+  async shard(input: SubscribeInput): Promise<{ start: string; closed: boolean } | undefined> {
     const StreamARN = streamArnOfConsumer(input.ConsumerARN);
     let listed = this.#listed.get(StreamARN);
     if (!listed || Date.now() - listed.at > 250) {
@@ -186,12 +302,19 @@ class ShardEnds {
       this.#listed.set(StreamARN, listed);
     }
     const range = (await listed.shards).find((s) => s.ShardId === input.ShardId)?.SequenceNumberRange;
-    return range?.EndingSequenceNumber ? range.StartingSequenceNumber : undefined;
+    return range ? { start: range.StartingSequenceNumber!, closed: range.EndingSequenceNumber !== undefined } : undefined;
   }
 
-  /** The closed shard's records from `position` to its end, then its children; the stream is ended. */
-  async serve(stream: http2.ServerHttp2Stream, input: SubscribeInput, position: SubscribeInput['StartingPosition'], shardStart: string): Promise<void> {
+  /** The shard's starting sequence number when it is closed, else undefined. */
+  async closed(input: SubscribeInput): Promise<string | undefined> {
+    const shard = await this.shard(input);
+    return shard?.closed ? shard.start : undefined;
+  }
+
+  /** The shard's records from `position` on, an event per page; a closed shard's end names its children and ends the stream. */
+  async serve(out: SubscriptionOut, input: SubscribeInput, position: SubscribeInput['StartingPosition'], shardStart: string): Promise<void> {
     const StreamARN = streamArnOfConsumer(input.ConsumerARN);
+    out.start();
     let { ShardIterator: iterator } = await this.#client.send(
       new GetShardIteratorCommand({
         StreamARN,
@@ -202,16 +325,20 @@ class ShardEnds {
       }),
     );
     let continuation = position.SequenceNumber ?? shardStart;
-    while (iterator && !stream.closed) {
+    while (iterator && !out.closed) {
       const page = await this.#client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
       const records = (page.Records ?? []).map((r) => ({ SequenceNumber: r.SequenceNumber!, Data: Buffer.from(r.Data ?? []), PartitionKey: r.PartitionKey! }));
       if (records.length > 0) continuation = records.at(-1)!.SequenceNumber;
       iterator = page.NextShardIterator;
       const children = (page.ChildShards ?? []).map((c) => ({ ShardId: c.ShardId!, ParentShards: c.ParentShards ?? [], HashKeyRange: c.HashKeyRange as { StartingHashKey: string; EndingHashKey: string } }));
       const event = { Records: records, MillisBehindLatest: page.MillisBehindLatest ?? 0 };
-      stream.write(eventMessage('SubscribeToShardEvent', eventPayload(iterator ? { ...event, ContinuationSequenceNumber: continuation } : { ...event, ChildShards: children })));
+      const last = !iterator || children.length > 0;
+      if (!out.send(eventMessage('SubscribeToShardEvent', eventPayload(last ? { ...event, ChildShards: children } : { ...event, ContinuationSequenceNumber: continuation })), records.length)) return;
+      if (last) break;
+      // An open shard's pushes come a second apart, as the emulator's; a closed shard's rest as fast as it is read.
+      if (!(await this.shard(input))?.closed) await new Promise((r) => setTimeout(r, 1_000));
     }
-    if (!stream.closed) stream.end();
+    out.end();
   }
 }
 
@@ -224,19 +351,22 @@ class EventStreamReader {
   #buffered = Buffer.alloc(0);
   continuation: string | undefined;
 
-  push(chunk: Buffer): Buffer[] {
+  push(chunk: Buffer): Message[] {
     this.#buffered = Buffer.concat([this.#buffered, chunk]);
-    const messages: Buffer[] = [];
+    const messages: Message[] = [];
     while (this.#buffered.length >= 4 && this.#buffered.length >= this.#buffered.readUInt32BE(0)) {
       const message = this.#buffered.subarray(0, this.#buffered.readUInt32BE(0));
       this.#buffered = this.#buffered.subarray(message.length);
       const headersLength = message.readUInt32BE(4);
       const headers = stringHeaders(message.subarray(12, 12 + headersLength));
+      let records = 0;
       if (headers[':event-type'] === 'SubscribeToShardEvent') {
-        const payload = JSON.parse(message.subarray(12 + headersLength, message.length - 4).toString('utf8')) as { ContinuationSequenceNumber?: string };
+        const payload = JSON.parse(message.subarray(12 + headersLength, message.length - 4).toString('utf8')) as { ContinuationSequenceNumber?: string; Records?: unknown[] };
         this.continuation = payload.ContinuationSequenceNumber ?? this.continuation;
+        records = payload.Records?.length ?? 0;
       }
-      messages.push(message);
+      const exception = headers[':message-type'] === 'exception';
+      messages.push({ bytes: message, exception, type: (exception ? headers[':exception-type'] : headers[':event-type']) ?? '', records });
     }
     return messages;
   }
@@ -261,23 +391,11 @@ function stringHeaders(bytes: Buffer): Record<string, string> {
   return headers;
 }
 
-/**
- * Sends a request on to the emulator and its answer back. A subscription's
- * events pass through whole, and when its shard closes the rest is served
- * from GetRecords, ending with ChildShards (ShardEnds).
- */
-function forward(
-  upstream: http2.ClientHttp2Session,
-  stream: http2.ServerHttp2Stream,
-  headers: http2.OutgoingHttpHeaders,
-  watched?: { body: Buffer; subscription: SubscribeInput; shardEnds: ShardEnds; paceMs?: number },
-): void {
-  const subscription = watched?.subscription;
-  const shardEnds = watched?.shardEnds;
+/** Sends a request on to the emulator and its answer back, whole. */
+function forward(upstream: http2.ClientHttp2Session, stream: http2.ServerHttp2Stream, headers: http2.OutgoingHttpHeaders): void {
   const request = upstream.request(headers);
-  let handedOver = false;
   const reset = () => {
-    if (!handedOver && !stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   };
   request.on('error', reset);
   request.on('aborted', reset);
@@ -287,36 +405,81 @@ function forward(
   request.on('response', (responseHeaders) => {
     if (stream.destroyed) return;
     stream.respond(responseHeaders);
-    if (!subscription || responseHeaders[':status'] !== 200) return void request.pipe(stream);
-    const events = new EventStreamReader();
-    const paced = watched?.paceMs ? new PacedWriter(stream, watched.paceMs) : undefined;
+    request.pipe(stream);
+  });
+  stream.pipe(request);
+}
+
+/**
+ * A subscription, over a connection of its own to the emulator (`own`,
+ * closed with it). Its events pass through whole, reading each event's
+ * continuation as it passes; when its shard closes, or when the emulator
+ * refuses it for a subscription only the emulator still holds (see
+ * FromGetRecords), the rest is served from GetRecords, right after the last
+ * event forwarded.
+ */
+function subscribe(own: http2.ClientHttp2Session, out: SubscriptionOut, headers: http2.OutgoingHttpHeaders, body: Buffer, input: SubscribeInput, fromGetRecords: FromGetRecords, heldElsewhere: () => boolean): void {
+  const { stream } = out;
+  const request = own.request(headers);
+  // Set once the emulator's stream is no longer what the client reads: the rest is served here, or a fault cut it.
+  let handedOver = false;
+  let watch: NodeJS.Timeout | undefined;
+  const reset = () => {
+    if (!handedOver && !stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  };
+  // The emulator's subscription ends with its connection.
+  const takeOver = () => {
+    handedOver = true;
+    clearInterval(watch);
+    own.destroy();
+  };
+  const serveFromGetRecords = (shardStart: string) => {
+    takeOver();
+    out.flush();
+    const after = events.continuation;
+    const position = after ? { Type: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: after } : input.StartingPosition;
+    fromGetRecords.serve(out, input, position, shardStart).catch(() => stream.destroy());
+  };
+  const events = new EventStreamReader();
+  request.on('error', reset);
+  request.on('aborted', reset);
+  stream.on('close', () => {
+    clearInterval(watch);
+    own.destroy();
+  });
+  request.on('response', (responseHeaders) => {
+    if (stream.destroyed) return;
+    if (responseHeaders[':status'] !== 200) {
+      stream.respond(responseHeaders);
+      return void request.pipe(stream);
+    }
     request.on('data', (chunk: Buffer) => {
       if (handedOver) return;
       for (const message of events.push(chunk)) {
-        if (paced) paced.push(message);
-        else stream.write(message);
+        if (message.exception && message.type === 'ResourceInUseException' && !out.started && !heldElsewhere()) {
+          void fromGetRecords.shard(input).then((shard) => (shard ? serveFromGetRecords(shard.start) : stream.destroy()), () => stream.destroy());
+          handedOver = true;
+          return;
+        }
+        if (message.type === 'initial-response') {
+          if (!stream.headersSent) stream.respond(responseHeaders);
+          out.started = true;
+          stream.write(message.bytes);
+          continue;
+        }
+        if (!stream.headersSent) stream.respond(responseHeaders);
+        if (!out.send(message.bytes, message.records)) return takeOver();
       }
     });
     request.on('end', () => {
-      if (handedOver || stream.closed) return;
-      if (paced) paced.end();
-      else stream.end();
+      if (!handedOver) out.end();
     });
-    const watch = setInterval(async () => {
-      const start = await shardEnds!.closed(subscription).catch(() => undefined);
-      if (start === undefined || handedOver || stream.closed) return;
-      handedOver = true;
-      clearInterval(watch);
-      request.close(http2.constants.NGHTTP2_CANCEL);
-      paced?.flush();
-      const after = events.continuation;
-      const position = after ? { Type: 'AFTER_SEQUENCE_NUMBER' as const, SequenceNumber: after } : subscription.StartingPosition;
-      await shardEnds!.serve(stream, subscription, position, start).catch(() => stream.destroy());
+    watch = setInterval(async () => {
+      const start = await fromGetRecords.closed(input).catch(() => undefined);
+      if (start !== undefined && !handedOver && !out.closed) serveFromGetRecords(start);
     }, 300);
-    stream.on('close', () => clearInterval(watch));
   });
-  if (watched) request.end(watched.body);
-  else stream.pipe(request);
+  request.end(body);
 }
 
 /**
@@ -389,12 +552,13 @@ async function readAll(stream: http2.ServerHttp2Stream): Promise<Buffer> {
 }
 
 /** One port for both: HTTP/1.1 piped to the emulator, HTTP/2 ended here and sent on over a session kept open. */
-async function startFront(upstreamPort: number, paceMs?: number): Promise<{ port: number; close(): Promise<void> }> {
+async function startFront(upstreamPort: number, faults: SubscriptionFaults, paceMs?: number): Promise<{ port: number; close(): Promise<void> }> {
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
   const direct = new KinesisClient({ endpoint: upstreamUrl, region: 'us-east-1', credentials: CREDENTIALS, requestHandler: new NodeHttpHandler(), maxAttempts: 3 });
-  const shardEnds = new ShardEnds(direct);
-  // One emulator connection per client session, never sent a GOAWAY, and closed with the client's session:
-  // the emulator ends a subscription when its connection closes, not when its stream is reset.
+  const fromGetRecords = new FromGetRecords(direct);
+  // Subscriptions whose client stream is open, per consumer and shard: what Kinesis's ResourceInUse is about.
+  const live = new Map<string, number>();
+  // One emulator connection per client session for the other calls, never sent a GOAWAY, closed with the client's session.
   const upstreams = new Map<http2.Http2Session, http2.ClientHttp2Session>();
   const h2 = http2.createServer();
   h2.on('session', (downstream) => {
@@ -418,17 +582,27 @@ async function startFront(upstreamPort: number, paceMs?: number): Promise<{ port
     if (headers['x-amz-target'] !== 'Kinesis_20131202.SubscribeToShard') return void forward(upstream, stream, forwarded);
     const body = await readAll(stream);
     const input = JSON.parse(body.toString('utf8')) as SubscribeInput;
-    const start = await shardEnds.closed(input).catch(() => undefined);
-    if (start !== undefined) {
-      stream.respond({ ':status': 200, 'content-type': 'application/vnd.amazon.eventstream' });
-      stream.write(eventMessage('initial-response', {}));
-      return void shardEnds.serve(stream, input, input.StartingPosition, start).catch(() => stream.destroy());
+    const plan = faults.take(input);
+    if (plan && 'refuse' in plan) {
+      stream.respond({ ':status': 400, 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
+      return void stream.end(JSON.stringify({ __type: plan.refuse, message: `${plan.refuse} (injected by the test front)` }));
     }
-    forward(upstream, stream, forwarded, { body, subscription: input, shardEnds, ...(paceMs ? { paceMs } : {}) });
+    const session = stream.session!;
+    const out = new SubscriptionOut(stream, faults, plan, () => clients.get(session.socket.remotePort!)?.resetAndDestroy(), paceMs);
+    const key = `${input.ConsumerARN} ${input.ShardId}`;
+    live.set(key, (live.get(key) ?? 0) + 1);
+    stream.on('close', () => live.set(key, live.get(key)! - 1));
+    const start = await fromGetRecords.closed(input).catch(() => undefined);
+    if (start !== undefined) return void fromGetRecords.serve(out, input, input.StartingPosition, start).catch(() => stream.destroy());
+    const own = http2.connect(upstreamUrl);
+    own.on('error', () => {});
+    subscribe(own, out, forwarded, body, input, fromGetRecords, () => live.get(key)! > 1);
   });
   h2.on('sessionError', () => {});
   const h2Port = await listenOnLoopback(h2);
   const sockets = new Set<net.Socket>();
+  // The client's socket by the local port of its pipe to the HTTP/2 server (that session's remote port): what a connection reset resets.
+  const clients = new Map<number, net.Socket>();
   const track = (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -441,6 +615,13 @@ async function startFront(upstreamPort: number, paceMs?: number): Promise<{ port
       const http2Preface = first.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(first.length, HTTP2_PREFACE.length)));
       const pipe = net.connect(http2Preface ? h2Port : upstreamPort, '127.0.0.1');
       track(pipe);
+      if (http2Preface) {
+        pipe.once('connect', () => {
+          const port = pipe.localPort!;
+          clients.set(port, socket);
+          socket.once('close', () => clients.delete(port));
+        });
+      }
       socket.on('close', () => pipe.destroy());
       pipe.on('close', () => socket.destroy());
       pipe.write(first);

@@ -112,15 +112,12 @@ export class ExporterProcess {
 
   /** The value of one sample in /metrics, e.g. `das_stream_up{stream="…"}`; undefined when absent. */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-    const text = await this.metrics();
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(name)) continue;
-      const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-      if (!match || match[1] !== name) continue;
-      const have = match[2] ?? '';
-      if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) return Number(match[3]);
-    }
-    return undefined;
+    return samples(await this.metrics(), name, labels)[0];
+  }
+
+  /** The sum of every sample of `name` with these labels (e.g. a counter over all shards); 0 when none. */
+  async metricSum(name: string, labels: Record<string, string> = {}): Promise<number> {
+    return samples(await this.metrics(), name, labels).reduce((a, b) => a + b, 0);
   }
 
   kill(signal: NodeJS.Signals): void {
@@ -135,4 +132,17 @@ export class ExporterProcess {
     clearTimeout(timer);
     return result;
   }
+}
+
+/** The values of the samples of `name` in an exposition whose labels include `labels`. */
+function samples(text: string, name: string, labels: Record<string, string>): number[] {
+  const values: number[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = match[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`))) values.push(Number(match[3]));
+  }
+  return values;
 }

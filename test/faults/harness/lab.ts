@@ -10,8 +10,9 @@
  * The consumer mode decides the Kinesis: `polling` runs kinesalite behind the
  * fault proxy; `efo` runs kinesis-local (enhanced fan-out) and the exporter
  * reads as a registered consumer (`--consumer efo`). The Kinesis fault proxy
- * speaks HTTP/1.1 only, so an `efo` lab has none: its scenarios inject their
- * faults elsewhere (the backend, the processes, the lease table, reshards).
+ * speaks HTTP/1.1 only, so an `efo` lab has none: its Kinesis faults are
+ * injected into the subscriptions by kinesis-local's test front
+ * (`subscriptionFaults`), its other faults as a polling lab's.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,6 +24,7 @@ import { deadLetterFileIn } from '../../../src/sinks/dead-letter.ts';
 import { startDynalite, type LocalDynamoDb } from '../../support/dynalite.ts';
 import { createStream, startKinesalite, type LocalKinesis } from '../../support/kinesalite.ts';
 import { startKinesisLocal } from '../../support/kinesis-local.ts';
+import type { SubscriptionFaults } from '../../support/subscription-faults.ts';
 import { LokiReceiver } from '../../support/loki-receiver.ts';
 import { TraceReceiver } from '../../support/trace-receiver.ts';
 import { ExporterProcess } from './exporter-process.ts';
@@ -49,6 +51,7 @@ interface LabParts {
   kmsClient: KMSClient;
   receiver: LokiReceiver;
   kinesisFaults: FaultProxy | undefined;
+  efoFaults: SubscriptionFaults | undefined;
   kmsProxy: FaultProxy;
   otlpProxy: FaultProxy;
   dynamo: LocalDynamoDb | undefined;
@@ -68,6 +71,7 @@ export class FaultLab {
   readonly kmsClient!: KMSClient;
   readonly receiver!: LokiReceiver;
   readonly kinesisFaults!: FaultProxy | undefined;
+  readonly efoFaults!: SubscriptionFaults | undefined;
   readonly kmsProxy!: FaultProxy;
   readonly otlpProxy!: FaultProxy;
   /** dynalite, when the lab was started with `{ dynamodb: true }`; exporters reach it through `dynamoProxy`. */
@@ -85,7 +89,8 @@ export class FaultLab {
   static async start(name: string, options: { dynamodb?: boolean; traces?: boolean; mode?: ConsumerMode } = {}): Promise<FaultLab> {
     const mode = options.mode ?? 'polling';
     const dir = await mkdtemp(path.join(os.tmpdir(), `das-faults-${name}-${mode}-`));
-    const kinesis: LocalKinesis = mode === 'efo' ? await startKinesisLocal() : await startKinesalite();
+    const kinesisLocal = mode === 'efo' ? await startKinesisLocal() : undefined;
+    const kinesis: LocalKinesis = kinesisLocal ?? (await startKinesalite());
     const kms = new LocalKms();
     const kmsEndpoint = (await kms.listen()).endpoint;
     const keyId = kms.createKey({ alias: 'das-faults' }).keyId;
@@ -98,13 +103,19 @@ export class FaultLab {
     const dynamoProxy = dynamo ? await new FaultProxy('dynamodb', dynamo.endpoint).start() : undefined;
     const traceReceiver = options.traces ? await new TraceReceiver().start() : undefined;
     const tracesProxy = traceReceiver ? await new FaultProxy('otlp', traceReceiver.url).start() : undefined;
-    return new FaultLab({ name, mode, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisFaults, kmsProxy, otlpProxy, dynamo, dynamoProxy, traceReceiver, tracesProxy });
+    return new FaultLab({ name, mode, dir, kinesis, kms, kmsEndpoint, keyId, kmsClient, receiver, kinesisFaults, efoFaults: kinesisLocal?.faults, kmsProxy, otlpProxy, dynamo, dynamoProxy, traceReceiver, tracesProxy });
   }
 
   /** The fault proxy in front of Kinesis: polling labs only (it speaks HTTP/1.1, and SubscribeToShard is HTTP/2). */
   get kinesisProxy(): FaultProxy {
     if (!this.kinesisFaults) throw new Error(`the ${this.mode} lab has no Kinesis fault proxy: it proxies HTTP/1.1 only, and SubscribeToShard is HTTP/2`);
     return this.kinesisFaults;
+  }
+
+  /** The faults kinesis-local's front injects into subscriptions: `efo` labs only. */
+  get subscriptionFaults(): SubscriptionFaults {
+    if (!this.efoFaults) throw new Error(`the ${this.mode} lab has no subscriptions to inject faults into: use the Kinesis fault proxy`);
+    return this.efoFaults;
   }
 
   /** `polling` or `efo`, for a scenario's row in the results table. */
