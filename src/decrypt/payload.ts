@@ -20,13 +20,14 @@
  *
  * The library ignores bytes after the final frame of an unsigned message, so
  * such trailing bytes are not detected here.
+ *
+ * The library (about 70 packages, 13 MiB of memory once loaded) is loaded on
+ * the first message that reaches it. The hand-written path
+ * (`fast/native-payload.ts`) opens every message DAS writes and hands this
+ * one only what it does not handle, so a process (or worker thread) that
+ * never meets such a message never loads it.
  */
-import {
-  buildClient,
-  CommitmentPolicy,
-  RawAesKeyringNode,
-  RawAesWrappingSuiteIdentifier,
-} from '@aws-crypto/client-node';
+import type * as ClientNode from '@aws-crypto/client-node';
 import { DasError } from '../errors.ts';
 import { isDasSuite, parseMessageHeader, peekSuiteId } from './message-header.ts';
 
@@ -57,11 +58,11 @@ export const DAS_KEY_NAMESPACE = 'BC';
 export const DAS_KEY_NAME = 'DataKey';
 export const DATA_KEY_LENGTH = 32;
 
-type EsdkDecrypt = ReturnType<typeof buildClient>['decrypt'];
+type EsdkDecrypt = ReturnType<typeof ClientNode.buildClient>['decrypt'];
 
 export class EsdkPayloadDecryptor implements PayloadDecryptor {
-  readonly #decrypt: EsdkDecrypt;
   readonly #maxEncryptedDataKeys: number;
+  #library: Promise<{ esdk: typeof ClientNode; decrypt: EsdkDecrypt }> | undefined;
 
   constructor(options: EsdkPayloadDecryptorOptions = {}) {
     const maxEncryptedDataKeys = options.maxEncryptedDataKeys ?? 1;
@@ -69,11 +70,16 @@ export class EsdkPayloadDecryptor implements PayloadDecryptor {
       throw new RangeError(`maxEncryptedDataKeys must be an integer of at least 1 (actual: ${maxEncryptedDataKeys})`);
     }
     this.#maxEncryptedDataKeys = maxEncryptedDataKeys;
-    // DAS messages use non-committing suites, which only an ALLOW_DECRYPT policy opens.
-    this.#decrypt = buildClient({
-      commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
-      maxEncryptedDataKeys,
-    }).decrypt;
+  }
+
+  /** The library and its client, loaded by the first message that gets this far. */
+  #load(): Promise<{ esdk: typeof ClientNode; decrypt: EsdkDecrypt }> {
+    this.#library ??= import('@aws-crypto/client-node').then((esdk) => ({
+      esdk,
+      // DAS messages use non-committing suites, which only an ALLOW_DECRYPT policy opens.
+      decrypt: esdk.buildClient({ commitmentPolicy: esdk.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT, maxEncryptedDataKeys: this.#maxEncryptedDataKeys }).decrypt,
+    }));
+    return this.#library;
   }
 
   async decrypt(message: Uint8Array, dataKey: Uint8Array): Promise<Uint8Array> {
@@ -81,15 +87,16 @@ export class EsdkPayloadDecryptor implements PayloadDecryptor {
     if (dataKey.length !== DATA_KEY_LENGTH) {
       throw new DasError('wrong_data_key', `data key is ${dataKey.length} bytes, expected ${DATA_KEY_LENGTH}`);
     }
-    const keyring = new RawAesKeyringNode({
+    const { esdk, decrypt } = await this.#load();
+    const keyring = new esdk.RawAesKeyringNode({
       keyNamespace: DAS_KEY_NAMESPACE,
       keyName: DAS_KEY_NAME,
       // A fresh, isolated copy: the constructor rejects pooled buffers and zeroes what it is given.
       unencryptedMasterKey: new Uint8Array(dataKey),
-      wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+      wrappingSuite: esdk.RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
     });
     try {
-      const { plaintext } = await this.#decrypt(keyring, message);
+      const { plaintext } = await decrypt(keyring, message);
       return plaintext;
     } catch (error) {
       throw toDasError(error);
