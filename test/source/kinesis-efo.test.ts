@@ -103,10 +103,13 @@ describe('Kinesis consumer on kinesis-local, polling and enhanced fan-out', func
       const leased = (workerId: string) =>
         new DynamoDbLeaseCoordinator({ client: dynamo.client(), table, workerId, failoverTimeMs: 1_000, log: silentLogger, destroyClient: true });
       const sinks = [new MemorySink(), new MemorySink()];
-      const [a, b] = sinks.map((sink, i) => consumer(mode, { streams: [stream], pipeline: pipelineFor(sink), coordinator: leased(`worker-${i}`) }));
+      const coordinators = [leased('worker-0'), leased('worker-1')];
+      const [a, b] = sinks.map((sink, i) => consumer(mode, { streams: [stream], pipeline: pipelineFor(sink), coordinator: coordinators[i]! }));
+      await Promise.all([a!.start(), b!.start()]);
+      // Records are written once the two have shared the shards: written before, the first to start could read them all.
+      await waitFor(() => coordinators.every((c) => c.heldShards(stream).length === 2), 40_000, () => `the two replicas to hold two shards each (${coordinators.map((c) => c.heldShards(stream).length).join(', ')})`);
       const first = testRecords(400, 40, 'first');
       await produce(kinesis.client, stream, first);
-      await Promise.all([a!.start(), b!.start()]);
       const all = () => [...sinks[0]!.events, ...sinks[1]!.events];
       await waitFor(() => all().length >= first.length, 40_000, () => `${first.length} events (have ${all().length})`);
       assert.ok(sinks.every((s) => s.events.length > 0), 'both replicas read shards');
