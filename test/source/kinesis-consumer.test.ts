@@ -8,6 +8,8 @@ import {
   ExpiredIteratorException,
   GetRecordsCommand,
   GetShardIteratorCommand,
+  LimitExceededException,
+  ListShardsCommand,
   SplitShardCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
@@ -454,6 +456,41 @@ describe('Kinesis consumer against kinesalite', function () {
     assert.deepEqual(new Set(sink.events.map((e) => e.position!.stream)), new Set([healthy]));
     const saved = await checkpoints(broken);
     assert.ok(Object.values(saved).every((s) => s.checkpoint === null), 'the broken stream checkpointed nothing');
+  });
+
+  it('hands a stream a shard reader stops while discovery is retrying to the re-probe at once, instead of discovering it on', async () => {
+    const stream = await newStream(1);
+    await produce(kinesis.client, stream, testRecords(20, 4, 'r'));
+    // Once the first batch is being processed, every ListShards is throttled: discovery retries, every ≤ 20 ms.
+    let throttling = false;
+    let throttled = 0;
+    const restore = interceptSend(kinesis.client, (command) => {
+      if (!(command instanceof ListShardsCommand) || !throttling) return undefined;
+      throttled++;
+      return new LimitExceededException({ message: 'Rate exceeded for stream (test)', $metadata: { httpStatusCode: 400 } });
+    });
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const pipeline: BatchProcessor = {
+        async process(): Promise<BatchOutcome> {
+          throttling = true;
+          await released;
+          return { status: 'fatal', reason: 'kms_access_denied', message: 'not authorized to kms:Decrypt (test)' };
+        },
+      };
+      const c = consumer({ streams: [stream], pipeline, discoveryIntervalMs: 20, reprobe: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+      await c.start();
+      await waitFor(() => throttled >= 3, 10_000, () => `discovery to be retrying a throttled ListShards (${throttled} so far)`);
+      release();
+      await waitFor(() => c.status()[0]!.reason === 'kms_access_denied', 10_000, () => `the stream to stop (status ${JSON.stringify(c.status())})`);
+      const atStop = throttled;
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.ok(throttled - atStop <= 1, `discovery called ListShards ${throttled - atStop} more times in the second after the stream stopped: it should wait for the re-probe (60 s here)`);
+      assert.deepEqual(c.status(), [{ stream, up: false, reason: 'kms_access_denied', shards: 0 }]);
+    } finally {
+      restore();
+    }
   });
 
   it('stops a stream Kinesis denies access to, as kinesis_access_denied, and keeps the other flowing', async () => {
