@@ -9,7 +9,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DataKeyCache } from '../src/decrypt/data-keys.ts';
 import { NativePayloadDecryptor } from '../src/decrypt/fast/native-payload.ts';
-import { gunzipCapped } from '../src/decrypt/gunzip.ts';
+import { gunzipCappedSync } from '../src/decrypt/gunzip.ts';
 import { EsdkPayloadDecryptor } from '../src/decrypt/payload.ts';
 import { LocalKms } from '../src/demo/local-kms.ts';
 import { enrichRecord } from '../src/enrich/stage.ts';
@@ -40,7 +40,7 @@ for (const [i, r] of corpus.entries()) {
   const envelope = parseEnvelope(data);
   const record = { stream: r.stream, shardId: 'shardId-000000000000', sequenceNumber: String(i), data };
   const compressed = await decryptor.decrypt(envelope.payload, await cache.get(envelope.key, contextFor(record)));
-  plain.push({ json: await gunzipCapped(compressed), version: envelope.version, stream: r.stream, seq: String(i) });
+  plain.push({ json: gunzipCappedSync(compressed), version: envelope.version, stream: r.stream, seq: String(i) });
 }
 await kms.close();
 const events = corpus.reduce((n, r) => n + r.events, 0);

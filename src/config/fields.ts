@@ -322,7 +322,7 @@ export const FIELDS = {
     env: { name: 'DAS_WORKERS' },
     default: '0',
     meaning:
-      "worker threads that decrypt, decode, enrich, encode and count records when logs go to an OTLP/protobuf endpoint (ignored, with a warning, otherwise); one per core is the fastest setting (see Performance) and adds about 80 MiB of RSS per worker. With 0, all of it runs on the main thread, with signature checks and gunzip on libuv's thread pool while other records are being opened (one record alone: on the main thread, where a hand-off would only wait)",
+      "worker threads that decrypt, decode, enrich, encode and count records when logs go to an OTLP/protobuf endpoint (ignored, with a warning, otherwise); one per core is the fastest setting (see Performance) and adds about 80 MiB of RSS per worker. With 0, all of it runs on the main thread, with signature checks on libuv's thread pool while other records are being opened (one record alone: on the main thread, where a hand-off would only wait)",
   }),
   dataKeyCacheSize: field({
     schema: (z) => positiveInt(z).default(1000),

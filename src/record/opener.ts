@@ -13,12 +13,12 @@
  * something reads them. Without (a stdout, JSON-lines or the demo's log
  * sink), the record is opened for its events on this thread.
  *
- * On this thread, gunzip and the signature check of a signed record go to
- * the libuv thread pool only while other records are being opened too: a
- * round trip there is worth it when this thread has another record to decode
- * meanwhile, and is idle time (and, for the signature, about a tenth more
- * CPU) when it has not (one record at a time: a quiet stream, or
- * `--concurrency 1`).
+ * On this thread, the signature check of a signed record goes to the libuv
+ * thread pool only while other records are being opened too: a round trip
+ * there is worth it when this thread has another record to decode meanwhile,
+ * and is idle time (and about a tenth more CPU) when it has not (one record at
+ * a time: a quiet stream, or `--concurrency 1`). Gunzip runs here either way
+ * (decrypt/gunzip.ts says why).
  */
 import type { DecodedRecord } from '../events/model.ts';
 import type { PayloadDecryptor } from '../decrypt/payload.ts';

@@ -16,8 +16,8 @@
  * (`decode`): the same decode, enrichment and policy, the same events.
  */
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
-import { gunzipCapped, gunzipCappedSync } from '../decrypt/gunzip.ts';
-import { EsdkPayloadDecryptor, type DecryptOptions, type PayloadDecryptor, type RunsOn } from '../decrypt/payload.ts';
+import { gunzipCappedSync } from '../decrypt/gunzip.ts';
+import { EsdkPayloadDecryptor, type DecryptOptions, type PayloadDecryptor } from '../decrypt/payload.ts';
 import { Enricher } from '../enrich/stage.ts';
 import { applyPolicy } from '../policy/apply.ts';
 import { CompiledPolicy } from '../policy/compile.ts';
@@ -87,20 +87,19 @@ export interface PreparedRecord {
 }
 
 /**
- * Where a record's two blocking steps run, gunzip and the ECDSA verification
- * of a signed message: on the calling thread (`sync`) or on libuv's thread
- * pool, where they overlap the caller's other work.
+ * Where a record's costly blocking step runs, the ECDSA verification of a
+ * signed message: on the calling thread (`sync`) or on libuv's thread pool,
+ * where it overlaps the caller's other work. Gunzip always runs on the
+ * calling thread (gunzip.ts says why).
  */
-export interface BlockingWork extends Required<DecryptOptions> {
-  gunzip: RunsOn;
-}
+export type BlockingWork = Required<DecryptOptions>;
 
-/** A worker thread: gunzip where the rest of the record's work is; the signature meanwhile, while the worker takes up its next record. */
-export const IN_WORKER: BlockingWork = { gunzip: 'sync', verify: 'threadpool' };
-/** The main thread with other records opening: both on the thread pool. */
-export const ALONGSIDE_OTHERS: BlockingWork = { gunzip: 'threadpool', verify: 'threadpool' };
+/** A worker thread: the signature meanwhile, while the worker takes up its next record. */
+export const IN_WORKER: BlockingWork = { verify: 'threadpool' };
+/** The main thread with other records opening: the signature on the thread pool. */
+export const ALONGSIDE_OTHERS: BlockingWork = { verify: 'threadpool' };
 /** One record at a time: a hand-off to the thread pool would only be idle time. */
-export const ALONE: BlockingWork = { gunzip: 'sync', verify: 'sync' };
+export const ALONE: BlockingWork = { verify: 'sync' };
 
 const KEPT_POLICY_VERSIONS = 16;
 
@@ -145,7 +144,7 @@ export class RecordProcessor {
   async open(job: PrepareJob, where: BlockingWork): Promise<OpenedEvents> {
     const compressed = await this.#decryptor.decrypt(job.payload, job.dataKey, where);
     const max = this.#setup.maxRecordBytes;
-    const json = where.gunzip === 'sync' ? gunzipCappedSync(compressed, max) : await gunzipCapped(compressed, max);
+    const json = gunzipCappedSync(compressed, max);
     const policy = this.#policy(job.policy);
     return { decoded: this.decode(json, job.decode, policy?.generation), json, ...(policy ? { policy: policy.generation } : {}) };
   }

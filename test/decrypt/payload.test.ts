@@ -9,7 +9,7 @@ import {
   RawAesWrappingSuiteIdentifier,
 } from '@aws-crypto/client-node';
 import { isDasError } from '../../src/errors.ts';
-import { gunzipCapped } from '../../src/decrypt/gunzip.ts';
+import { gunzipCappedSync } from '../../src/decrypt/gunzip.ts';
 import { parseMessageHeader } from '../../src/decrypt/message-header.ts';
 import { EsdkPayloadDecryptor } from '../../src/decrypt/payload.ts';
 import { AURORA_MYSQL, AURORA_POSTGRESQL, DasRecordFactory } from '../../src/demo/record-factory.ts';
@@ -79,13 +79,13 @@ describe('EsdkPayloadDecryptor', () => {
         assert.equal(header.suiteId, profile.suiteId);
         assert.ok(message.length > header.headerLength + header.frameLength + 100, 'expected a multi-frame message');
 
-        const record = JSON.parse((await gunzipCapped(await new EsdkPayloadDecryptor().decrypt(message, dataKey))).toString('utf8'));
+        const record = JSON.parse((gunzipCappedSync(await new EsdkPayloadDecryptor().decrypt(message, dataKey))).toString('utf8'));
         assert.deepEqual(record.databaseActivityEventList, events);
       });
 
       it(`${name}: an empty event list comes back empty`, async () => {
         const { message, dataKey } = await sealed(profile, []);
-        const record = JSON.parse((await gunzipCapped(await new EsdkPayloadDecryptor().decrypt(message, dataKey))).toString('utf8'));
+        const record = JSON.parse((gunzipCappedSync(await new EsdkPayloadDecryptor().decrypt(message, dataKey))).toString('utf8'));
         assert.deepEqual(record, {
           type: 'DatabaseActivityMonitoringRecord',
           clusterId: RESOURCE_ID,

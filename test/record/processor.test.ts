@@ -25,7 +25,7 @@ import { assembleLogsRequest, type EncodedRef } from '../../src/sinks/otlp/proto
 import { ResourceCatalog } from '../../src/sinks/otlp/resource.ts';
 import type { EncryptionContext, SourceRecord } from '../../src/source/record.ts';
 import { DasRecordOpener, unlock, type DataKeySource } from '../../src/record/opener.ts';
-import { gunzipCapped } from '../../src/decrypt/gunzip.ts';
+import { gunzipCappedSync } from '../../src/decrypt/gunzip.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { DecodedRecord } from '../../src/events/model.ts';
 import { PreparePool } from '../../src/workers/pool.ts';
@@ -55,7 +55,7 @@ function byHand(dataKeys: DataKeySource, contextFor: (record: SourceRecord) => E
   return {
     open: async (record) => {
       const { payload, dataKey, decode } = await unlock(record, { dataKeys, contextFor });
-      const json = await gunzipCapped(await decryptor.decrypt(payload, dataKey), SETUP.maxRecordBytes);
+      const json = gunzipCappedSync(await decryptor.decrypt(payload, dataKey), SETUP.maxRecordBytes);
       return enrichRecord(decodeRecord(json, decode), SETUP.redact);
     },
   };
