@@ -27,6 +27,7 @@
  * one only what it does not handle, so a process (or worker thread) that
  * never meets such a message never loads it.
  */
+import { createRequire } from 'node:module';
 import type * as ClientNode from '@aws-crypto/client-node';
 import { DasError } from '../errors.ts';
 import { isDasSuite, parseMessageHeader, peekSuiteId } from './message-header.ts';
@@ -70,15 +71,23 @@ export class EsdkPayloadDecryptor implements PayloadDecryptor {
       throw new RangeError(`maxEncryptedDataKeys must be an integer of at least 1 (actual: ${maxEncryptedDataKeys})`);
     }
     this.#maxEncryptedDataKeys = maxEncryptedDataKeys;
+    // Loaded later, but found now: a missing package is a start-up error, as when it was imported at start.
+    createRequire(import.meta.url).resolve('@aws-crypto/client-node');
   }
 
-  /** The library and its client, loaded by the first message that gets this far. */
+  /** The library and its client, loaded by the first message that gets this far; a failed load is tried again by the next. */
   #load(): Promise<{ esdk: typeof ClientNode; decrypt: EsdkDecrypt }> {
-    this.#library ??= import('@aws-crypto/client-node').then((esdk) => ({
-      esdk,
-      // DAS messages use non-committing suites, which only an ALLOW_DECRYPT policy opens.
-      decrypt: esdk.buildClient({ commitmentPolicy: esdk.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT, maxEncryptedDataKeys: this.#maxEncryptedDataKeys }).decrypt,
-    }));
+    this.#library ??= import('@aws-crypto/client-node').then(
+      (esdk) => ({
+        esdk,
+        // DAS messages use non-committing suites, which only an ALLOW_DECRYPT policy opens.
+        decrypt: esdk.buildClient({ commitmentPolicy: esdk.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT, maxEncryptedDataKeys: this.#maxEncryptedDataKeys }).decrypt,
+      }),
+      (error: unknown) => {
+        this.#library = undefined;
+        throw error;
+      },
+    );
     return this.#library;
   }
 

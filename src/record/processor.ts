@@ -94,7 +94,7 @@ export interface PreparedRecord {
  */
 export type BlockingWork = Required<DecryptOptions>;
 
-/** A worker thread: the signature meanwhile, while the worker takes up its next record. */
+/** A worker thread: the signature meanwhile, while the worker takes up its next record (today what ALONGSIDE_OTHERS is; named apart, as the two callers are). */
 export const IN_WORKER: BlockingWork = { verify: 'threadpool' };
 /** The main thread with other records opening: the signature on the thread pool. */
 export const ALONGSIDE_OTHERS: BlockingWork = { verify: 'threadpool' };

@@ -88,13 +88,17 @@ describe('Kinesis consumer on kinesis-local, polling and enhanced fan-out', func
   for (const mode of ['polling', 'efo'] as const) {
     it(`${mode}: reads parents to their end before their children when a shard is split and two are merged under load`, async () => {
       const stream = await newStream(2);
+      const log = new CapturingLogger();
       await reshardUnderLoad({
         client: kinesis.client,
         stream,
-        start: (sink) => consumer(mode, { streams: [stream], pipeline: pipelineFor(sink) }),
+        start: (sink) => consumer(mode, { streams: [stream], pipeline: pipelineFor(sink), log }),
         checkpoints: async () => JSON.parse(await readFile(new FileCheckpointStore({ dir: stateDir }).fileFor(stream), 'utf8')).shards,
         timeoutMs: 30_000,
       });
+      // A closed parent's subscription ends with its ChildShards event, not with an error and a resubscription.
+      const cut = log.lines.filter((l) => l.message === 'subscription ended; subscribing again' && l.fields.reason !== 'completed');
+      assert.deepEqual(cut.map((l) => `${String(l.fields.shardId)}: ${String(l.fields.reason)} ${String(l.fields.error)}`), []);
     });
 
     it(`${mode}: two replicas sharing DynamoDB leases deliver every record once, and the one left takes over when the other stops`, async () => {

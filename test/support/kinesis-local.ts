@@ -214,11 +214,11 @@ class SubscriptionOut {
     return this.#struck || this.stream.closed || this.stream.destroyed;
   }
 
-  /** Answers 200 with the initial response, unless the emulator's answer already did. */
+  /** Answers 200 with an initial response, as Kinesis begins a subscription, unless the emulator's answer already began it. */
   start(): void {
-    if (this.started) return;
+    if (this.started || this.stream.headersSent) return;
     this.started = true;
-    if (!this.stream.headersSent) this.stream.respond({ ':status': 200, 'content-type': 'application/vnd.amazon.eventstream' });
+    this.stream.respond({ ':status': 200, 'content-type': 'application/vnd.amazon.eventstream' });
     this.stream.write(eventMessage('initial-response', {}));
   }
 
@@ -427,7 +427,7 @@ function subscribe(own: http2.ClientHttp2Session, out: SubscriptionOut, headers:
   const reset = () => {
     if (!handedOver && !stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   };
-  // The emulator's subscription ends with its connection.
+  // The emulator stops pushing when its connection closes (its lease stays until the 5 minutes are up: FromGetRecords).
   const takeOver = () => {
     handedOver = true;
     clearInterval(watch);
@@ -461,13 +461,13 @@ function subscribe(own: http2.ClientHttp2Session, out: SubscriptionOut, headers:
           handedOver = true;
           return;
         }
+        // The emulator's answer begins the client's stream (kinesis-mock sends no initial-response of its own).
+        if (!stream.headersSent) stream.respond(responseHeaders);
+        out.started = true;
         if (message.type === 'initial-response') {
-          if (!stream.headersSent) stream.respond(responseHeaders);
-          out.started = true;
           stream.write(message.bytes);
           continue;
         }
-        if (!stream.headersSent) stream.respond(responseHeaders);
         if (!out.send(message.bytes, message.records)) return takeOver();
       }
     });
@@ -558,6 +558,8 @@ async function startFront(upstreamPort: number, faults: SubscriptionFaults, pace
   const fromGetRecords = new FromGetRecords(direct);
   // Subscriptions whose client stream is open, per consumer and shard: what Kinesis's ResourceInUse is about.
   const live = new Map<string, number>();
+  // Each subscription's own connection to the emulator.
+  const owns = new Set<http2.ClientHttp2Session>();
   // One emulator connection per client session for the other calls, never sent a GOAWAY, closed with the client's session.
   const upstreams = new Map<http2.Http2Session, http2.ClientHttp2Session>();
   const h2 = http2.createServer();
@@ -570,7 +572,11 @@ async function startFront(upstreamPort: number, faults: SubscriptionFaults, pace
       upstream.destroy();
     });
   });
-  h2.on('stream', async (stream, headers) => {
+  h2.on('stream', (stream, headers) => {
+    serveStream(stream, headers).catch(() => stream.destroy());
+  });
+  const serveStream = async (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> => {
+    const arrivedAt = Date.now();
     const upstream = upstreams.get(stream.session!);
     if (!upstream) return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     stream.on('error', () => {});
@@ -581,23 +587,27 @@ async function startFront(upstreamPort: number, faults: SubscriptionFaults, pace
     }
     if (headers['x-amz-target'] !== 'Kinesis_20131202.SubscribeToShard') return void forward(upstream, stream, forwarded);
     const body = await readAll(stream);
+    if (stream.closed || stream.destroyed) return;
     const input = JSON.parse(body.toString('utf8')) as SubscribeInput;
-    const plan = faults.take(input);
+    const plan = faults.take(input, arrivedAt);
     if (plan && 'refuse' in plan) {
       stream.respond({ ':status': 400, 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
       return void stream.end(JSON.stringify({ __type: plan.refuse, message: `${plan.refuse} (injected by the test front)` }));
     }
-    const session = stream.session!;
-    const out = new SubscriptionOut(stream, faults, plan, () => clients.get(session.socket.remotePort!)?.resetAndDestroy(), paceMs);
+    const port = stream.session!.socket.remotePort!;
+    const out = new SubscriptionOut(stream, faults, plan, () => clients.get(port)?.resetAndDestroy(), paceMs);
     const key = `${input.ConsumerARN} ${input.ShardId}`;
     live.set(key, (live.get(key) ?? 0) + 1);
     stream.on('close', () => live.set(key, live.get(key)! - 1));
     const start = await fromGetRecords.closed(input).catch(() => undefined);
     if (start !== undefined) return void fromGetRecords.serve(out, input, input.StartingPosition, start).catch(() => stream.destroy());
+    if (out.closed) return;
     const own = http2.connect(upstreamUrl);
     own.on('error', () => {});
+    owns.add(own);
+    own.on('close', () => owns.delete(own));
     subscribe(own, out, forwarded, body, input, fromGetRecords, () => live.get(key)! > 1);
-  });
+  };
   h2.on('sessionError', () => {});
   const h2Port = await listenOnLoopback(h2);
   const sockets = new Set<net.Socket>();
@@ -635,6 +645,7 @@ async function startFront(upstreamPort: number, faults: SubscriptionFaults, pace
     async close() {
       for (const socket of sockets) socket.destroy();
       for (const upstream of upstreams.values()) upstream.destroy();
+      for (const own of owns) own.destroy();
       direct.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await new Promise<void>((resolve) => h2.close(() => resolve()));

@@ -25,7 +25,8 @@
  * Faults are taken in the order they were scheduled, one per subscription;
  * after them every subscription passes untouched. Every SubscribeToShard call
  * is recorded, so a test can check where each resubscription started and how
- * often the exporter called.
+ * often the exporter called. Faults and the benchmark's pacing (paceMs) are
+ * not meant to be combined: a cut is written past what pacing holds back.
  */
 export const SUBSCRIPTION_FAULTS = ['resource_in_use', 'limit_exceeded', 'internal_failure', 'stream_reset', 'connection_reset', 'ended_early'] as const;
 export type SubscriptionFault = (typeof SUBSCRIPTION_FAULTS)[number];
@@ -36,9 +37,11 @@ export type FaultPlan =
   | { fault: Exclude<SubscriptionFault, 'resource_in_use' | 'limit_exceeded'>; afterEvents: number };
 
 export interface SubscribeCall {
+  /** When the call's stream reached the front. */
   at: number;
   ShardId: string;
   StartingPosition: { Type: string; SequenceNumber?: string };
+  /** The fault planned for it; one whose subscription ended before it could strike passes on to the next call. */
   fault?: SubscriptionFault;
 }
 
@@ -58,15 +61,10 @@ export class SubscriptionFaults {
     }
   }
 
-  /** Faults scheduled and not yet handed to a subscription. */
-  get pending(): number {
-    return this.#queue.length;
-  }
-
-  /** Called by the front for every SubscribeToShard: the fault this subscription gets, if any. */
-  take(input: { ShardId: string; StartingPosition: { Type: string; SequenceNumber?: string } }): FaultPlan | undefined {
+  /** Called by the front for every SubscribeToShard (`at`: when its stream arrived): the fault this subscription gets, if any. */
+  take(input: { ShardId: string; StartingPosition: { Type: string; SequenceNumber?: string } }, at: number = Date.now()): FaultPlan | undefined {
     const plan = this.#queue.shift();
-    this.calls.push({ at: Date.now(), ShardId: input.ShardId, StartingPosition: input.StartingPosition, ...(plan ? { fault: plan.fault } : {}) });
+    this.calls.push({ at, ShardId: input.ShardId, StartingPosition: input.StartingPosition, ...(plan ? { fault: plan.fault } : {}) });
     if (plan && 'refuse' in plan) this.struck(plan.fault);
     return plan;
   }
