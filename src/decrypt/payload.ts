@@ -27,7 +27,6 @@
  * one only what it does not handle, so a process (or worker thread) that
  * never meets such a message never loads it.
  */
-import { createRequire } from 'node:module';
 import type * as ClientNode from '@aws-crypto/client-node';
 import { DasError } from '../errors.ts';
 import { isDasSuite, parseMessageHeader, peekSuiteId } from './message-header.ts';
@@ -71,8 +70,7 @@ export class EsdkPayloadDecryptor implements PayloadDecryptor {
       throw new RangeError(`maxEncryptedDataKeys must be an integer of at least 1 (actual: ${maxEncryptedDataKeys})`);
     }
     this.#maxEncryptedDataKeys = maxEncryptedDataKeys;
-    // Loaded later, but found now: a missing package is a start-up error, as when it was imported at start.
-    createRequire(import.meta.url).resolve('@aws-crypto/client-node');
+    // Not resolved here: the Lambda bundle inlines the library, so there is no package on disk to find.
   }
 
   /** The library and its client, loaded by the first message that gets this far; a failed load is tried again by the next. */
