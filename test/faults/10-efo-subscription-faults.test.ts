@@ -22,6 +22,7 @@ import { FaultLab } from './harness/lab.ts';
 import { FAULT_SEED, seeded } from './harness/random.ts';
 import { recordRow, verdictColumns } from './harness/results.ts';
 import { SUBSCRIPTION_FAULTS, type SubscriptionFault } from '../support/subscription-faults.ts';
+import { shuffled } from '../../src/util/shuffle.ts';
 
 const CLUSTER = 'cluster-FAULTEFOCUTS00000000000000';
 const SHARDS = 2;
@@ -116,11 +117,3 @@ describe('fault 10: enhanced fan-out subscriptions refused, failed, reset and en
     });
   });
 });
-
-function shuffled<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
-}

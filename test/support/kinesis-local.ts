@@ -58,7 +58,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { freePort } from './prometheus.ts';
-import { eventMessage, eventPayload, message as eventStreamMessage } from './subscription-stand-in.ts';
+import { eventMessage, eventPayload, exceptionMessage } from './subscription-stand-in.ts';
 import { SubscriptionFaults, type FaultPlan } from './subscription-faults.ts';
 
 const require = createRequire(import.meta.url);
@@ -253,7 +253,7 @@ class SubscriptionOut {
     const half = next.subarray(0, next.length >> 1);
     switch (fault) {
       case 'internal_failure':
-        this.stream.end(eventStreamMessage({ ':message-type': 'exception', ':exception-type': 'InternalFailureException', ':content-type': 'application/json' }, { message: 'Internal service failure. (injected by the test front)' }));
+        this.stream.end(exceptionMessage('InternalFailureException', 'Internal service failure. (injected by the test front)'));
         return;
       case 'stream_reset':
         this.stream.write(half, () => this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));

@@ -132,7 +132,7 @@ export class SubscriptionStandIn {
           });
         }
       } else if ('exception' in step) {
-        stream.end(message({ ':message-type': 'exception', ':exception-type': step.exception, ':content-type': 'application/json' }, { message: `${step.exception} (stand-in)` }));
+        stream.end(exceptionMessage(step.exception, `${step.exception} (stand-in)`));
         return;
       } else if ('reset' in step) {
         stream.session?.destroy();
@@ -161,6 +161,11 @@ export function eventPayload(event: StandInEvent): Record<string, unknown> {
     MillisBehindLatest: event.MillisBehindLatest ?? 0,
     ...(event.ChildShards ? { ChildShards: event.ChildShards.map((c) => ({ HashKeyRange: { StartingHashKey: '0', EndingHashKey: '1' }, ...c })) } : {}),
   };
+}
+
+/** An `exception` message: how Kinesis fails a subscription mid-stream. */
+export function exceptionMessage(type: string, text: string): Buffer {
+  return message({ ':message-type': 'exception', ':exception-type': type, ':content-type': 'application/json' }, { message: text });
 }
 
 export function eventMessage(type: string, payload: unknown): Buffer {

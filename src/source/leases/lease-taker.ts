@@ -12,6 +12,7 @@
  *   we need more than one: otherwise 2,2,0 would never move).
  */
 import type { LeaseItem } from './lease-table.ts';
+import { shuffled } from '../../util/shuffle.ts';
 
 export interface TakerView {
   workerId: string;
@@ -54,12 +55,4 @@ export function chooseLeasesToTake(view: TakerView): TakerDecision {
   if (!busiest || !(busiest[1] > target || (busiest[1] === target && needed > 1))) return { take: [], target };
   const victim = shuffle(view.eligible.filter((lease) => lease.leaseOwner === busiest[0]))[0];
   return victim ? { take: [victim], stealFrom: busiest[0], target } : { take: [], target };
-}
-
-function shuffled<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
 }
