@@ -9,7 +9,7 @@
  * for the batch.
  *
  * With prepare steps, the opened record carries its prepared form for the
- * sinks, and its `events` are decoded again from the kept JSON only if
+ * sinks, and its `events` are decoded again from the kept record only if
  * something reads them. Without (a stdout, JSON-lines or the demo's log
  * sink), the record is opened for its events on this thread.
  *
@@ -95,7 +95,7 @@ export class DasRecordOpener implements RecordOpener {
       heartbeats: prepared.heartbeats,
       prepared,
       get events() {
-        return (events ??= local.decode(prepared.json, job.decode, prepared.policy).events);
+        return (events ??= local.decodeDecrypted(prepared.compressed, job.decode, prepared.policy).events);
       },
     };
   }

@@ -46,6 +46,6 @@ export function ownJob(job: PrepareJob): { job: PrepareJob; transfer: ArrayBuffe
  * place, and lists their buffers to transfer (steps.ts says which they are).
  */
 export function transferListOf(prepared: PreparedRecord): ArrayBuffer[] {
-  prepared.json = owned(prepared.json);
-  return [prepared.json.buffer as ArrayBuffer, ...ownResults(prepared.results, owned)];
+  prepared.compressed = owned(prepared.compressed);
+  return [prepared.compressed.buffer as ArrayBuffer, ...ownResults(prepared.results, owned)];
 }
