@@ -17,6 +17,7 @@ import { FieldReader, isRawObject, KnownShape, type RawObject } from './fields.t
 import type { ActivityEvent, DecodedRecord, Engine, EventPosition, Heartbeat } from './model.ts';
 import { linkAuxEvents, mysqlStatementKey } from './mysql-statements.ts';
 import { judgeOutcome } from './outcome.ts';
+import { parseRecordJson } from './record-json.ts';
 import { parseDasTimestamp, RecentSeconds } from './time.ts';
 
 export interface RecordPosition {
@@ -42,8 +43,6 @@ const EVENT_FIELDS: ReadonlySet<string> = new Set([
   'serviceName', 'dbProtocol', 'netProtocol', 'engineNativeAuditFields',
 ]);
 const HEARTBEAT_FIELDS: ReadonlySet<string> = new Set(['type', 'logTime']);
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const MAX_ENGINE_HINTS = 256;
 
@@ -133,11 +132,9 @@ interface EventContext {
 }
 
 function parseRecord(json: Uint8Array | string): RawObject {
-  let text: string;
   let value: unknown;
   try {
-    text = typeof json === 'string' ? json : utf8.decode(json);
-    value = JSON.parse(text);
+    value = typeof json === 'string' ? JSON.parse(json) : parseRecordJson(json);
   } catch (cause) {
     throw new DasError('invalid_event_json', 'decrypted record is not UTF-8 JSON', { cause });
   }
