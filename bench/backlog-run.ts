@@ -3,12 +3,15 @@
  * command as users start it, draining a backlog of 1 million events (default)
  * from Kinesis, with its default configuration (no worker threads, 8 records
  * in flight), per suite; it reports the process's peak RSS (VmHWM, Linux) and
- * the drain rate. The bench's in-process `--backlog` mode measures the
+ * the drain rate and CPU time per event (all threads, GC included, from the
+ * first delivery on). The bench's in-process `--backlog` mode measures the
  * pipeline inside the benchmark's own process (tsx, the corpus, the
  * measuring code: about 190 MiB before any record is read); this measures
  * the process a user runs.
  *
- * `BENCH_BACKLOG_ARGS="--workers 2"` (say) adds flags to the command.
+ * `BENCH_BACKLOG_ARGS="--workers 2"` (say) adds flags to the command;
+ * `BENCH_NODE_FLAGS="--trace-gc"` (say) gives node flags to the process, and
+ * `BENCH_CHILD_OUT=FILE` appends its standard output to FILE (else dropped).
  *
  * Kinesis is kinesalite on 127.0.0.1 (in this process), one stream per
  * engine of the corpus (Aurora PostgreSQL, Aurora MySQL, SQL Server), one
@@ -18,7 +21,7 @@
  * `das_log_records_exported_total`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -34,6 +37,8 @@ const eventsArg = process.argv.find((a) => a.startsWith('--events='));
 const BACKLOG = eventsArg ? Number(eventsArg.slice('--events='.length)) : 1_000_000;
 if (!Number.isInteger(BACKLOG) || BACKLOG < 1) throw new Error(`--events must be a whole number (actual: ${eventsArg})`);
 const root = path.resolve(import.meta.dirname, '..');
+const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+const CHILD_OUT = process.env['BENCH_CHILD_OUT'] ? openSync(process.env['BENCH_CHILD_OUT'], 'a') : 'ignore';
 
 const kms = new LocalKms();
 const key = kms.createKey({ alias: 'das-backlog-bench' });
@@ -77,6 +82,17 @@ function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time (user + system, all threads) the process has used, in seconds: /proc/<pid>/stat's utime and stime, in clock ticks (100 a second on Linux). */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    // The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return undefined;
   }
@@ -133,26 +149,32 @@ try {
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       };
       const args = [path.join(root, 'bin', 'das-exporter.js'), 'run', ...streams.flatMap((s) => ['--stream', s]), '--state-dir', dir, '--metrics-host', '127.0.0.1', '--metrics-port', String(port), ...(process.env['BENCH_BACKLOG_ARGS'] ?? '').split(' ').filter(Boolean)];
-      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [...NODE_FLAGS, ...args], { env, stdio: ['ignore', CHILD_OUT, 'pipe'] });
       let stderr = '';
-      child.stderr.on('data', (c: Buffer) => void (stderr = (stderr + c.toString()).slice(-4000)));
+      child.stderr!.on('data', (c: Buffer) => void (stderr = (stderr + c.toString()).slice(-4000)));
       const started = Date.now();
       Object.assign(memory, { heapUsed: 0, heapTotal: 0, external: 0 });
       let sampled = 0;
       let delivered = 0;
+      /** CPU and events delivered at the first sample that saw deliveries: the drain's CPU is counted from there, start-up left out. */
+      let first: { cpu: number; delivered: number } | undefined;
       try {
         for (;;) {
           if (child.exitCode !== null) throw new Error(`das-exporter run exited ${child.exitCode}: ${stderr}`);
           sampled = Math.max(sampled, vm(child.pid!, 'VmRSS') ?? 0);
+          const cpu = cpuSeconds(child.pid!);
           delivered = await exported(`http://127.0.0.1:${port}/metrics`);
+          if (first === undefined && delivered > 0 && cpu !== undefined) first = { cpu, delivered };
           if (delivered >= total) break;
           if (Date.now() - started > 600_000) throw new Error(`not drained after 10 minutes: ${delivered} of ${total} events`);
           await new Promise((r) => setTimeout(r, 100));
         }
         const seconds = (Date.now() - started) / 1000;
         const peak = vm(child.pid!, 'VmHWM');
+        const cpu = cpuSeconds(child.pid!);
+        const perEvent = first && cpu !== undefined && total > first.delivered ? `${(((cpu - first.cpu) / (total - first.delivered)) * 1e6).toFixed(1)} µs CPU per event after start-up` : 'CPU per event unknown';
         console.log(
-          `0x0${suite.toString(16)}: das-exporter run drained ${total.toLocaleString('en-US')} events (${records.length} records, ${streams.length} streams) in ${seconds.toFixed(1)} s, start-up included (${Math.round(total / seconds).toLocaleString('en-US')} events/s); peak RSS ${peak?.toFixed(0) ?? '?'} MiB (VmHWM; sampled ${sampled.toFixed(0)} MiB; highest V8 heap used ${memory.heapUsed.toFixed(0)} of ${memory.heapTotal.toFixed(0)} MiB, external ${memory.external.toFixed(0)} MiB); ${otlpRequests} OTLP requests so far`,
+          `0x0${suite.toString(16)}: das-exporter run drained ${total.toLocaleString('en-US')} events (${records.length} records, ${streams.length} streams) in ${seconds.toFixed(1)} s, start-up included (${Math.round(total / seconds).toLocaleString('en-US')} events/s, ${perEvent}); peak RSS ${peak?.toFixed(0) ?? '?'} MiB (VmHWM; sampled ${sampled.toFixed(0)} MiB; highest V8 heap used ${memory.heapUsed.toFixed(0)} of ${memory.heapTotal.toFixed(0)} MiB, external ${memory.external.toFixed(0)} MiB); ${otlpRequests} OTLP requests so far`,
         );
       } finally {
         child.kill('SIGTERM');
