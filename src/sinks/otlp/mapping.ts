@@ -175,7 +175,8 @@ export class LogRecordMapper {
       resourceOf: (event) => resources.resourceFor(event),
       write: (w, event, resource) => {
         const head = headOf(event, resource, observedOf(event), limits, observedTime, memo);
-        const budget = budgetOf(head, memo);
+        // Done with before the next record asks: the one budget, restarted.
+        const budget = memo.budgets.reusedFor(head.resource, head.spanContext ?? null);
         const at = w.recordStart(head);
         forEachRankedAttribute(event, new WrittenAttributes(w, budget), head.truncatedFrom, limits.maxValueBytes, head.eventTime, memo);
         const dropped = budget.dropped;
