@@ -8,7 +8,8 @@ import path from 'node:path';
 import { enrichRecord } from '../../src/enrich/stage.ts';
 import { decodeRecord } from '../../src/events/decode.ts';
 import type { ActivityEvent } from '../../src/events/model.ts';
-import { toJsonLine } from '../../src/sinks/jsonl.ts';
+import { Writable } from 'node:stream';
+import { JsonlSink, toJsonLine } from '../../src/sinks/jsonl.ts';
 import { DECRYPTED_EXAMPLES, readJsonFixture } from '../support/fixtures.ts';
 
 /** What a line must say: the value with every bigint, wherever it is, written as its decimal string. */
@@ -40,5 +41,34 @@ describe('JSON lines (replay)', () => {
     event.extra = { odd: 12345678901234567890n };
     assert.equal(toJsonLine(event), reference(event));
     assert.match(toJsonLine(event), /"odd":"12345678901234567890"/);
+  });
+
+  it('writes a large batch as its lines in order, in chunks, and waits for a slow reader', async () => {
+    const list = Array.from({ length: 400 }, (_, i) => ({ type: 'record', logTime: '2024-05-01 12:00:00+00', commandText: `SELECT ${i}, '${'x'.repeat(500)}'` }));
+    list.push({ type: 'heartbeat', logTime: '2024-05-01 12:00:01+00' } as (typeof list)[number]);
+    const decoded = decodeRecord(JSON.stringify({ type: 'DatabaseActivityMonitoringRecord', databaseActivityEventList: list }), { version: '1.2' });
+    const chunks: string[] = [];
+    let drained = 0;
+    // A reader that takes each chunk later: writes past its small buffer return false until it drains.
+    const out = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk.toString());
+        setImmediate(done);
+      },
+    });
+    out.on('drain', () => drained++);
+    for (const heartbeats of [false, true]) {
+      chunks.length = 0;
+      const result = await new JsonlSink(out, { heartbeats }).write({ events: decoded.events, heartbeats: decoded.heartbeats });
+      assert.deepEqual(result, { status: 'delivered', rejected: [] });
+      const expected = [...decoded.events, ...(heartbeats ? decoded.heartbeats : [])].map((v) => `${toJsonLine(v)}\n`).join('');
+      // Every write asked to wait (32 KiB chunks, a 1 KiB buffer), so write resolved on drain: the reader has every chunk.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(chunks.join(''), expected);
+      assert.ok(chunks.length > 5, `several chunks (${chunks.length})`);
+      assert.ok(chunks.every((c) => c.length < 64 * 1024), 'no chunk near the large-object size');
+    }
+    assert.ok(drained > 0, 'the sink waited for drain');
   });
 });
