@@ -6,6 +6,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { ActivityEvent, Heartbeat } from '../events/model.ts';
+import { writeLines } from './lines.ts';
 import { DELIVERED, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
 
 export function toJsonLine(value: ActivityEvent | Heartbeat): string {
@@ -23,9 +24,6 @@ export function toJsonLine(value: ActivityEvent | Heartbeat): string {
   }
 }
 
-/** Characters of lines written at once: well below V8's 128 KiB threshold for large objects, even as UTF-16. */
-const CHUNK_CHARS = 32 * 1024;
-
 const decimal = (nanos: bigint | null): string | null => (nanos === null ? null : nanos.toString());
 
 export class JsonlSink implements Sink {
@@ -38,25 +36,9 @@ export class JsonlSink implements Sink {
     this.#heartbeats = options.heartbeats ?? false;
   }
 
-  /**
-   * Writes the batch's lines in chunks of about CHUNK_CHARS: one string of
-   * a whole batch (a part of 12 records is a few hundred KB of lines) lands
-   * in V8's large-object space, which made joining and encoding it about a
-   * sixth of `das-exporter replay`'s main thread.
-   */
   async write(batch: SinkBatch): Promise<SinkResult> {
-    let chunk = '';
-    let ok = true;
-    const put = (value: ActivityEvent | Heartbeat) => {
-      chunk += toJsonLine(value) + '\n';
-      if (chunk.length < CHUNK_CHARS) return;
-      ok = this.#out.write(chunk) && ok;
-      chunk = '';
-    };
-    for (const event of batch.events) put(event);
-    if (this.#heartbeats) for (const heartbeat of batch.heartbeats) put(heartbeat);
-    if (chunk !== '') ok = this.#out.write(chunk) && ok;
-    if (!ok) await new Promise<void>((resolve) => this.#out.once('drain', resolve));
+    const values = this.#heartbeats ? [...batch.events, ...batch.heartbeats] : batch.events;
+    await writeLines(this.#out, values, toJsonLine);
     return DELIVERED;
   }
 

@@ -8,7 +8,7 @@
 import type { Writable } from 'node:stream';
 import type { HrTime } from '@opentelemetry/api';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { ActivityEvent } from '../../events/model.ts';
+import { writeLines } from '../lines.ts';
 import { DELIVERED, type Sink, type SinkBatch, type SinkResult } from '../sink.ts';
 import type { OtlpExportObserver } from './exporter.ts';
 import type { LogRecordMapper } from './mapping.ts';
@@ -49,9 +49,8 @@ export class StdoutLogSink implements Sink {
 
   async write(batch: SinkBatch): Promise<SinkResult> {
     if (batch.events.length === 0) return DELIVERED;
-    const lines = batch.events.map((event) => toJsonLogLine(this.#mapper.map(event as ActivityEvent)));
-    if (!this.#out.write(lines.join('\n') + '\n')) await new Promise<void>((resolve) => this.#out.once('drain', resolve));
-    this.#observer?.exported?.('delivered', lines.length);
+    await writeLines(this.#out, batch.events, (event) => toJsonLogLine(this.#mapper.map(event)));
+    this.#observer?.exported?.('delivered', batch.events.length);
     return DELIVERED;
   }
 
