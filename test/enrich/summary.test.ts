@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Engine } from '../../src/events/model.ts';
 import type { SqlDialect } from '../../src/enrich/sql-lexer.ts';
-import { MAX_SUMMARY_LENGTH, summarize, type QuerySummary } from '../../src/enrich/summary.ts';
+import { MAX_SUMMARY_LENGTH, QuerySummaries, summarize, type QuerySummary } from '../../src/enrich/summary.ts';
 
 type Case = [name: string, engine: Engine | SqlDialect, text: string, operation: string | null, collection: string | null, summary: string | null];
 
@@ -156,5 +156,34 @@ describe('summarize', () => {
 
   it('null text gives nulls', () => {
     assert.deepEqual(summarize(null, 'mysql'), { operation: null, collection: null, summary: null, collections: [], operations: [] });
+  });
+});
+
+describe('recent summaries (QuerySummaries)', () => {
+  it('answers a repeated text from the cache, per dialect, and forgets texts not used lately', () => {
+    const summaries = new QuerySummaries();
+    const first = summaries.summarize('SELECT * FROM orders WHERE id = 1', 'postgresql');
+    assert.equal(summaries.summarize('SELECT * FROM orders WHERE id = 1', 'postgresql'), first, 'the same object: from the cache');
+    assert.deepEqual(first, summarize('SELECT * FROM orders WHERE id = 1', 'postgresql'), 'what summarize says');
+    assert.notEqual(summaries.summarize('SELECT * FROM orders WHERE id = 1', 'mysql'), first, 'another dialect, another entry');
+
+    // A text kept in use survives any number of new ones; one left alone is summarized again later.
+    const kept = summaries.summarize('DELETE FROM carts WHERE id = 2', 'postgresql');
+    const forgotten = summaries.summarize('UPDATE users SET name = 3', 'postgresql');
+    for (let i = 0; i < 10_000; i++) {
+      summaries.summarize(`SELECT ${i} FROM t${i}`, 'postgresql');
+      if (i % 500 === 0) assert.equal(summaries.summarize('DELETE FROM carts WHERE id = 2', 'postgresql'), kept, `kept after ${i} new texts`);
+    }
+    const again = summaries.summarize('UPDATE users SET name = 3', 'postgresql');
+    assert.notEqual(again, forgotten, 'summarized again: the cache is bounded');
+    assert.deepEqual(again, forgotten);
+  });
+
+  it('does not keep a long text, and answers it all the same', () => {
+    const summaries = new QuerySummaries();
+    const text = `SELECT * FROM orders WHERE note = '${'x'.repeat(3000)}'`;
+    const one = summaries.summarize(text, 'postgresql');
+    assert.notEqual(summaries.summarize(text, 'postgresql'), one);
+    assert.deepEqual(summaries.summarize(text, 'postgresql'), summarize(text, 'postgresql'));
   });
 });
