@@ -21,7 +21,7 @@
  * `das_log_records_exported_total`.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -91,7 +91,8 @@ function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
 function cpuSeconds(pid: number): number | undefined {
   try {
     // The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return undefined;
@@ -189,4 +190,5 @@ try {
   otlp.closeAllConnections?.();
   await new Promise<void>((resolve) => otlp.close(() => resolve()));
   await kms.close();
+  if (typeof CHILD_OUT === 'number') closeSync(CHILD_OUT);
 }

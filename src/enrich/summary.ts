@@ -42,18 +42,18 @@ const NOTHING: QuerySummary = Object.freeze({ operation: null, collection: null,
 
 /**
  * Recent summaries by dialect and text: a workload repeats the same statement
- * text constantly. Bounded per dialect (at most CACHE_ENTRIES, a few MB for
- * each engine a process reads), and long texts are not kept, so memory stays
- * small whatever the traffic. Owned by whoever enriches (an Enricher: each
- * thread has its own), not by the module.
+ * text constantly. Bounded per dialect (at most twice CACHE_ENTRIES: a few
+ * MB for each engine a process reads), and long texts are not kept, so
+ * memory stays small whatever the traffic. Owned by whoever enriches (an
+ * Enricher: each thread has its own), not by the module.
  *
  * Two generations rather than a least-recently-used list: texts go into the
- * young map; when it holds half the entries it becomes the old one (the old
- * one is dropped), and a text found in the old map moves to the young one.
- * What was used within the last half-cache of new texts stays, as with LRU,
- * without LRU's delete and re-insert on every hit and an iterator for every
- * eviction (3 % of `run`'s CPU draining a backlog of distinct texts, where
- * every lookup misses).
+ * young map; when it holds CACHE_ENTRIES it becomes the old one (the old one
+ * is dropped), and a text found in the old map is copied to the young one.
+ * Every text used within the last CACHE_ENTRIES new ones stays, as in an LRU
+ * of that size, without LRU's delete and re-insert on every hit and an
+ * iterator for every eviction (3 % of `run`'s CPU draining a backlog of
+ * distinct texts, where every lookup misses).
  */
 const CACHE_ENTRIES = 2048;
 const CACHE_MAX_TEXT = 2048;
@@ -78,7 +78,7 @@ export class QuerySummaries {
     if (summary !== undefined) return summary;
     summary = cache.old.get(text) ?? Object.freeze(summarizeText(text, dialect));
     cache.young.set(text, summary);
-    if (cache.young.size >= CACHE_ENTRIES / 2) {
+    if (cache.young.size >= CACHE_ENTRIES) {
       cache.old = cache.young;
       cache.young = new Map();
     }

@@ -14,12 +14,15 @@
  * The result is what `JSON.parse` of the whole text gives, or the whole text
  * is parsed: the cut is used only when the record's object, with the list
  * emptied, and every entry parse on their own, the list's key appears once
- * at the top level, and the list's brackets match. Anything else (invalid
- * JSON, an escaped key, a duplicate key) takes the whole-text path, which
- * throws what it always threw.
+ * at the top level (unescaped), no key of the record is written twice in
+ * any spelling, and the list's brackets match. Anything else (invalid JSON,
+ * an escaped list key, a duplicate key, a byte-order mark anywhere but at
+ * the start) takes the whole-text path, which throws what it always threw.
  */
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** For every piece but the first: a byte-order mark there is mid-text, which JSON.parse of the whole refuses (the default decoder would drop it). */
+const utf8Inside = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Records up to this size are parsed whole: below V8's large-object threshold, one string is the cheaper way. */
 export const SPLIT_ABOVE_BYTES = 64 * 1024;
@@ -51,6 +54,8 @@ export function parseRecordJson(bytes: Uint8Array): unknown {
 export interface EventListCut {
   open: number;
   close: number;
+  /** The record's own keys, however spelled (a key written with escapes is a duplicate the parse merges). */
+  keys: number;
   /** Each entry spans from the byte after the previous end (or `open`) to its end. */
   ends: number[];
 }
@@ -65,6 +70,7 @@ export function cutEventList(bytes: Uint8Array): EventListCut | null {
   const n = bytes.length;
   let depth = 0;
   let cut: EventListCut | null = null;
+  let keys = 0;
   /** Inside the list: its depth (the list's own entries sit at listDepth + 1). */
   let listDepth = -1;
   for (let i = 0; i < n; i++) {
@@ -73,12 +79,13 @@ export function cutEventList(bytes: Uint8Array): EventListCut | null {
       const start = i;
       i = stringEnd(bytes, i);
       if (i < 0) return null;
+      if (depth === 1 && bytes[skipSpace(bytes, i + 1)] === COLON) keys++;
       // A key of the record itself: the list's, once.
       if (depth === 1 && listDepth < 0 && i - start + 1 === LIST_KEY.length && matches(bytes, start, LIST_KEY)) {
         if (cut !== null) return null;
         const open = skipSpace(bytes, skipColon(bytes, skipSpace(bytes, i + 1)));
         if (open < 0 || bytes[open] !== OPEN_BRACKET) return null;
-        cut = { open, close: -1, ends: [] };
+        cut = { open, close: -1, keys: 0, ends: [] };
         listDepth = 1;
         depth = 2;
         i = open;
@@ -98,20 +105,24 @@ export function cutEventList(bytes: Uint8Array): EventListCut | null {
       }
     } else if (c === COMMA && listDepth >= 0 && depth === listDepth + 1) cut!.ends.push(i);
   }
-  return depth === 0 && cut !== null && cut.close > 0 ? cut : null;
+  if (depth !== 0 || cut === null || cut.close < 0) return null;
+  cut.keys = keys;
+  return cut;
 }
 
 /** The record parsed from its cut, or undefined when a piece does not parse on its own (the whole text then decides). */
 function parseCut(bytes: Uint8Array, cut: EventListCut): unknown {
   try {
-    const head = utf8.decode(bytes.subarray(0, cut.open + 1)) + utf8.decode(bytes.subarray(cut.close));
+    const head = utf8.decode(bytes.subarray(0, cut.open + 1)) + utf8Inside.decode(bytes.subarray(cut.close));
     const record: unknown = JSON.parse(head);
     if (typeof record !== 'object' || record === null || Array.isArray(record)) return undefined;
+    // Fewer keys than written: a duplicate, maybe of the list's key spelled with escapes, which the whole text would resolve.
+    if (Object.keys(record).length !== cut.keys) return undefined;
     const list = (record as Record<string, unknown>)['databaseActivityEventList'];
     if (!Array.isArray(list) || list.length !== 0) return undefined;
     let from = cut.open + 1;
     for (const end of cut.ends) {
-      list.push(JSON.parse(utf8.decode(bytes.subarray(from, end))));
+      list.push(JSON.parse(utf8Inside.decode(bytes.subarray(from, end))));
       from = end + 1;
     }
     return record;

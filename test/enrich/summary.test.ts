@@ -179,6 +179,16 @@ describe('recent summaries (QuerySummaries)', () => {
     assert.deepEqual(again, forgotten);
   });
 
+  it('keeps every text of a workload of 2,000 distinct statements, used in turn (as an LRU of 2,048 would)', () => {
+    const summaries = new QuerySummaries();
+    const texts = Array.from({ length: 2000 }, (_, i) => `SELECT * FROM orders_${i} WHERE id = $1`);
+    const first = texts.map((t) => summaries.summarize(t, 'postgresql'));
+    for (let pass = 0; pass < 3; pass++) {
+      const missed = texts.filter((t, i) => summaries.summarize(t, 'postgresql') !== first[i]).length;
+      assert.equal(missed, 0, `pass ${pass}: every text from the cache`);
+    }
+  });
+
   it('does not keep a long text, and answers it all the same', () => {
     const summaries = new QuerySummaries();
     const text = `SELECT * FROM orders WHERE note = '${'x'.repeat(3000)}'`;

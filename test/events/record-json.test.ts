@@ -100,6 +100,13 @@ describe('a large record parsed entry by entry (record-json.ts)', () => {
     const cases: Record<string, string> = {
       'the key twice (the last one counts)': `{"databaseActivityEventList":[1],"databaseActivityEventList":[${body}]}`,
       'an escaped key': `{"database\\u0041ctivityEventList":[${body}]}`,
+      'the key again, escaped, after the list (the last one counts)': `{"databaseActivityEventList":[${body}],"databaseActivityEventLis\\u0074":[]}`,
+      'the key again, escaped, before the list': `{"databaseActivityEventLis\\u0074":[1],"databaseActivityEventList":[${body}]}`,
+      'another key twice': `{"clusterId":"a","databaseActivityEventList":[${body}],"clusterId":"b"}`,
+      'a byte-order mark after a comma': `{"databaseActivityEventList":[${body},\uFEFF{}]}`,
+      'a byte-order mark after the bracket': `{"databaseActivityEventList":[\uFEFF${body}]}`,
+      'a byte-order mark after the list': `{"databaseActivityEventList":[${body}]\uFEFF}`,
+      'a byte-order mark at the start (both drop it)': `\uFEFF{"databaseActivityEventList":[${body}]}`,
       'the key as a value': `{"type":"databaseActivityEventList","databaseActivityEventList":[${body}]}`,
       'a list that is an object': `{"databaseActivityEventList":{"a":[${body}]}}`,
       'a trailing comma': `{"databaseActivityEventList":[${body},]}`,
@@ -136,7 +143,7 @@ describe('a large record parsed entry by entry (record-json.ts)', () => {
     fc.assert(
       fc.property(
         fc.array(entry, { minLength: 1, maxLength: 30 }),
-        fc.array(fc.record({ at: fc.nat(), byte: fc.constantFrom(0x22, 0x5c, 0x2c, 0x5b, 0x5d, 0x7b, 0x7d, 0x3a, 0x20, 0x80) }), { maxLength: 3 }),
+        fc.array(fc.record({ at: fc.nat(), byte: fc.constantFrom(0x22, 0x5c, 0x2c, 0x5b, 0x5d, 0x7b, 0x7d, 0x3a, 0x20, 0x80, 0xef, 0xbb, 0xbf) }), { maxLength: 3 }),
         (entries, edits) => {
           const pad = { type: 'DatabaseActivityMonitoringRecord', clusterId: 'c'.repeat(SPLIT_ABOVE_BYTES) };
           const bytes = Buffer.from(JSON.stringify({ ...pad, databaseActivityEventList: entries }));

@@ -71,4 +71,17 @@ describe('JSON lines (replay)', () => {
     }
     assert.ok(drained > 0, 'the sink waited for drain');
   });
+
+  it('writes nothing of a batch when a line cannot be made (the retry then repeats no line)', async () => {
+    const list = Array.from({ length: 200 }, (_, i) => ({ type: 'record', logTime: '2024-05-01 12:00:00+00', commandText: `SELECT ${i}, '${'x'.repeat(500)}'` }));
+    const decoded = decodeRecord(JSON.stringify({ type: 'DatabaseActivityMonitoringRecord', databaseActivityEventList: list }), { version: '1.2' });
+    // The 150th event holds a value no JSON line can hold (a cycle).
+    const broken = decoded.events[150] as ActivityEvent & { extra: Record<string, unknown> };
+    broken.extra = {};
+    broken.extra['self'] = broken.extra;
+    let written = 0;
+    const out = new Writable({ write: (chunk: Buffer, _encoding, done) => ((written += chunk.length), done()) });
+    await assert.rejects(new JsonlSink(out).write({ events: decoded.events, heartbeats: [] }), TypeError);
+    assert.equal(written, 0, 'no line of the batch was written');
+  });
 });

@@ -130,12 +130,16 @@ export class AttributeBudget {
     this.#maxValueBytes = maxValueBytes;
   }
 
-  /** The kept attributes' names, in the order offered. */
+  /**
+   * The kept attributes' names, in the order offered. A fresh budget's own
+   * list (the caller may keep and extend it); a restarted one's is
+   * overwritten by its next record, so only a fresh budget's lists are read.
+   */
   get keys(): string[] {
     return this.#keys.length === this.#entries ? this.#keys : this.#keys.slice(0, this.#entries);
   }
 
-  /** The kept attributes' values, in the order offered. */
+  /** The kept attributes' values, in the order offered (as `keys`: a fresh budget's own list). */
   get values(): AttributeValue[] {
     return this.#values.length === this.#entries ? this.#values : this.#values.slice(0, this.#entries);
   }
