@@ -16,9 +16,7 @@
  * decompressing and decoding again (`decodeDecrypted`): the same decode,
  * enrichment and policy, the same events. Not the decompressed JSON: about
  * ten times the bytes, held by every record in flight until its part is
- * delivered, so outside V8's young generation by then; `run` draining a
- * backlog peaked at about 250 MiB of RSS, some 100 MiB of it such Buffers
- * waiting for a full collection.
+ * delivered (and sent from a worker). The rare reader pays a second gunzip.
  */
 import { NativePayloadDecryptor } from '../decrypt/fast/native-payload.ts';
 import { gunzipCappedSync } from '../decrypt/gunzip.ts';
