@@ -79,17 +79,19 @@ export function cutEventList(bytes: Uint8Array): EventListCut | null {
       const start = i;
       i = stringEnd(bytes, i);
       if (i < 0) return null;
-      if (depth === 1 && bytes[skipSpace(bytes, i + 1)] === COLON) keys++;
-      // A key of the record itself: the list's, once.
-      if (depth === 1 && listDepth < 0 && i - start + 1 === LIST_KEY.length && matches(bytes, start, LIST_KEY)) {
-        if (cut !== null) return null;
-        const open = skipSpace(bytes, skipColon(bytes, skipSpace(bytes, i + 1)));
-        if (open < 0 || bytes[open] !== OPEN_BRACKET) return null;
-        cut = { open, close: -1, keys: 0, ends: [] };
-        listDepth = 1;
-        depth = 2;
-        i = open;
-      }
+      if (depth !== 1) continue;
+      // A string of the record itself followed by a colon is one of its keys; the list's must come once.
+      const colon = skipSpace(bytes, i + 1);
+      if (colon < 0 || bytes[colon] !== COLON) continue;
+      keys++;
+      if (i - start + 1 !== LIST_KEY.length || !matches(bytes, start, LIST_KEY)) continue;
+      if (cut !== null) return null;
+      const open = skipSpace(bytes, colon + 1);
+      if (open < 0 || bytes[open] !== OPEN_BRACKET) return null;
+      cut = { open, close: -1, keys: 0, ends: [] };
+      listDepth = 1;
+      depth = 2;
+      i = open;
       continue;
     }
     if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
@@ -159,11 +161,6 @@ function skipSpace(bytes: Uint8Array, i: number): number {
   if (i < 0) return -1;
   while (i < bytes.length && isSpaceByte(bytes[i])) i++;
   return i < bytes.length ? i : -1;
-}
-
-/** The index after the colon at `i`, or -1 when there is none. */
-function skipColon(bytes: Uint8Array, i: number): number {
-  return i >= 0 && bytes[i] === COLON ? i + 1 : -1;
 }
 
 /** Whether bytes [from, to) are all JSON whitespace. */

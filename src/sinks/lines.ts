@@ -1,12 +1,11 @@
 /**
  * Lines written to a stream the way the line sinks (JSON lines, OTLP-shaped
- * stdout) write a batch: in chunks of about CHUNK_CHARS, and once the stream
+ * stdout, the demo's terminal lines) write a batch: in chunks of about CHUNK_CHARS, and once the stream
  * asks to wait, after it drains. One string of a whole batch (a part of 12
  * records is a few hundred KB of lines) lands in V8's large-object space,
  * which made joining and encoding it about a sixth of `das-exporter
  * replay`'s main thread.
  */
-import type { Writable } from 'node:stream';
 
 /**
  * Characters of lines gathered before a chunk is cut: a chunk is this and
@@ -16,12 +15,12 @@ import type { Writable } from 'node:stream';
 export const CHUNK_CHARS = 32 * 1024;
 
 /**
- * Writes `lineOf` of each value, each followed by a newline; resolves when
- * the stream can take more. All or nothing: every line is made before the
- * first is written, so a line that cannot be made (a throw) writes none, and
- * the pipeline's retry of the batch does not repeat lines.
+ * `lineOf` of each value, each followed by a newline, gathered into chunks
+ * of about CHUNK_CHARS. Every line is made before any is written, so a line
+ * that cannot be made (a throw) writes none, and the pipeline's retry of the
+ * batch does not repeat lines.
  */
-export async function writeLines<T>(out: Writable, values: Iterable<T>, lineOf: (value: T) => string): Promise<void> {
+export function chunkLines<T>(values: Iterable<T>, lineOf: (value: T) => string): string[] {
   const chunks: string[] = [];
   let chunk = '';
   for (const value of values) {
@@ -31,7 +30,17 @@ export async function writeLines<T>(out: Writable, values: Iterable<T>, lineOf: 
     chunk = '';
   }
   if (chunk !== '') chunks.push(chunk);
+  return chunks;
+}
+
+/** Writes the chunks; false when the stream asks to wait for 'drain'. */
+export function writeChunks(out: Pick<NodeJS.WritableStream, 'write'>, chunks: readonly string[]): boolean {
   let ok = true;
-  for (const c of chunks) ok = out.write(c) && ok;
-  if (!ok) await new Promise<void>((resolve) => out.once('drain', resolve));
+  for (const chunk of chunks) ok = out.write(chunk) && ok;
+  return ok;
+}
+
+/** `chunkLines`, written (all or nothing); resolves when the stream can take more. */
+export async function writeLines<T>(out: Pick<NodeJS.WritableStream, 'write' | 'once'>, values: Iterable<T>, lineOf: (value: T) => string): Promise<void> {
+  if (!writeChunks(out, chunkLines(values, lineOf))) await new Promise<void>((resolve) => out.once('drain', resolve));
 }

@@ -10,7 +10,7 @@
  */
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { SeverityNumber } from '@opentelemetry/api-logs';
-import type { ActivityEvent } from '../events/model.ts';
+import { chunkLines, writeChunks } from './lines.ts';
 import type { OtlpExportObserver } from './otlp/exporter.ts';
 import type { LogRecordMapper } from './otlp/mapping.ts';
 import { DELIVERED, type Sink, type SinkBatch, type SinkResult } from './sink.ts';
@@ -44,9 +44,9 @@ export class PrettyLogSink implements Sink {
 
   async write(batch: SinkBatch): Promise<SinkResult> {
     if (batch.events.length === 0) return DELIVERED;
-    const text = batch.events.map((event) => prettyLine(this.#mapper.map(event as ActivityEvent), this.#maxText, this.#formatTime)).join('\n') + '\n';
+    const chunks = chunkLines(batch.events, (event) => prettyLine(this.#mapper.map(event), this.#maxText, this.#formatTime));
     let flushed = true;
-    this.#around(() => (flushed = this.#out.write(text)));
+    this.#around(() => (flushed = writeChunks(this.#out, chunks)));
     if (!flushed) await new Promise<void>((resolve) => this.#out.once('drain', resolve));
     this.#observer?.exported?.('delivered', batch.events.length);
     return DELIVERED;

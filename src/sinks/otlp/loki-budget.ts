@@ -66,8 +66,7 @@ export class LokiBudgets {
 
   /** A fresh budget for a record of `resource`; `trace`: whether it carries trace context, and flags. */
   budgetFor(resource: Resource, trace: { traceFlags?: number } | null): AttributeBudget {
-    const { entries, bytes } = this.#room(resource, trace);
-    return new AttributeBudget(entries, bytes, this.#limits.maxValueBytes);
+    return this.#fitted(new AttributeBudget(this.#limits.maxValueBytes), resource, trace);
   }
 
   /**
@@ -77,21 +76,19 @@ export class LokiBudgets {
    * writing a log record.
    */
   reusedFor(resource: Resource, trace: { traceFlags?: number } | null): AttributeBudget {
-    const { entries, bytes } = this.#room(resource, trace);
-    if (this.#reused === undefined) this.#reused = new AttributeBudget(entries, bytes, this.#limits.maxValueBytes);
-    else this.#reused.restart(entries, bytes);
-    return this.#reused;
+    return this.#fitted((this.#reused ??= new AttributeBudget(this.#limits.maxValueBytes)), resource, trace);
   }
 
-  /** The entries and bytes a record of `resource` has left for its attributes. */
-  #room(resource: Resource, trace: { traceFlags?: number } | null): { entries: number; bytes: number } {
+  /** `budget` started over with the entries and bytes a record of `resource` has left for its attributes. */
+  #fitted(budget: AttributeBudget, resource: Resource, trace: { traceFlags?: number } | null): AttributeBudget {
     // Entries Loki adds to every record besides its attributes: non-indexed resource
     // attributes, scope_name/scope_version, severity_number/severity_text,
     // detected_level, observed_timestamp, trace_id/span_id/flags, dropped_attributes_count.
     const extras = this.#resourceCost(resource);
     const fixedEntries = extras.entries + 2 + 3 + 1 + 1 + (trace ? 2 + (trace.traceFlags ? 1 : 0) : 0);
     const fixedBytes = extras.bytes + 200;
-    return { entries: this.#limits.maxEntries - fixedEntries, bytes: this.#limits.maxEntryBytes - fixedBytes };
+    budget.restart(this.#limits.maxEntries - fixedEntries, this.#limits.maxEntryBytes - fixedBytes);
+    return budget;
   }
 
   /** Structured-metadata entries and bytes a resource costs every record. */
@@ -118,15 +115,14 @@ export class AttributeBudget {
   readonly #keys: string[] = [];
   readonly #values: AttributeValue[] = [];
   readonly #maxValueBytes: number;
-  #maxEntries: number;
-  #maxBytes: number;
+  #maxEntries = 0;
+  #maxBytes = 0;
   #entries = 0;
   #bytes = 0;
   #exact = false;
 
-  constructor(maxEntries: number, maxBytes: number, maxValueBytes: number) {
-    this.#maxEntries = maxEntries;
-    this.#maxBytes = maxBytes;
+  /** Empty and with no room until `restart` says how much (LokiBudgets does). */
+  constructor(maxValueBytes: number) {
     this.#maxValueBytes = maxValueBytes;
   }
 
@@ -144,7 +140,7 @@ export class AttributeBudget {
     return this.#values.length === this.#entries ? this.#values : this.#values.slice(0, this.#entries);
   }
 
-  /** Empty again, for another record with this room (LokiBudgets.reusedFor). */
+  /** Empty, for a record with this room: a new budget's first, or a reused one's next (LokiBudgets). */
   restart(maxEntries: number, maxBytes: number): void {
     this.#maxEntries = maxEntries;
     this.#maxBytes = maxBytes;
