@@ -337,6 +337,34 @@ describe('FileCheckpointStore', () => {
       }
       assert.equal((await readLockFile()).hostname, 'host-b');
     });
+
+    it('takes its temporary file removed at the rename, by a new owner after a pause, for the lock lost; with the lock still its own, for the disk error it is', async () => {
+      let meanwhile: 'nothing' | 'leftover removed' | 'taken over' = 'nothing';
+      const a = onHost('host-a', new ManualClock(), {
+        fs: {
+          rename: async (from, to) => {
+            // The check before the rename passed (it read the lock through a file opened before the pause);
+            // meanwhile host-b took the lock and removed what it took for a crashed write's leftover.
+            if (meanwhile === 'taken over') await writeForeignLock(7);
+            if (meanwhile !== 'nothing') await rm(from);
+            return rename(from, to);
+          },
+        },
+      });
+      await a.initialize([STREAM]);
+      await a.syncShards(STREAM, [{ shardId: 's0', parentShardIds: [] }]);
+
+      meanwhile = 'leftover removed';
+      await assert.rejects(a.checkpoint(STREAM, 's0', '100'), (e: unknown) => {
+        assert.equal((e as NodeJS.ErrnoException).code, 'ENOENT', 'the lock is still host-a\'s: a plain disk error, retried by the reader');
+        assert.ok(!(e instanceof LeaseLostError));
+        return true;
+      });
+      meanwhile = 'taken over';
+      await assert.rejects(a.checkpoint(STREAM, 's0', '100'), LeaseLostError);
+      await assert.rejects(a.checkpoint(STREAM, 's0', '101'), LeaseLostError, 'and stays lost');
+      assert.equal((await readLockFile()).hostname, 'elsewhere.example');
+    });
   });
 
   describe('locks on a shared volume', () => {

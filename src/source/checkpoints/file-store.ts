@@ -321,16 +321,26 @@ export class FileCheckpointStore implements LeaseCoordinator {
       updatedAt: new Date().toISOString(),
       shards: Object.fromEntries(state.shards),
     };
-    await writeAtomically(state.file, JSON.stringify(content, null, 1) + '\n', this.#fs, {
-      temp: `${state.file}.${process.pid}.${this.#token.slice(0, 8)}.tmp`,
-      // Last, right before the rename: a process that lost the lock must not replace the new owner's file.
-      beforeRename: async () => {
-        const check = await state.lock.check();
-        if (check.mine) return;
-        this.#lose(state, check.holder);
-        throw new StreamOwnedError(state.stream, this.#ownedMessage(state, check.holder));
-      },
-    });
+    const temp = `${state.file}.${process.pid}.${this.#token.slice(0, 8)}.tmp`;
+    const refuseUnlessMine = async () => {
+      const check = await state.lock.check();
+      if (check.mine) return;
+      this.#lose(state, check.holder);
+      throw new StreamOwnedError(state.stream, this.#ownedMessage(state, check.holder));
+    };
+    try {
+      await writeAtomically(state.file, JSON.stringify(content, null, 1) + '\n', this.#fs, {
+        temp,
+        // Last, right before the rename: a process that lost the lock must not replace the new owner's file.
+        beforeRename: refuseUnlessMine,
+      });
+    } catch (error) {
+      // Our temporary file gone at the rename: a new owner removed it as a leftover, so the check above read
+      // the lock through a file opened before a pause of this process. That is the lock lost, not a disk error.
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT' && e.syscall === 'rename' && e.path === temp) await refuseUnlessMine();
+      throw error;
+    }
     state.written = Math.max(state.written, generation);
   }
 
