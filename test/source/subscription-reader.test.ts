@@ -35,9 +35,12 @@ function event(from: number, to: number, extra: Partial<StandInEvent> = {}): Ste
 class Checkpoints {
   readonly positions: (string | ShardEnd)[] = [];
   loseLeaseAfter = Infinity;
+  /** Whether the coordinator still counts the lease this worker's (a renewal may find it taken between two checkpoints). */
+  held = true;
 
   coordinator(): LeaseCoordinator {
     return {
+      holds: () => this.held,
       checkpoint: async (_stream: string, shardId: string, position: string | ShardEnd) => {
         if (this.positions.length >= this.loseLeaseAfter) throw new LeaseLostError(STREAM.name, shardId);
         this.positions.push(position);
@@ -271,6 +274,18 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
     assert.deepEqual(await run.outcome, { status: 'lease_lost' });
     await waitUntil(() => standIn.subscriptions[0]!.closed, 'the server sees its stream closed');
     assert.deepEqual(checkpoints.positions, [seq(2)]);
+  });
+
+  it('delivers nothing more once the coordinator found the lease taken, before any checkpoint is refused: the new owner reads it', async () => {
+    script = () => [event(1, 2), event(3, 4), { hold: true }];
+    const checkpoints = new Checkpoints();
+    const run = read({ checkpoints });
+    // A renewal finds the lease another worker's while the first event is delivered.
+    run.pipeline.onBatch = () => void (checkpoints.held = false);
+    assert.deepEqual(await run.outcome, { status: 'lease_lost' });
+    assert.deepEqual(run.pipeline.delivered, ['r1', 'r2'], 'records 3 and 4 were not delivered by the worker that lost the lease');
+    assert.deepEqual(checkpoints.positions, [seq(2)]);
+    await waitUntil(() => standIn.subscriptions[0]!.closed, 'the server sees its stream closed');
   });
 
   it('holds the server back by HTTP/2 flow control while the sink is behind: one event in memory, the rest unsent', async () => {

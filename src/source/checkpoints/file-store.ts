@@ -219,6 +219,12 @@ export class FileCheckpointStore implements LeaseCoordinator {
     return ready;
   }
 
+  /** One owner holds every shard of a stream, until another process takes the stream's lock. */
+  holds(stream: string, shardId: string): boolean {
+    const state = this.#streams.get(stream);
+    return state !== undefined && !state.lost && state.shards.has(shardId);
+  }
+
   /** Records a delivered position; refuses one behind the stored checkpoint (CheckpointRegressionError) or after the lock was lost (LeaseLostError). */
   async checkpoint(stream: string, shardId: string, position: string | ShardEnd): Promise<void> {
     const state = this.#streams.get(stream);

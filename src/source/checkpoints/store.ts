@@ -151,6 +151,14 @@ export interface LeaseCoordinator {
    * whose every parent is ended (or unknown: aged out of the stream's retention).
    */
   acquire(stream: string): Promise<readonly ShardLease[]>;
+  /**
+   * Whether this worker still holds the shard as far as it knows, without
+   * asking the store: false once a renewal, a checkpoint or a look at the
+   * table found the lease another's. A reader asks before each delivery, so
+   * a reader whose lease was taken delivers nothing more (its next owner
+   * does), even before discovery stops it.
+   */
+  holds(stream: string, shardId: string): boolean;
   /** Durably records that everything up to `position` was delivered. Throws LeaseLostError when the lease is gone. */
   checkpoint(stream: string, shardId: string, position: string | ShardEnd): Promise<void>;
   /** This worker stops reading the shard (shutdown, or the stream stopped); its checkpoint stays. */

@@ -223,6 +223,10 @@ export class DynamoDbLeaseCoordinator implements LeaseCoordinator {
       .map((held) => leaseOf(held.item));
   }
 
+  holds(stream: string, shardId: string): boolean {
+    return this.#streams.get(stream)?.held.has(shardId) ?? false;
+  }
+
   /** Records a delivered position, conditional on this worker still owning the lease at the counter it knows. */
   async checkpoint(stream: string, shardId: string, position: string | ShardEnd): Promise<void> {
     const held = this.#streams.get(stream)?.held.get(shardId);
