@@ -443,16 +443,19 @@ describe('FileCheckpointStore', () => {
       await a.initialize([STREAM]);
       await a.syncShards(STREAM, [{ shardId: 's0', parentShardIds: [] }]);
       await a.checkpoint(STREAM, 's0', '100');
+      assert.deepEqual([a.holds(STREAM, 's0'), a.holds(STREAM, 's1'), a.holds('another-stream', 's0')], [true, false, false], 'its own stream\'s known shards only');
       // host-a is paused: its clock stands still, so no heartbeat; host-b takes over after the timeout.
       const bClock = new ManualClock();
       const b = onHost('host-b', bClock);
       await bClock.run(b.initialize([STREAM]));
       await b.checkpoint(STREAM, 's0', '200');
       const taken = await readFile(lockFile(), 'utf8');
+      assert.equal(a.holds(STREAM, 's0'), true, 'host-a has not looked yet');
 
       // host-a wakes: its next heartbeat finds host-b's token.
       aClock.advance(HEARTBEAT_MS);
       await waitFor(() => aLog.lines.some((l) => l.message.startsWith('checkpoint lock lost')), 'host-a to notice');
+      assert.equal(a.holds(STREAM, 's0'), false, 'its readers deliver nothing more');
       assert.equal(await readFile(lockFile(), 'utf8'), taken, "host-a's heartbeat did not overwrite host-b's lock");
       await assert.rejects(a.checkpoint(STREAM, 's0', '300'), LeaseLostError);
       await assert.rejects(a.acquire(STREAM), StreamOwnedError, 'no shard is handed out while host-b holds the stream');
@@ -460,6 +463,7 @@ describe('FileCheckpointStore', () => {
 
       await b.shutdown();
       assert.deepEqual(await a.acquire(STREAM), [{ shardId: 's0', checkpoint: '200' }], 'free again: taken back, resuming from the file');
+      assert.equal(a.holds(STREAM, 's0'), true);
       await a.checkpoint(STREAM, 's0', '300');
       assert.equal((await onDisk()).s0!.checkpoint, '300');
     });

@@ -173,10 +173,15 @@ describe('DynamoDB lease coordinator', function () {
     assert.equal((await a.acquire(STREAM)).length, 6);
     const c = await worker('c');
     assert.equal((await c.acquire(STREAM)).length, 1, 'one steal per round');
+    const stolen = c.heldShards(STREAM)[0]!;
+    assert.deepEqual([c.holds(STREAM, stolen), a.holds(STREAM, stolen)], [true, true], 'the victim has not looked yet');
+    await a.acquire(STREAM);
+    assert.deepEqual([c.holds(STREAM, stolen), a.holds(STREAM, stolen)], [true, false], 'the victim\'s readers deliver nothing more once it has');
     assert.equal((await c.acquire(STREAM)).length, 2);
     assert.equal((await c.acquire(STREAM)).length, 3);
     assert.equal((await c.acquire(STREAM)).length, 3, 'stops at the target');
     assert.equal((await a.acquire(STREAM)).length, 3, 'the victim notices on its next round');
+    assert.equal(a.holds('another-stream', stolen), false);
     const counts = Object.values(await owners(a)).reduce<Record<string, number>>((m, o) => ({ ...m, [o!]: (m[o!] ?? 0) + 1 }), {});
     assert.deepEqual(counts, { a: 3, c: 3 });
   });

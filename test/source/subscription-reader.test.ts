@@ -37,13 +37,16 @@ class Checkpoints {
   loseLeaseAfter = Infinity;
   /** Whether the coordinator still counts the lease this worker's (a renewal may find it taken between two checkpoints). */
   held = true;
+  afterCheckpoint: (() => void) | undefined;
 
   coordinator(): LeaseCoordinator {
     return {
       holds: () => this.held,
       checkpoint: async (_stream: string, shardId: string, position: string | ShardEnd) => {
-        if (this.positions.length >= this.loseLeaseAfter) throw new LeaseLostError(STREAM.name, shardId);
+        // As both coordinators: a lease they no longer hold refuses its checkpoint.
+        if (!this.held || this.positions.length >= this.loseLeaseAfter) throw new LeaseLostError(STREAM.name, shardId);
         this.positions.push(position);
+        this.afterCheckpoint?.();
       },
     } as unknown as LeaseCoordinator;
   }
@@ -279,9 +282,9 @@ describe('enhanced fan-out reader (SubscribeToShard stand-in, AWS SDK over HTTP/
   it('delivers nothing more once the coordinator found the lease taken, before any checkpoint is refused: the new owner reads it', async () => {
     script = () => [event(1, 2), event(3, 4), { hold: true }];
     const checkpoints = new Checkpoints();
+    // Right after the first event's checkpoint, a renewal finds the lease another worker's.
+    checkpoints.afterCheckpoint = () => void (checkpoints.held = false);
     const run = read({ checkpoints });
-    // A renewal finds the lease another worker's while the first event is delivered.
-    run.pipeline.onBatch = () => void (checkpoints.held = false);
     assert.deepEqual(await run.outcome, { status: 'lease_lost' });
     assert.deepEqual(run.pipeline.delivered, ['r1', 'r2'], 'records 3 and 4 were not delivered by the worker that lost the lease');
     assert.deepEqual(checkpoints.positions, [seq(2)]);

@@ -152,11 +152,14 @@ export interface LeaseCoordinator {
    */
   acquire(stream: string): Promise<readonly ShardLease[]>;
   /**
-   * Whether this worker still holds the shard as far as it knows, without
-   * asking the store: false once a renewal, a checkpoint or a look at the
-   * table found the lease another's. A reader asks before each delivery, so
-   * a reader whose lease was taken delivers nothing more (its next owner
-   * does), even before discovery stops it.
+   * Whether this worker holds the shard as far as it knows, without asking
+   * the store: true exactly when a checkpoint would be attempted rather than
+   * refused with LeaseLostError (so false once a renewal, a checkpoint or a
+   * look at the store found the lease another's, after renewals failed for
+   * the failover time, after SHARD_END, release or shutdown, and for a shard
+   * it never had). A reader asks before each delivery, so a reader whose
+   * lease was taken delivers nothing more (its next owner does), even before
+   * discovery stops it.
    */
   holds(stream: string, shardId: string): boolean;
   /** Durably records that everything up to `position` was delivered. Throws LeaseLostError when the lease is gone. */

@@ -127,14 +127,16 @@ export class ShardDelivery {
 
   /** Delivers a non-empty batch through the pipeline, then checkpoints its last record. */
   async deliver(records: readonly KinesisRecord[], signal: AbortSignal): Promise<void> {
-    // Stopped while the records were on their way (shutdown, or discovery found the lease gone): whoever reads the shard next delivers them.
-    if (signal.aborted) throw new Stop(STOPPED);
-    // Taken by another worker, as a renewal found out: it reads these from the last checkpoint, so delivering them here would duplicate them.
-    if (!this.#o.coordinator.holds(this.#o.stream.name, this.#o.shardId)) throw new LeaseLostError(this.#o.stream.name, this.#o.shardId);
     const batch = records.map((r) => this.#toSourceRecord(r));
     const last = batch[batch.length - 1]!.sequenceNumber;
     this.#o.observer?.recordsRead?.(this.#o.stream.name, this.#o.shardId, batch.length);
     const deliverAndCheckpoint = async () => {
+      // Checked once the batch has its slot, right before it goes out. Stopped meanwhile (shutdown, or
+      // discovery found the lease gone): whoever reads the shard next delivers these records.
+      if (signal.aborted) throw new Stop(STOPPED);
+      // Taken by another worker, as a renewal or a look at the table found: it reads these from the last
+      // checkpoint, so delivering them here would only duplicate them.
+      if (!this.#o.coordinator.holds(this.#o.stream.name, this.#o.shardId)) throw new LeaseLostError(this.#o.stream.name, this.#o.shardId);
       let outcome: BatchOutcome;
       try {
         outcome = await this.#o.pipeline.process(batch, signal);
